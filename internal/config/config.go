@@ -1,0 +1,235 @@
+// Package config reads wharf's configuration once at start-up: defaults, then WHARF_* environment variables, then
+// flags, validated before anything starts so a bad value stops the process with a message that names it.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the server and the CLI need from the environment.
+type Config struct {
+	Listen      string
+	DataDir     string
+	DatabaseURL string // sqlite:PATH or postgres://...
+	StorageURL  string // file:PATH
+	BaseURL     string
+	// BaseURLFromListen says BaseURL was derived from Listen, so the server may correct it to the port it got.
+	BaseURLFromListen bool
+	SecretKey         []byte
+	SecretKeyFile     string
+	Migrate           bool // apply migrations when the server starts
+
+	MaxFileSize    int64 // one uploaded file
+	MaxProjectSize int64 // all files of one project
+	ReadOnly       bool
+
+	ShutdownTimeout time.Duration
+}
+
+// Defaults are what a new user gets with no configuration at all.
+func Defaults() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./wharf-data",
+		Migrate:         true,
+		MaxFileSize:     100 << 20,
+		MaxProjectSize:  10 << 30,
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// Load builds the configuration for a subcommand from args and the environment (getenv), in the order
+// defaults < environment < flags, and returns the positional arguments. Flags that the caller wants to add are
+// registered on fs before Load parses it; flags may come before or after positional arguments.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	c := Defaults()
+	var errs []error
+	env := func(name string, apply func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := apply(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
+	env("WHARF_LISTEN", str(&c.Listen))
+	env("WHARF_DATA_DIR", str(&c.DataDir))
+	env("WHARF_DATABASE_URL", str(&c.DatabaseURL))
+	env("WHARF_STORAGE_URL", str(&c.StorageURL))
+	env("WHARF_BASE_URL", str(&c.BaseURL))
+	env("WHARF_SECRET_KEY_FILE", str(&c.SecretKeyFile))
+	env("WHARF_SECRET_KEY", func(v string) error { c.SecretKey = []byte(v); return nil })
+	env("WHARF_MIGRATE", boolInto(&c.Migrate))
+	env("WHARF_READ_ONLY", boolInto(&c.ReadOnly))
+	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
+	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
+	if len(errs) > 0 {
+		return c, nil, errors.Join(errs...)
+	}
+
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (WHARF_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (WHARF_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "sqlite:PATH or postgres://... (WHARF_DATABASE_URL)")
+	fs.StringVar(&c.StorageURL, "storage-url", c.StorageURL, "file:PATH (WHARF_STORAGE_URL)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this index (WHARF_BASE_URL)")
+	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
+	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
+	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
+	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return c, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return c, positional, c.resolve()
+}
+
+// resolve fills the values derived from the data directory and validates the whole.
+func (c *Config) resolve() error {
+	if c.DataDir == "" {
+		return errors.New("WHARF_DATA_DIR: must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "wharf.db")
+	}
+	if c.StorageURL == "" {
+		c.StorageURL = "file:" + filepath.Join(c.DataDir, "files")
+	}
+	if c.SecretKeyFile == "" && len(c.SecretKey) == 0 {
+		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("WHARF_LISTEN: %q is not host:port: %w", c.Listen, err)
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("WHARF_DATABASE_URL: %q must start with sqlite: or postgres://", c.DatabaseURL)
+	}
+	if !strings.HasPrefix(c.StorageURL, "file:") {
+		return fmt.Errorf("WHARF_STORAGE_URL: %q must start with file: (S3 is not supported yet)", c.StorageURL)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL, c.BaseURLFromListen = "http://"+c.Listen, true
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("WHARF_BASE_URL: %q must be an absolute http(s) URL", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if c.MaxFileSize <= 0 || c.MaxProjectSize < c.MaxFileSize {
+		return errors.New("WHARF_MAX_FILE_SIZE / WHARF_MAX_PROJECT_SIZE: the file limit must be positive and at most the project limit")
+	}
+	if len(c.SecretKey) > 0 && len(c.SecretKey) < 32 {
+		return errors.New("WHARF_SECRET_KEY: must be at least 32 bytes")
+	}
+	return nil
+}
+
+// StoragePath is the directory of a file: storage URL.
+func (c Config) StoragePath() string { return strings.TrimPrefix(c.StorageURL, "file:") }
+
+// LoadSecretKey returns the configured key, or reads the key file, creating it with a fresh random key when it does
+// not exist yet so that a first start needs no setup.
+func (c *Config) LoadSecretKey() ([]byte, error) {
+	if len(c.SecretKey) > 0 {
+		return c.SecretKey, nil
+	}
+	b, err := os.ReadFile(c.SecretKeyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(c.SecretKeyFile), 0o700); err != nil {
+			return nil, fmt.Errorf("create secret key: %w", err)
+		}
+		key := make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, key); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(c.SecretKeyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return c.LoadSecretKey() // another process created it first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create secret key: %w", err)
+		}
+		_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, fmt.Errorf("write secret key: %w", err)
+		}
+		c.SecretKey = key
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("WHARF_SECRET_KEY_FILE: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if key, err := hex.DecodeString(s); err == nil && len(key) >= 32 {
+		c.SecretKey = key
+		return key, nil
+	}
+	if len(s) < 32 {
+		return nil, fmt.Errorf("WHARF_SECRET_KEY_FILE: %s holds fewer than 32 bytes", c.SecretKeyFile)
+	}
+	c.SecretKey = []byte(s)
+	return c.SecretKey, nil
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		*dst = b
+		return nil
+	}
+}
+
+// ParseSize reads sizes such as "100MiB", "2GB", "512" (bytes).
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
+}
+
+func sizeInto(dst *int64) func(string) error {
+	return func(v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		*dst = n
+		return nil
+	}
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (Config, []string, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Load(fs, args, func(k string) string { return env[k] })
+}
+
+func TestPrecedence(t *testing.T) {
+	c, pos, err := load(t, []string{"create", "--listen", "127.0.0.1:9000", "alice"},
+		map[string]string{"WHARF_LISTEN": "127.0.0.1:7000", "WHARF_DATA_DIR": "/srv/wharf", "WHARF_MAX_FILE_SIZE": "20MiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"create", "alice"}, pos); diff != "" {
+		t.Errorf("positional (-want +got):\n%s", diff)
+	}
+	want := map[string]any{
+		"listen": "127.0.0.1:9000", "db": "sqlite:/srv/wharf/wharf.db", "storage": "file:/srv/wharf/files",
+		"base": "http://127.0.0.1:9000", "maxfile": int64(20 << 20), "keyfile": "/srv/wharf/secret.key",
+	}
+	got := map[string]any{
+		"listen": c.Listen, "db": c.DatabaseURL, "storage": c.StorageURL, "base": c.BaseURL,
+		"maxfile": c.MaxFileSize, "keyfile": c.SecretKeyFile,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"WHARF_MIGRATE": "perhaps"}, nil, "WHARF_MIGRATE"},
+		{map[string]string{"WHARF_MAX_FILE_SIZE": "lots"}, nil, "WHARF_MAX_FILE_SIZE"},
+		{map[string]string{"WHARF_LISTEN": "nohost"}, nil, "WHARF_LISTEN"},
+		{map[string]string{"WHARF_DATABASE_URL": "mysql://x"}, nil, "WHARF_DATABASE_URL"},
+		{map[string]string{"WHARF_BASE_URL": "ftp://x"}, nil, "WHARF_BASE_URL"},
+		{map[string]string{"WHARF_SECRET_KEY": "short"}, nil, "WHARF_SECRET_KEY"},
+		{nil, []string{"--max-file-size", "2GiB", "--max-project-size", "1GiB"}, "WHARF_MAX_FILE_SIZE"},
+	} {
+		_, _, err := load(t, tc.args, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v args %v: err = %v, want one naming %s", tc.env, tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestSecretKeyGeneratedOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	c, _, err := load(t, nil, map[string]string{"WHARF_DATA_DIR": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := c.LoadSecretKey()
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("generated key: %d bytes, %v", len(k1), err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "secret.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, mode %v", err, st.Mode())
+	}
+	c2, _, _ := load(t, nil, map[string]string{"WHARF_DATA_DIR": dir})
+	k2, err := c2.LoadSecretKey()
+	if err != nil || string(k1) != string(k2) {
+		t.Errorf("second start read another key (%v)", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"512": 512, "1KiB": 1024, "100MiB": 100 << 20, "2GB": 2e9, "3 GiB": 3 << 30} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1.5GB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"wharf/internal/httperror"
+	"wharf/internal/store"
+)
+
+// status maps a handler's error to what the client is told. Anything unexpected is a 500 whose cause goes only to
+// the log.
+func status(err error) (int, string, http.Header) {
+	var he *httperror.Error
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Message, he.Header
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "Not Found", nil
+	default:
+		return http.StatusInternalServerError, "Internal Server Error", nil
+	}
+}
+
+// handle adapts a handler that returns errors; errors become plain or JSON responses by what the client accepts.
+func (s *Server) handle(h httperror.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code, msg, hdr := status(err)
+		s.logError(r, code, err)
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if strings.Contains(r.Header.Get("Accept"), "json") || strings.HasPrefix(r.URL.Path, "/pypi/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(map[string]string{"message": msg})
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "%d %s\n", code, msg)
+	})
+}
+
+// handleUpload adapts the upload handler. Like PyPI, a refusal carries its message in the HTTP status line, because
+// that is the part of the response that twine shows its user.
+func (s *Server) handleUpload(h httperror.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Authorization")
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code, msg, _ := status(err)
+		s.logError(r, code, err)
+		writeReasonPhrase(w, r, code, msg)
+	})
+}
+
+// maxDrain is how much of an unread upload body is read before answering, so that a client still sending gets the
+// answer instead of a reset connection.
+const maxDrain = 16 << 20
+
+func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	reason := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, msg)
+	body := fmt.Sprintf("%d %s\n", code, msg)
+	hj, ok := w.(http.Hijacker)
+	if !ok || r.ProtoMajor != 1 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	bw := bufio.NewWriter(conn)
+	_ = buf // nothing of the request is left to read: the connection closes after this answer
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", code, reason)
+	fmt.Fprintf(bw, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", len(body))
+	fmt.Fprintf(bw, "Cache-Control: no-store\r\nVary: Authorization\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n")
+	fmt.Fprintf(bw, "Date: %s\r\n\r\n%s", time.Now().UTC().Format(http.TimeFormat), body)
+	bw.Flush()
+}
+
+func (s *Server) logError(r *http.Request, code int, err error) {
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+}

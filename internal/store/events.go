@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Event is one row of the append-only security history.
+type Event struct {
+	ID        int64
+	CreatedAt time.Time
+	Kind      string
+	UserID    int64 // 0 = none
+	ProjectID int64 // 0 = none
+	IP        string
+	UserAgent string
+	Detail    string
+}
+
+// AddEvent appends to the security history.
+func (db *DB) AddEvent(ctx context.Context, e Event) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO events (created_at, kind, user_id, project_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		micros(e.CreatedAt), e.Kind, sql.NullInt64{Int64: e.UserID, Valid: e.UserID != 0},
+		sql.NullInt64{Int64: e.ProjectID, Valid: e.ProjectID != 0}, e.IP, e.UserAgent, e.Detail)
+	if err != nil {
+		return fmt.Errorf("add event %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// Events lists the newest events of a user (projectID 0) or of a project (userID 0), newest first.
+func (db *DB) Events(ctx context.Context, userID, projectID int64, limit int) ([]Event, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT id, created_at, kind, COALESCE(user_id, 0), COALESCE(project_id, 0), ip, user_agent, detail FROM events
+		 WHERE ($1 = 0 OR user_id = $1) AND ($2 = 0 OR project_id = $2) ORDER BY id DESC LIMIT $3`, userID, projectID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var created int64
+		if err := rows.Scan(&e.ID, &created, &e.Kind, &e.UserID, &e.ProjectID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const fileSelect = `SELECT f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version,
+	f.requires_python, f.size, f.sha256, f.md5, f.blake2_256, f.metadata_sha256, f.uploaded_at,
+	COALESCE(f.uploaded_by, 0), r.yanked, r.yanked_reason
+	FROM files f JOIN releases r ON r.id = f.release_id`
+
+func scanFile(row interface{ Scan(...any) error }) (File, error) {
+	var f File
+	var uploaded int64
+	err := row.Scan(&f.ID, &f.ReleaseID, &f.ProjectID, &f.Version, &f.Filename, &f.PackageType, &f.PythonVersion,
+		&f.RequiresPython, &f.Size, &f.SHA256, &f.MD5, &f.Blake2b256, &f.MetadataSHA256, &uploaded,
+		&f.UploadedBy, &f.Yanked, &f.YankedReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return File{}, ErrNotFound
+	}
+	if err != nil {
+		return File{}, err
+	}
+	f.UploadedAt = fromMicros(uploaded)
+	return f, nil
+}
+
+// ProjectIndex is everything the index pages of one project show.
+type ProjectIndex struct {
+	Project  Project
+	Releases []Release // in creation order
+	Files    []File    // in upload order
+}
+
+// ProjectIndex reads one project's releases and files in one consistent snapshot.
+func (db *DB) ProjectIndex(ctx context.Context, normalized string) (ProjectIndex, error) {
+	var pi ProjectIndex
+	// A read-only snapshot: on SQLite a plain transaction would take the write lock (immediate mode), so read
+	// without one there; its WAL readers see a consistent state within each statement and the serial orders them.
+	q := db.sql.QueryRowContext
+	var query func(context.Context, string, ...any) (*sql.Rows, error) = db.sql.QueryContext
+	if db.engine == Postgres {
+		tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+		if err != nil {
+			return pi, fmt.Errorf("project index: %w", err)
+		}
+		defer tx.Rollback()
+		q, query = tx.QueryRowContext, tx.QueryContext
+	}
+	p, err := scanProject(q(ctx, `SELECT `+projectColumns+` FROM projects WHERE normalized_name = $1`, normalized))
+	if err != nil {
+		return pi, fmt.Errorf("project index %q: %w", normalized, err)
+	}
+	pi.Project = p
+	rows, err := query(ctx, `SELECT id, version, canonical_version, requires_python, metadata, yanked, yanked_reason, created_at
+		FROM releases WHERE project_id = $1 ORDER BY id`, p.ID)
+	if err != nil {
+		return pi, fmt.Errorf("project index %q: %w", normalized, err)
+	}
+	for rows.Next() {
+		r := Release{ProjectID: p.ID}
+		var meta string
+		var created int64
+		if err := rows.Scan(&r.ID, &r.Version, &r.CanonicalVersion, &r.RequiresPython, &meta, &r.Yanked, &r.YankedReason, &created); err != nil {
+			rows.Close()
+			return pi, err
+		}
+		r.Metadata, r.CreatedAt = []byte(meta), fromMicros(created)
+		pi.Releases = append(pi.Releases, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return pi, err
+	}
+	rows, err = query(ctx, fileSelect+` WHERE f.project_id = $1 ORDER BY f.id`, p.ID)
+	if err != nil {
+		return pi, fmt.Errorf("project index %q: %w", normalized, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return pi, err
+		}
+		pi.Files = append(pi.Files, f)
+	}
+	return pi, rows.Err()
+}
+
+// EachProjectName calls fn with every project's normalised name in byte order, streaming, so the index root of
+// hundreds of thousands of names never sits in memory as rows.
+func (db *DB) EachProjectName(ctx context.Context, fn func(normalized string) error) error {
+	rows, err := db.sql.QueryContext(ctx, `SELECT normalized_name FROM projects ORDER BY normalized_name`)
+	if err != nil {
+		return fmt.Errorf("project names: %w", err)
+	}
+	defer rows.Close()
+	var name string
+	for rows.Next() {
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if err := fn(name); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LastSerial is the serial of the newest change to any project: it changes whenever any index page may change.
+func (db *DB) LastSerial(ctx context.Context) (int64, error) {
+	var serial sql.NullInt64
+	if err := db.sql.QueryRowContext(ctx, `SELECT max(id) FROM journal`).Scan(&serial); err != nil {
+		return 0, fmt.Errorf("last serial: %w", err)
+	}
+	return serial.Int64, nil
+}
+
+// ProjectSerials calls fn for every project changed after the given serial, for cache invalidation across
+// instances that share one database.
+func (db *DB) ProjectSerials(ctx context.Context, after int64, fn func(normalized string, serial int64)) error {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT normalized_name, last_serial FROM projects WHERE last_serial > $1`, after)
+	if err != nil {
+		return fmt.Errorf("project serials: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var serial int64
+		if err := rows.Scan(&name, &serial); err != nil {
+			return err
+		}
+		fn(name, serial)
+	}
+	return rows.Err()
+}
+
+// FileByFilename finds a file that is on the index now.
+func (db *DB) FileByFilename(ctx context.Context, filename string) (File, error) {
+	f, err := scanFile(db.sql.QueryRowContext(ctx, fileSelect+` WHERE f.filename = $1`, filename))
+	if err != nil {
+		return File{}, fmt.Errorf("file %q: %w", filename, err)
+	}
+	return f, nil
+}
+
+// EachFile streams every file row, for fsck.
+func (db *DB) EachFile(ctx context.Context, fn func(File) error) error {
+	rows, err := db.sql.QueryContext(ctx, fileSelect+` ORDER BY f.id`)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AddDownloads adds counts per project id for one UTC day ("2006-01-02").
+func (db *DB) AddDownloads(ctx context.Context, day string, counts map[int64]int64) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for id, n := range counts {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO downloads (project_id, day, count) VALUES ($1, $2, $3)
+				 ON CONFLICT (project_id, day) DO UPDATE SET count = downloads.count + excluded.count`, id, day, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add downloads: %w", err)
+	}
+	return nil
+}
+
+// Downloads returns a project's total downloads from day `since` (inclusive) on.
+func (db *DB) Downloads(ctx context.Context, projectID int64, since time.Time) (int64, error) {
+	var n sql.NullInt64
+	if err := db.sql.QueryRowContext(ctx, `SELECT sum(count) FROM downloads WHERE project_id = $1 AND day >= $2`,
+		projectID, since.UTC().Format(time.DateOnly)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("downloads: %w", err)
+	}
+	return n.Int64, nil
+}
+
+// FilenameUsed reports whether a filename was ever accepted and, when a live file has it, that file's sha256.
+func (db *DB) FilenameUsed(ctx context.Context, filename string) (liveSHA256 string, used bool, err error) {
+	liveSHA256, used, err = filenameStatus(ctx, db.sql, filename)
+	if err != nil {
+		return "", false, fmt.Errorf("filename %q: %w", filename, err)
+	}
+	return liveSHA256, used, nil
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// filenameStatus reads the registry and the live file in one statement, so that under READ COMMITTED a concurrent
+// upload of the name is seen in both or in neither.
+func filenameStatus(ctx context.Context, q rowQuerier, filename string) (string, bool, error) {
+	var registered int
+	var live sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT count(r.filename), max(f.sha256) FROM filename_registry r
+		LEFT JOIN files f ON f.filename = r.filename WHERE r.filename = $1`, filename).Scan(&registered, &live)
+	return live.String, registered > 0, err
+}
+
+// BlobReferenced reports whether any file, or the core metadata of any file, has the given content hash.
+func (db *DB) BlobReferenced(ctx context.Context, sha256 string) (bool, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx,
+		`SELECT count(*) FROM files WHERE sha256 = $1 OR metadata_sha256 = $1`, sha256).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("blob referenced: %w", err)
+	}
+	return n > 0, nil
+}

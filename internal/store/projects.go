@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Role names, as PyPI spells them.
+const (
+	RoleOwner      = "Owner"
+	RoleMaintainer = "Maintainer"
+)
+
+// Project is a named project on the index.
+type Project struct {
+	ID             int64
+	Name           string // as first uploaded
+	NormalizedName string
+	CreatedAt      time.Time
+	LastSerial     int64
+	TotalSize      int64
+}
+
+// Release is one version of a project. Metadata is the JSON of the core metadata of its first file.
+type Release struct {
+	ID               int64
+	ProjectID        int64
+	Version          string
+	CanonicalVersion string
+	RequiresPython   string
+	Metadata         []byte
+	Yanked           bool
+	YankedReason     string
+	CreatedAt        time.Time
+}
+
+// File is one distribution file. MetadataSHA256 is empty when no core metadata file is served for it.
+type File struct {
+	ID             int64
+	ReleaseID      int64
+	ProjectID      int64
+	Version        string // of its release
+	Filename       string
+	PackageType    string
+	PythonVersion  string
+	RequiresPython string
+	Size           int64
+	SHA256         string
+	MD5            string
+	Blake2b256     string
+	MetadataSHA256 string
+	UploadedAt     time.Time
+	UploadedBy     int64
+	Yanked         bool // of its release
+	YankedReason   string
+}
+
+const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size`
+
+func scanProject(row interface{ Scan(...any) error }) (Project, error) {
+	var p Project
+	var created int64
+	if err := row.Scan(&p.ID, &p.Name, &p.NormalizedName, &created, &p.LastSerial, &p.TotalSize); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Project{}, ErrNotFound
+		}
+		return Project{}, err
+	}
+	p.CreatedAt = fromMicros(created)
+	return p, nil
+}
+
+// ProjectByName finds a project by its normalised name.
+func (db *DB) ProjectByName(ctx context.Context, normalized string) (Project, error) {
+	p, err := scanProject(db.sql.QueryRowContext(ctx,
+		`SELECT `+projectColumns+` FROM projects WHERE normalized_name = $1`, normalized))
+	if err != nil {
+		return Project{}, fmt.Errorf("project %q: %w", normalized, err)
+	}
+	return p, nil
+}
+
+// ProjectsByUltraName lists the projects whose confusable-folded key is ultra.
+func (db *DB) ProjectsByUltraName(ctx context.Context, ultra string) ([]Project, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT `+projectColumns+` FROM projects WHERE ultranormalized_name = $1 ORDER BY id`, ultra)
+	if err != nil {
+		return nil, fmt.Errorf("projects by key: %w", err)
+	}
+	defer rows.Close()
+	var out []Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// RoleOf returns the user's role on the project, or "" when there is none.
+func (db *DB) RoleOf(ctx context.Context, projectID, userID int64) (string, error) {
+	var role string
+	err := db.sql.QueryRowContext(ctx, `SELECT role FROM roles WHERE project_id = $1 AND user_id = $2`,
+		projectID, userID).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("role: %w", err)
+	}
+	return role, nil
+}
+
+// Collaborator is a user's role on a project.
+type Collaborator struct {
+	UserID   int64
+	Username string
+	Role     string
+}
+
+// Collaborators lists a project's roles, owners first.
+func (db *DB) Collaborators(ctx context.Context, projectID int64) ([]Collaborator, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
+		 WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_key`, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("collaborators: %w", err)
+	}
+	defer rows.Close()
+	var out []Collaborator
+	for rows.Next() {
+		var c Collaborator
+		if err := rows.Scan(&c.UserID, &c.Username, &c.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// AddRole gives a user a role on a project (or changes it).
+func (db *DB) AddRole(ctx context.Context, projectID, userID int64, role string, now time.Time) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO roles (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`, projectID, userID, role, micros(now))
+	if err != nil {
+		return fmt.Errorf("add role: %w", err)
+	}
+	return nil
+}
+
+// ReserveName keeps a name from ever being registered as a project.
+func (db *DB) ReserveName(ctx context.Context, normalized, reason string, now time.Time) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO reserved_names (normalized_name, reason, created_at) VALUES ($1, $2, $3)
+		 ON CONFLICT (normalized_name) DO UPDATE SET reason = excluded.reason`, normalized, reason, micros(now))
+	if err != nil {
+		return fmt.Errorf("reserve name: %w", err)
+	}
+	return nil
+}
+
+// IsNameReserved reports whether an administrator reserved or prohibited the name.
+func (db *DB) IsNameReserved(ctx context.Context, normalized string) (bool, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx,
+		`SELECT count(*) FROM reserved_names WHERE normalized_name = $1`, normalized).Scan(&n); err != nil {
+		return false, fmt.Errorf("reserved name: %w", err)
+	}
+	return n > 0, nil
+}

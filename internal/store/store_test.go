@@ -1,0 +1,13 @@
+package store_test
+
+import (
+	"testing"
+
+	"wharf/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) { storetest.Run(t, e.Open) })
+	}
+}

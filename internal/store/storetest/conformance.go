@@ -1,0 +1,296 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"wharf/internal/store"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newFile(project, version, filename, sha string, uploader int64, create bool) store.NewFile {
+	return store.NewFile{
+		ProjectName: project, NormalizedName: project, UltraName: project, CreateProject: create, UploaderID: uploader,
+		Version: version, CanonicalVersion: version, RequiresPython: ">=3.8", ReleaseMetadata: []byte(`{"summary":"s"}`),
+		Filename: filename, PackageType: "bdist_wheel", PythonVersion: "py3", Size: 100,
+		SHA256: sha, MD5: "md5", Blake2b256: "b2", Now: t0,
+	}
+}
+
+// Run is the conformance suite: every engine behaves the same for every call wharf makes.
+func Run(t *testing.T, open func(testing.TB) *store.DB) {
+	ctx := context.Background()
+
+	t.Run("users", func(t *testing.T) {
+		db := open(t)
+		u, err := db.CreateUser(ctx, store.User{Username: "Alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateUser(ctx, store.User{Username: "ALICE ", Email: "b@example.com", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate username in another case: got %v, want ErrConflict", err)
+		}
+		got, err := db.UserByName(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(u, got); diff != "" {
+			t.Errorf("UserByName (-want +got):\n%s", diff)
+		}
+		if _, err := db.UserByID(ctx, u.ID+1000); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("missing user: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("tokens", func(t *testing.T) {
+		db := open(t)
+		alice, bob := MustUser(t, db, "alice"), MustUser(t, db, "bob")
+		tok := store.Token{ID: "0123", UserID: alice.ID, Name: "ci", Projects: []string{"a", "b"}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := db.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateToken(ctx, tok); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate token id: got %v", err)
+		}
+		got, err := db.TokenByID(ctx, "0123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tok, got); diff != "" {
+			t.Errorf("TokenByID (-want +got):\n%s", diff)
+		}
+		first, err := db.TouchToken(ctx, "0123", t0.Add(time.Minute))
+		if err != nil || !first {
+			t.Errorf("first use: first=%v err=%v", first, err)
+		}
+		first, err = db.TouchToken(ctx, "0123", t0.Add(2*time.Minute))
+		if err != nil || first {
+			t.Errorf("second use: first=%v err=%v", first, err)
+		}
+		if err := db.RevokeToken(ctx, bob.ID, "0123", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("another user's revoke: got %v, want ErrNotFound", err)
+		}
+		if err := db.RevokeToken(ctx, alice.ID, "0123", t0.Add(3*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.TokensForUser(ctx, alice.ID)
+		if err != nil || len(list) != 1 || !list[0].RevokedAt.Equal(t0.Add(3*time.Minute)) || !list[0].LastUsedAt.Equal(t0.Add(2*time.Minute)) {
+			t.Errorf("TokensForUser = %+v, %v", list, err)
+		}
+	})
+
+	t.Run("publish", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		res, err := db.AddFile(ctx, newFile("demo", "1.0", "demo-1.0-py3-none-any.whl", "aa", alice.ID, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.ProjectCreated || res.Duplicate || res.Project.TotalSize != 100 {
+			t.Errorf("first upload result = %+v", res)
+		}
+		if role, err := db.RoleOf(ctx, res.Project.ID, alice.ID); err != nil || role != store.RoleOwner {
+			t.Errorf("creator role = %q, %v; want Owner", role, err)
+		}
+		serial1 := res.Project.LastSerial
+
+		dup, err := db.AddFile(ctx, newFile("demo", "1.0", "demo-1.0-py3-none-any.whl", "aa", alice.ID, false))
+		if err != nil || !dup.Duplicate {
+			t.Errorf("identical re-upload: %+v, %v; want a duplicate no-op", dup, err)
+		}
+		if _, err := db.AddFile(ctx, newFile("demo", "1.0", "demo-1.0-py3-none-any.whl", "bb", alice.ID, false)); !errors.Is(err, store.ErrFileExists) {
+			t.Errorf("same name, other bytes: got %v, want ErrFileExists", err)
+		}
+		if _, err := db.AddFile(ctx, newFile("demo", "1.1", "demo-1.1.tar.gz", "cc", alice.ID, true)); !errors.Is(err, store.ErrProjectExists) {
+			t.Errorf("create of an existing project: got %v, want ErrProjectExists", err)
+		}
+		if _, err := db.AddFile(ctx, newFile("other", "1.0", "other-1.0.tar.gz", "dd", alice.ID, false)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("upload to a missing project without create: got %v, want ErrNotFound", err)
+		}
+		second, err := db.AddFile(ctx, newFile("demo", "1.0", "demo-1.0.tar.gz", "ee", alice.ID, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.File.ReleaseID != res.File.ReleaseID || second.Project.LastSerial <= serial1 {
+			t.Errorf("second file of a release: %+v", second)
+		}
+
+		if _, err := db.DeleteFile(ctx, "demo-1.0.tar.gz", alice.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddFile(ctx, newFile("demo", "1.0", "demo-1.0.tar.gz", "ee", alice.ID, false)); !errors.Is(err, store.ErrFilenameReused) {
+			t.Errorf("re-upload of a deleted filename: got %v, want ErrFilenameReused", err)
+		}
+
+		big := newFile("demo", "2.0", "demo-2.0.tar.gz", "ff", alice.ID, false)
+		big.MaxProjectSize = 150
+		if _, err := db.AddFile(ctx, big); !errors.Is(err, store.ErrProjectTooLarge) {
+			t.Errorf("over the project limit: got %v, want ErrProjectTooLarge", err)
+		}
+
+		if err := db.YankRelease(ctx, res.Project.ID, "1.0", true, "broken", alice.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		pi, err := db.ProjectIndex(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pi.Releases) != 1 || !pi.Releases[0].Yanked || pi.Releases[0].YankedReason != "broken" {
+			t.Errorf("releases = %+v", pi.Releases)
+		}
+		want := []string{"demo-1.0-py3-none-any.whl"}
+		var got []string
+		for _, f := range pi.Files {
+			got = append(got, f.Filename)
+			if !f.Yanked || f.YankedReason != "broken" || f.Version != "1.0" {
+				t.Errorf("file %s: yanked=%v reason=%q version=%q", f.Filename, f.Yanked, f.YankedReason, f.Version)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("files (-want +got):\n%s", diff)
+		}
+		if pi.Project.TotalSize != 100 {
+			t.Errorf("total size after a delete = %d, want 100", pi.Project.TotalSize)
+		}
+		last, err := db.LastSerial(ctx)
+		if err != nil || last != pi.Project.LastSerial {
+			t.Errorf("LastSerial = %d, %v; project serial %d", last, err, pi.Project.LastSerial)
+		}
+		if _, err := db.ProjectIndex(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("missing project: got %v", err)
+		}
+	})
+
+	t.Run("names in byte order", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		for i, n := range []string{"zeta", "a0", "a-b", "B-upper-is-normalised-by-caller", "a"} {
+			if _, err := db.AddFile(ctx, newFile(n, "1", fmt.Sprintf("f%d.tar.gz", i), "x", alice.ID, true)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		if err := db.EachProjectName(ctx, func(n string) error { got = append(got, n); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"B-upper-is-normalised-by-caller", "a", "a-b", "a0", "zeta"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("EachProjectName (-want +got):\n%s", diff)
+		}
+		var changed []string
+		if err := db.ProjectSerials(ctx, 0, func(n string, _ int64) { changed = append(changed, n) }); err != nil || len(changed) != 5 {
+			t.Errorf("ProjectSerials = %v, %v", changed, err)
+		}
+	})
+
+	t.Run("concurrent uploads of one filename", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, exists := 0, 0
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.AddFile(ctx, newFile("race", "1.0", "race-1.0.tar.gz", fmt.Sprintf("sha%d", i), alice.ID, i == 0))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, store.ErrFileExists), errors.Is(err, store.ErrNotFound):
+					exists++ // lost the race, or ran before the project existed
+				default:
+					t.Errorf("unexpected error: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d uploads won, want exactly 1 (%d refused)", wins, exists)
+		}
+		n := 0
+		if err := db.EachFile(ctx, func(store.File) error { n++; return nil }); err != nil || n != 1 {
+			t.Errorf("file rows = %d, %v; want 1", n, err)
+		}
+	})
+
+	t.Run("concurrent identical uploads", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		if _, err := db.AddFile(ctx, newFile("same", "1.0", "same-1.0.tar.gz", "s0", alice.ID, true)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := db.AddFile(ctx, newFile("same", "1.0", "same-1.0-py3-none-any.whl", "s1", alice.ID, false))
+				if err == nil && res.Duplicate {
+					err = nil
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("identical concurrent upload: %v", err)
+			}
+		}
+	})
+
+	t.Run("downloads", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		res, err := db.AddFile(ctx, newFile("dl", "1", "dl-1.tar.gz", "x", alice.ID, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.Project.ID
+		for _, day := range []string{"2026-01-01", "2026-01-02", "2026-01-02"} {
+			if err := db.AddDownloads(ctx, day, map[int64]int64{id: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := db.Downloads(ctx, id, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil || n != 10 {
+			t.Errorf("downloads since 01-02 = %d, %v; want 10", n, err)
+		}
+		if n, err := db.Downloads(ctx, id, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 15 {
+			t.Errorf("all downloads = %d, %v; want 15", n, err)
+		}
+	})
+
+	t.Run("events and reserved names", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		for _, k := range []string{"login", "upload"} {
+			if err := db.AddEvent(ctx, store.Event{CreatedAt: t0, Kind: k, UserID: alice.ID, IP: "192.0.2.1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ev, err := db.Events(ctx, alice.ID, 0, 10)
+		if err != nil || len(ev) != 2 || ev[0].Kind != "upload" || ev[1].IP != "192.0.2.1" {
+			t.Errorf("Events = %+v, %v", ev, err)
+		}
+		if err := db.ReserveName(ctx, "internal-tool", "reserved", t0); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]bool{"internal-tool": true, "other": false} {
+			if got, err := db.IsNameReserved(ctx, name); err != nil || got != want {
+				t.Errorf("IsNameReserved(%q) = %v, %v", name, got, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"wharf/internal/audit"
+	"wharf/internal/httperror"
+	"wharf/internal/policy"
+	"wharf/internal/store"
+)
+
+// Store is what the token service keeps in the database: records of tokens, never the tokens.
+type Store interface {
+	CreateToken(ctx context.Context, t store.Token) error
+	TokenByID(ctx context.Context, id string) (store.Token, error)
+	TouchToken(ctx context.Context, id string, now time.Time) (bool, error)
+	UserByID(ctx context.Context, id int64) (store.User, error)
+}
+
+// Service mints tokens and authenticates requests that carry one.
+type Service struct {
+	minter *Minter
+	db     Store
+	audit  *audit.Log
+	now    func() time.Time
+}
+
+// NewService builds the token service.
+func NewService(minter *Minter, db Store, log *audit.Log, now func() time.Time) *Service {
+	return &Service{minter: minter, db: db, audit: log, now: now}
+}
+
+// Create mints a token for a user and records it; the token itself is returned once and never stored.
+func (s *Service) Create(ctx context.Context, user store.User, name string, projects []string, expires time.Time) (string, store.Token, error) {
+	now := s.now().UTC()
+	if !expires.IsZero() && !expires.After(now) {
+		return "", store.Token{}, errors.New("the expiry must be in the future")
+	}
+	if projects != nil {
+		projects = slices.Clone(projects)
+		slices.Sort(projects)
+		projects = slices.Compact(projects)
+	}
+	token, id, err := s.minter.Mint(Caveats{UserID: user.ID, Projects: projects, Expires: expires})
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("mint token: %w", err)
+	}
+	rec := store.Token{ID: id, UserID: user.ID, Name: name, Projects: projects, CreatedAt: now, ExpiresAt: expires}
+	if err := s.db.CreateToken(ctx, rec); err != nil {
+		return "", store.Token{}, err
+	}
+	s.audit.Record(ctx, audit.TokenCreated, user.ID, 0, audit.Request{}, fmt.Sprintf("token %s %q", id, name))
+	return token, rec, nil
+}
+
+// tokenUsername is the username twine sends with an API token as the password.
+const tokenUsername = "__token__"
+
+// Authenticate reads an upload's Basic credentials. Only API tokens are accepted; a username and password is
+// refused with the message that tells the user what to do instead.
+func (s *Service) Authenticate(r *http.Request) (policy.Actor, error) {
+	username, password, ok := r.BasicAuth()
+	if !ok {
+		return policy.Actor{}, httperror.New(http.StatusForbidden,
+			"Invalid or non-existent authentication information. Upload with an API token (username __token__) or Trusted Publishing.")
+	}
+	if username != tokenUsername {
+		return policy.Actor{}, httperror.New(http.StatusForbidden,
+			"Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead: create a token on your account page and upload with the username __token__ and the token as the password.")
+	}
+	actor, err := s.Verify(r.Context(), password)
+	if err != nil {
+		return policy.Actor{}, err
+	}
+	return actor, nil
+}
+
+// Verify checks a token's signature and caveats, then that its record is live and its user active.
+func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error) {
+	now := s.now()
+	v, err := s.minter.Verify(token, now)
+	if err != nil {
+		return policy.Actor{}, invalid(reasonFor(err))
+	}
+	rec, err := s.db.TokenByID(ctx, v.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return policy.Actor{}, invalid("the token does not exist or was deleted")
+	}
+	if err != nil {
+		return policy.Actor{}, httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
+	}
+	if !rec.RevokedAt.IsZero() {
+		return policy.Actor{}, invalid("the token was revoked")
+	}
+	if rec.UserID != v.UserID {
+		return policy.Actor{}, invalid("the token does not belong to its user")
+	}
+	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
+		return policy.Actor{}, invalid("the token has expired")
+	}
+	user, err := s.db.UserByID(ctx, v.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return policy.Actor{}, invalid("the token's user does not exist")
+	}
+	if err != nil {
+		return policy.Actor{}, httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
+	}
+	if user.Disabled {
+		return policy.Actor{}, httperror.New(http.StatusForbidden, "The account '%s' is disabled.", user.Username)
+	}
+	scope := &policy.TokenScope{ID: v.ID, Projects: v.Projects}
+	// The record repeats the minted scope; narrowing by it too means a tampered record can never widen a token.
+	switch {
+	case len(rec.Projects) > 0 && scope.Projects == nil:
+		scope.Projects = slices.Clone(rec.Projects)
+	case len(rec.Projects) > 0:
+		scope.Projects = intersect(scope.Projects, rec.Projects)
+	}
+	if first, err := s.db.TouchToken(ctx, v.ID, now); err == nil && first {
+		s.audit.Record(ctx, audit.TokenFirstUse, user.ID, 0, audit.Request{}, "token "+v.ID)
+	}
+	return policy.Actor{User: user, Token: scope}, nil
+}
+
+func invalid(reason string) error {
+	return httperror.New(http.StatusForbidden, "Invalid API Token: %s", reason)
+}
+
+func reasonFor(err error) string {
+	switch {
+	case errors.Is(err, ErrExpired):
+		return "the token has expired"
+	case errors.Is(err, ErrNotYetValid):
+		return "the token is not valid yet"
+	case errors.Is(err, ErrNoProjects):
+		return "the token's caveats leave no project it may upload to"
+	case errors.Is(err, ErrBadSignature):
+		return "the token's signature is not valid"
+	default:
+		return "the token is malformed"
+	}
+}
