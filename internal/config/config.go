@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config is everything the server and the CLI need from the environment.
@@ -31,11 +33,20 @@ type Config struct {
 	SecretKeyFile     string
 	Migrate           bool // apply migrations when the server starts
 
+	CacheSize      int64 // memory for rendered index pages
 	MaxFileSize    int64 // one uploaded file
 	MaxProjectSize int64 // all files of one project
 	ReadOnly       bool
 
 	ShutdownTimeout time.Duration
+
+	// SMTPURL sends mail through a relay (smtp://, smtps:// or smtp+starttls://); empty writes it to OutboxDir.
+	// It is read from the environment only, because it may hold a password and flags show in process lists.
+	SMTPURL string
+	// RedisURL shares rate limits between instances; empty keeps them in process.
+	RedisURL string
+	MailFrom string // the sender of every mail
+	SiteName string // the name pages and mails call the index
 }
 
 // Defaults are what a new user gets with no configuration at all.
@@ -44,9 +55,12 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:8080",
 		DataDir:         "./wharf-data",
 		Migrate:         true,
+		CacheSize:       512 << 20,
 		MaxFileSize:     100 << 20,
 		MaxProjectSize:  10 << 30,
 		ShutdownTimeout: 20 * time.Second,
+		MailFrom:        "wharf <noreply@localhost>",
+		SiteName:        "wharf",
 	}
 }
 
@@ -73,8 +87,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_SECRET_KEY", func(v string) error { c.SecretKey = []byte(v); return nil })
 	env("WHARF_MIGRATE", boolInto(&c.Migrate))
 	env("WHARF_READ_ONLY", boolInto(&c.ReadOnly))
+	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
+	env("WHARF_SMTP_URL", str(&c.SMTPURL))
+	env("WHARF_REDIS_URL", str(&c.RedisURL))
+	env("WHARF_MAIL_FROM", str(&c.MailFrom))
+	env("WHARF_SITE_NAME", str(&c.SiteName))
 	if len(errs) > 0 {
 		return c, nil, errors.Join(errs...)
 	}
@@ -86,7 +105,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this index (WHARF_BASE_URL)")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
+	fs.Func("cache-size", "memory for rendered index pages, e.g. 512MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
+	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of mail (WHARF_MAIL_FROM)")
+	fs.StringVar(&c.SiteName, "site-name", c.SiteName, "name of this index in pages and mail (WHARF_SITE_NAME)")
 	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
 	var positional []string
 	for {
@@ -136,6 +159,25 @@ func (c *Config) resolve() error {
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	if c.MaxFileSize <= 0 || c.MaxProjectSize < c.MaxFileSize {
 		return errors.New("WHARF_MAX_FILE_SIZE / WHARF_MAX_PROJECT_SIZE: the file limit must be positive and at most the project limit")
+	}
+	if a, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") {
+		return fmt.Errorf("WHARF_MAIL_FROM: %q is not a mail address", c.MailFrom)
+	} else if a.Address == "" {
+		return fmt.Errorf("WHARF_MAIL_FROM: %q has no address", c.MailFrom)
+	}
+	if strings.TrimSpace(c.SiteName) == "" || len(c.SiteName) > 100 || strings.ContainsFunc(c.SiteName, unicode.IsControl) {
+		return errors.New("WHARF_SITE_NAME: must be 1-100 characters without control characters")
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return errors.New("WHARF_REDIS_URL: must be redis://HOST:PORT/DB or rediss://HOST:PORT/DB")
+		}
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || u.Host == "" {
+			// The URL may hold a password: never repeat it.
+			return errors.New("WHARF_SMTP_URL: not a valid URL (expected smtp://, smtps:// or smtp+starttls://HOST:PORT)")
+		}
 	}
 	if len(c.SecretKey) > 0 && len(c.SecretKey) < 32 {
 		return errors.New("WHARF_SECRET_KEY: must be at least 32 bytes")

@@ -120,3 +120,38 @@ func hashObject(ctx context.Context, blobs blob.Store, key string) (string, erro
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// Referencer answers whether a row points at an object, checked again right before it is removed.
+type Referencer interface {
+	BlobReferenced(ctx context.Context, sha256 string) (bool, error)
+}
+
+// Collect removes unreferenced objects and staged leftovers older than the grace time. The grace period covers
+// uploads in flight: their object is committed a moment before the database row that references it.
+func Collect(ctx context.Context, db Referencer, blobs blob.Store, rep Report, olderThan time.Time) (objects, staged int, err error) {
+	for _, key := range rep.Unreferenced {
+		info, err := blobs.Stat(ctx, key)
+		if errors.Is(err, blob.ErrNotFound) || (err == nil && !info.ModTime.Before(olderThan)) {
+			continue
+		}
+		if err != nil {
+			return objects, staged, fmt.Errorf("collect: %w", err)
+		}
+		ref, err := db.BlobReferenced(ctx, key)
+		if err != nil {
+			return objects, staged, fmt.Errorf("collect: %w", err)
+		}
+		if ref {
+			continue
+		}
+		if err := blobs.Delete(ctx, key); err != nil {
+			return objects, staged, fmt.Errorf("collect: %w", err)
+		}
+		objects++
+	}
+	staged, err = blobs.CleanStaging(ctx, olderThan)
+	if err != nil {
+		return objects, staged, fmt.Errorf("collect: %w", err)
+	}
+	return objects, staged, nil
+}

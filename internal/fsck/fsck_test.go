@@ -89,3 +89,29 @@ func TestCheck(t *testing.T) {
 		t.Errorf("quick check found %v; it compares sizes only, so it sees the missing file alone", quick.Problems)
 	}
 }
+
+func TestCollect(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.OpenSQLite(t)
+	blobs, err := blob.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := put(t, blobs, []byte("stray"))
+	leftover, _ := blobs.NewWriter(ctx)
+	leftover.Write([]byte("interrupted"))
+	rep, err := Check(ctx, db, blobs, Options{})
+	if err != nil || len(rep.Unreferenced) != 1 || len(rep.Staged) != 1 {
+		t.Fatalf("check: %+v %v", rep, err)
+	}
+	if objects, staged, err := Collect(ctx, db, blobs, rep, time.Now().Add(-time.Hour)); err != nil || objects+staged != 0 {
+		t.Errorf("young objects were collected: %d %d %v", objects, staged, err)
+	}
+	objects, staged, err := Collect(ctx, db, blobs, rep, time.Now().Add(time.Minute))
+	if err != nil || objects != 1 || staged != 1 {
+		t.Errorf("collect: %d objects, %d staged, %v", objects, staged, err)
+	}
+	if _, err := blobs.Stat(ctx, stray.Key); err == nil {
+		t.Error("the stray object is still there")
+	}
+}

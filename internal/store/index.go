@@ -36,47 +36,48 @@ type ProjectIndex struct {
 	Files    []File    // in upload order
 }
 
-// ProjectIndex reads one project's releases and files in one consistent snapshot.
+// ProjectIndex reads one project's releases and files. Release metadata is left out (it holds whole descriptions
+// and the index pages do not show it): ReleaseMetadata reads it for the one release that needs it.
 func (db *DB) ProjectIndex(ctx context.Context, normalized string) (ProjectIndex, error) {
 	var pi ProjectIndex
-	// A read-only snapshot: on SQLite a plain transaction would take the write lock (immediate mode), so read
-	// without one there; its WAL readers see a consistent state within each statement and the serial orders them.
-	q := db.sql.QueryRowContext
-	var query func(context.Context, string, ...any) (*sql.Rows, error) = db.sql.QueryContext
+	queryRow := func(query string, args ...any) *sql.Row { return db.prepared(ctx, query).QueryRowContext(ctx, args...) }
+	query := func(query string, args ...any) (*sql.Rows, error) { return db.prepared(ctx, query).QueryContext(ctx, args...) }
 	if db.engine == Postgres {
+		// One snapshot for the three reads. SQLite reads without a transaction: a transaction there would take the
+		// write lock (immediate mode), and the project's serial orders what a reader may have mixed.
 		tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 		if err != nil {
 			return pi, fmt.Errorf("project index: %w", err)
 		}
 		defer tx.Rollback()
-		q, query = tx.QueryRowContext, tx.QueryContext
+		queryRow = func(query string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, query, args...) }
+		query = func(query string, args ...any) (*sql.Rows, error) { return tx.QueryContext(ctx, query, args...) }
 	}
-	p, err := scanProject(q(ctx, `SELECT `+projectColumns+` FROM projects WHERE normalized_name = $1`, normalized))
+	p, err := scanProject(queryRow(`SELECT `+projectColumns+` FROM projects WHERE normalized_name = $1`, normalized))
 	if err != nil {
 		return pi, fmt.Errorf("project index %q: %w", normalized, err)
 	}
 	pi.Project = p
-	rows, err := query(ctx, `SELECT id, version, canonical_version, requires_python, metadata, yanked, yanked_reason, created_at
+	rows, err := query(`SELECT id, version, canonical_version, requires_python, yanked, yanked_reason, created_at
 		FROM releases WHERE project_id = $1 ORDER BY id`, p.ID)
 	if err != nil {
 		return pi, fmt.Errorf("project index %q: %w", normalized, err)
 	}
 	for rows.Next() {
 		r := Release{ProjectID: p.ID}
-		var meta string
 		var created int64
-		if err := rows.Scan(&r.ID, &r.Version, &r.CanonicalVersion, &r.RequiresPython, &meta, &r.Yanked, &r.YankedReason, &created); err != nil {
+		if err := rows.Scan(&r.ID, &r.Version, &r.CanonicalVersion, &r.RequiresPython, &r.Yanked, &r.YankedReason, &created); err != nil {
 			rows.Close()
 			return pi, err
 		}
-		r.Metadata, r.CreatedAt = []byte(meta), fromMicros(created)
+		r.CreatedAt = fromMicros(created)
 		pi.Releases = append(pi.Releases, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return pi, err
 	}
-	rows, err = query(ctx, fileSelect+` WHERE f.project_id = $1 ORDER BY f.id`, p.ID)
+	rows, err = query(fileSelect+` WHERE f.project_id = $1 ORDER BY f.id`, p.ID)
 	if err != nil {
 		return pi, fmt.Errorf("project index %q: %w", normalized, err)
 	}
@@ -89,6 +90,19 @@ func (db *DB) ProjectIndex(ctx context.Context, normalized string) (ProjectIndex
 		pi.Files = append(pi.Files, f)
 	}
 	return pi, rows.Err()
+}
+
+// ReleaseMetadata reads the core metadata JSON kept with a release.
+func (db *DB) ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error) {
+	var meta string
+	err := db.sql.QueryRowContext(ctx, `SELECT metadata FROM releases WHERE id = $1`, releaseID).Scan(&meta)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("release %d: %w", releaseID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release %d: %w", releaseID, err)
+	}
+	return []byte(meta), nil
 }
 
 // EachProjectName calls fn with every project's normalised name in byte order, streaming, so the index root of
@@ -142,7 +156,7 @@ func (db *DB) ProjectSerials(ctx context.Context, after int64, fn func(normalize
 
 // FileByFilename finds a file that is on the index now.
 func (db *DB) FileByFilename(ctx context.Context, filename string) (File, error) {
-	f, err := scanFile(db.sql.QueryRowContext(ctx, fileSelect+` WHERE f.filename = $1`, filename))
+	f, err := scanFile(db.prepared(ctx, fileSelect+` WHERE f.filename = $1`).QueryRowContext(ctx, filename))
 	if err != nil {
 		return File{}, fmt.Errorf("file %q: %w", filename, err)
 	}

@@ -40,6 +40,13 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 		}
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if db.engine == SQLite {
+			// The indexes of millions of rows outgrow SQLite's default page cache (2 MB), which turns every batch
+			// into re-reads of the same pages; the larger cache lasts as long as this pooled connection.
+			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+				return err
+			}
+		}
 		projectIDs := map[string]int64{}
 		for _, chunk := range seedChunks(len(projects), seedChunk) {
 			var args []any

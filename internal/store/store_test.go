@@ -9,5 +9,6 @@ import (
 func TestConformance(t *testing.T) {
 	for _, e := range storetest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) { storetest.Run(t, e.Open) })
+		t.Run(e.Name+"/accounts", func(t *testing.T) { storetest.RunAccounts(t, e.Open) })
 	}
 }

@@ -19,6 +19,7 @@ CREATE TABLE projects (
     total_size           BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX projects_ultranormalized ON projects (ultranormalized_name);
+CREATE INDEX projects_last_serial ON projects (last_serial);
 
 CREATE TABLE roles (
     project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,

@@ -1,0 +1,77 @@
+package simple
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"wharf/internal/store"
+)
+
+// metadataSuffix marks the PEP 658 core-metadata file of a distribution: its URL is the file's URL plus this.
+const metadataSuffix = ".metadata"
+
+// Header values of file responses.
+var (
+	immutableHeader = []string{"public, max-age=31536000, immutable"}
+	binaryHeader    = []string{"application/octet-stream"}
+)
+
+// ServeFile serves GET /packages/{h1}/{h2}/{rest}/{filename} (the route's {path...}): a distribution file, or with
+// ".metadata" appended its core metadata, found by filename and checked against the hash in the path, with Range
+// support. Each full download of a distribution is counted for its project.
+func (ix *Index) ServeFile(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("path")
+	if p == "" {
+		p = strings.TrimPrefix(r.URL.Path, "/packages/")
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) != 4 || parts[3] == "" {
+		return notFound(store.ErrNotFound)
+	}
+	filename, metadata := strings.CutSuffix(parts[3], metadataSuffix)
+	f, err := ix.db.FileByFilename(r.Context(), filename)
+	if err != nil {
+		if isNotFound(err) {
+			return notFound(err)
+		}
+		return err
+	}
+	// The path names the content; a path with the right filename and other hash parts is not this file's URL.
+	if len(f.SHA256) != 64 || parts[0] != f.SHA256[:2] || parts[1] != f.SHA256[2:4] || parts[2] != f.SHA256[4:] {
+		return notFound(store.ErrNotFound)
+	}
+	key := f.SHA256
+	if metadata {
+		if key = f.MetadataSHA256; key == "" {
+			return notFound(store.ErrNotFound)
+		}
+	}
+	obj, err := ix.blobs.Open(r.Context(), key)
+	if err != nil {
+		// The database lists the file, so its bytes must exist: a missing blob is the server's fault, not a 404.
+		return fmt.Errorf("serve %s: %w", parts[3], err)
+	}
+	defer obj.Close()
+
+	etag := `"` + key + `"`
+	h := w.Header()
+	h["Content-Type"] = binaryHeader
+	h["Cache-Control"] = immutableHeader
+	h.Set("Etag", etag)
+	if !metadata && r.Method == http.MethodGet && countsAsDownload(r, etag) {
+		ix.downloads.Add(f.ProjectID)
+	}
+	http.ServeContent(w, r, parts[3], f.UploadedAt, obj)
+	return nil
+}
+
+// countsAsDownload tells a download from a revalidation (304) and from the later parts of a download resumed
+// with Range; each download then counts once, whatever its number of requests.
+func countsAsDownload(r *http.Request, etag string) bool {
+	if noneMatch(r, etag) {
+		return false
+	}
+	rng := r.Header.Get("Range")
+	return rng == "" || strings.HasPrefix(strings.TrimSpace(rng), "bytes=0-")
+}
