@@ -1,5 +1,10 @@
 // Package policy decides every write. Upload, the web pages and every API call ask Decide before they change
 // anything, so that each rule (roles, token scopes, and later the 2FA mandates) is written once, here.
+//
+// The roles follow PyPI's: a Maintainer can upload; an Owner can also manage collaborators, yank and delete. API
+// tokens are for uploading only: every management action needs a signed-in web session, and role changes and
+// deletions a recent password (or factor) confirmation as well, so that a leaked token or an unattended browser
+// cannot take a project over or destroy it.
 package policy
 
 import (
@@ -20,6 +25,25 @@ const (
 	CreateProject Action = "create-project"
 	// Upload adds a file to an existing project.
 	Upload Action = "upload"
+
+	// ManageRoles invites, removes and changes collaborators, withdraws invitations and transfers ownership.
+	ManageRoles Action = "manage-roles"
+	// ViewInvitations reads a project's pending invitations.
+	ViewInvitations Action = "view-invitations"
+	// LeaveProject gives up the actor's own role on a project.
+	LeaveProject Action = "leave-project"
+	// RespondInvitation accepts or declines an invitation, which must be addressed to the actor (Target.InviteeID).
+	RespondInvitation Action = "respond-invitation"
+	// Yank marks a release yanked (PEP 592); Unyank restores it.
+	Yank   Action = "yank"
+	Unyank Action = "unyank"
+	// DeleteFile, DeleteRelease and DeleteProject remove what they name; the filenames stay reserved.
+	DeleteFile    Action = "delete-file"
+	DeleteRelease Action = "delete-release"
+	DeleteProject Action = "delete-project"
+	// ViewProjectHistory reads a project's security history. It writes nothing, but what it shows (who acted,
+	// from which address) is for the project's Owners only, so it is decided here like the writes.
+	ViewProjectHistory Action = "view-project-history"
 )
 
 // Actor is who asks, and through what credential.
@@ -27,6 +51,9 @@ type Actor struct {
 	User store.User
 	// Token is set when the request authenticated with an API token; nil for a web session.
 	Token *TokenScope
+	// Sudo says the web session confirmed the user's password (or a second factor) within the re-authentication
+	// window (accounts.Session.Sudo). Role changes and deletions need it (S8); it means nothing with a Token.
+	Sudo bool
 }
 
 // TokenScope is what an API token allows, after its caveats were verified.
@@ -39,15 +66,24 @@ type TokenScope struct {
 // twine's output).
 type Denied struct {
 	Reason string
+	// Reauth says that a password confirmation is all that is missing: the web layer can send the user to it and
+	// come back, rather than show the reason.
+	Reauth bool
 }
 
 func (d *Denied) Error() string { return d.Reason }
 
-// ErrDenied matches every *Denied with errors.Is.
-var ErrDenied = errors.New("denied")
+// ErrDenied matches every *Denied with errors.Is; ErrReauthRequired only those that a password confirmation
+// would turn into an approval.
+var (
+	ErrDenied         = errors.New("denied")
+	ErrReauthRequired = errors.New("re-authentication required")
+)
 
-// Is lets errors.Is(err, ErrDenied) match.
-func (d *Denied) Is(target error) bool { return target == ErrDenied }
+// Is lets errors.Is(err, ErrDenied) and, for a missing confirmation, errors.Is(err, ErrReauthRequired) match.
+func (d *Denied) Is(target error) bool {
+	return target == ErrDenied || target == ErrReauthRequired && d.Reauth
+}
 
 // Roles is what the engine reads of project roles.
 type Roles interface {
@@ -66,6 +102,8 @@ func New(roles Roles) *Engine { return &Engine{roles: roles} }
 type Target struct {
 	Project *store.Project // nil for CreateProject
 	Name    string         // normalised name
+	// InviteeID is the user an invitation is addressed to, for RespondInvitation.
+	InviteeID int64
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
@@ -100,7 +138,84 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				actor.User.Username, target.Project.Name)}
 		}
 		return nil
-	default:
+	case RespondInvitation:
+		if target.Project == nil {
+			return fmt.Errorf("policy: %s needs a project", action)
+		}
+		if actor.Token != nil {
+			return &Denied{Reason: "API tokens can only upload. Answer invitations on the website, signed in as the invited user."}
+		}
+		if actor.User.ID != target.InviteeID {
+			return &Denied{Reason: fmt.Sprintf(
+				"This invitation to project '%s' was sent to another account. Sign in as the invited user to answer it.",
+				target.Project.Name)}
+		}
+		return nil
+	}
+	r, ok := management[action]
+	if !ok {
 		return fmt.Errorf("policy: unknown action %q", action)
 	}
+	if target.Project == nil {
+		return fmt.Errorf("policy: %s needs a project", action)
+	}
+	return e.decideManagement(ctx, actor, r, target.Project)
+}
+
+// rule is what a management action asks of the actor, besides a web session.
+type rule struct {
+	// ownRole marks an action on the actor's own role, which every collaborator may take; the others are for
+	// Owners only.
+	ownRole bool
+	// sudo asks for a recent password confirmation: role changes and deletions (S8).
+	sudo bool
+	// what names the action in denials, with %s for the project's name.
+	what string
+}
+
+// management is the permission table of the actions other than uploading. Yanking is for Owners only, as on
+// PyPI (pypi/warehouse#12643 asks for Maintainers to yank, and is open): a Maintainer's stolen account could
+// otherwise un-yank a release that the Owners withdrew for being compromised.
+var management = map[Action]rule{
+	ManageRoles:        {sudo: true, what: "manage the collaborators of project '%s'"},
+	ViewInvitations:    {what: "see the pending invitations of project '%s'"},
+	LeaveProject:       {ownRole: true, sudo: true, what: "leave project '%s'"},
+	Yank:               {what: "yank releases of project '%s'"},
+	Unyank:             {what: "un-yank releases of project '%s'"},
+	DeleteFile:         {sudo: true, what: "delete files of project '%s'"},
+	DeleteRelease:      {sudo: true, what: "delete releases of project '%s'"},
+	DeleteProject:      {sudo: true, what: "delete project '%s'"},
+	ViewProjectHistory: {what: "see the security history of project '%s'"},
+}
+
+// decideManagement checks, in this order, the credential, the role and the confirmation: a user who may not act
+// at all is told so, rather than asked for a password first.
+func (e *Engine) decideManagement(ctx context.Context, actor Actor, r rule, p *store.Project) error {
+	what := fmt.Sprintf(r.what, p.Name)
+	if actor.Token != nil {
+		return &Denied{Reason: fmt.Sprintf(
+			"API tokens can only upload. To %s, sign in to the website as '%s' and do it there.", what, actor.User.Username)}
+	}
+	role, err := e.roles.RoleOf(ctx, p.ID, actor.User.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	switch {
+	case role == "" && r.ownRole:
+		return &Denied{Reason: fmt.Sprintf("The user '%s' has no role on project '%s', so there is nothing to leave.",
+			actor.User.Username, p.Name)}
+	case role == "":
+		return &Denied{Reason: fmt.Sprintf(
+			"The user '%s' isn't allowed to %s: only the project's Owners may, and '%s' isn't a collaborator. Ask one of its Owners.",
+			actor.User.Username, what, actor.User.Username)}
+	case role != store.RoleOwner && !r.ownRole:
+		return &Denied{Reason: fmt.Sprintf(
+			"The user '%s' isn't allowed to %s: only the project's Owners may, and '%s' is a %s. Ask an Owner to do it, or to make you an Owner.",
+			actor.User.Username, what, actor.User.Username, role)}
+	}
+	if r.sudo && !actor.Sudo {
+		return &Denied{Reauth: true, Reason: fmt.Sprintf(
+			"Confirm your password to %s: role changes and deletions need a password confirmation in the last few minutes.", what)}
+	}
+	return nil
 }

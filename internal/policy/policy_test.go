@@ -3,8 +3,11 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"wharf/internal/store"
 )
@@ -51,6 +54,162 @@ func TestDecide(t *testing.T) {
 			}
 			if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), tc.denied) {
 				t.Fatalf("Decide = %v, want a denial containing %q", err, tc.denied)
+			}
+		})
+	}
+}
+
+// permissions is the permission table, written out as the specification the engine must meet: who may do what
+// from a web session that confirmed its password recently. Upload is the only action an API token may take.
+var permissions = []struct {
+	action                Action
+	owner, maintainer, no bool // the actor is an Owner, a Maintainer, not a collaborator
+	sudo                  bool // a recent password confirmation is also needed
+}{
+	{Upload, true, true, false, false},
+	{ManageRoles, true, false, false, true},
+	{ViewInvitations, true, false, false, false},
+	{LeaveProject, true, true, false, true},
+	{Yank, true, false, false, false},
+	{Unyank, true, false, false, false},
+	{DeleteFile, true, false, false, true},
+	{DeleteRelease, true, false, false, true},
+	{DeleteProject, true, false, false, true},
+	{ViewProjectHistory, true, false, false, false},
+}
+
+type outcome struct {
+	Allowed bool
+	Reauth  bool // denied only for want of a password confirmation
+}
+
+func TestDecidePermissionMatrix(t *testing.T) {
+	users := map[string]store.User{
+		"owner":      {ID: 1, Username: "owner"},
+		"maintainer": {ID: 2, Username: "maint"},
+		"stranger":   {ID: 3, Username: "stranger"},
+	}
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	e := New(fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer})
+	creds := map[string]func(store.User) Actor{
+		"session with confirmation":    func(u store.User) Actor { return Actor{User: u, Sudo: true} },
+		"session without confirmation": func(u store.User) Actor { return Actor{User: u} },
+		"account-wide token":           func(u store.User) Actor { return Actor{User: u, Token: &TokenScope{ID: "t"}, Sudo: true} },
+		"token scoped to the project": func(u store.User) Actor {
+			return Actor{User: u, Token: &TokenScope{ID: "t", Projects: []string{"demo"}}, Sudo: true}
+		},
+	}
+	seen := map[Action]bool{}
+	for _, p := range permissions {
+		seen[p.action] = true
+		for who, may := range map[string]bool{"owner": p.owner, "maintainer": p.maintainer, "stranger": p.no} {
+			for cred, actor := range creds {
+				want := outcome{Allowed: may}
+				switch {
+				case !may:
+				case p.action != Upload && actor(users[who]).Token != nil:
+					want.Allowed = false
+				case p.sudo && !actor(users[who]).Sudo:
+					want = outcome{Reauth: true}
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", p.action, who, cred), func(t *testing.T) {
+					err := e.Decide(context.Background(), actor(users[who]), p.action, Target{Project: demo, Name: "demo"})
+					if err != nil && !errors.Is(err, ErrDenied) {
+						t.Fatalf("Decide = %v, want a decision", err)
+					}
+					got := outcome{Allowed: err == nil, Reauth: errors.Is(err, ErrReauthRequired)}
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("Decide (-want +got):\n%s\nreason: %v", diff, err)
+					}
+				})
+			}
+		}
+	}
+	for a := range management {
+		if !seen[a] {
+			t.Errorf("action %s has a rule but no row in the permission table", a)
+		}
+	}
+}
+
+func TestDecideManagementReasons(t *testing.T) {
+	owner := store.User{ID: 1, Username: "owner"}
+	maint := store.User{ID: 2, Username: "maint"}
+	stranger := store.User{ID: 3, Username: "stranger"}
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	e := New(fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer})
+	web := func(u store.User) Actor { return Actor{User: u, Sudo: true} }
+	on := Target{Project: demo, Name: "demo"}
+
+	for _, tc := range []struct {
+		name   string
+		actor  Actor
+		action Action
+		target Target
+		want   string // the whole reason; "" = allowed
+	}{
+		{"token refused for management", Actor{User: owner, Token: &TokenScope{ID: "t"}}, DeleteRelease, on,
+			"API tokens can only upload. To delete releases of project 'Demo', sign in to the website as 'owner' and do it there."},
+		{"maintainer cannot yank", web(maint), Yank, on,
+			"The user 'maint' isn't allowed to yank releases of project 'Demo': only the project's Owners may, and 'maint' is a Maintainer. Ask an Owner to do it, or to make you an Owner."},
+		{"stranger cannot manage roles", web(stranger), ManageRoles, on,
+			"The user 'stranger' isn't allowed to manage the collaborators of project 'Demo': only the project's Owners may, and 'stranger' isn't a collaborator. Ask one of its Owners."},
+		{"stranger has nothing to leave", web(stranger), LeaveProject, on,
+			"The user 'stranger' has no role on project 'Demo', so there is nothing to leave."},
+		{"deletion needs a confirmation", Actor{User: owner}, DeleteProject, on,
+			"Confirm your password to delete project 'Demo': role changes and deletions need a password confirmation in the last few minutes."},
+		{"a stranger is refused before being asked to confirm", Actor{User: stranger}, DeleteFile, on,
+			"The user 'stranger' isn't allowed to delete files of project 'Demo': only the project's Owners may, and 'stranger' isn't a collaborator. Ask one of its Owners."},
+		{"disabled owner", Actor{User: store.User{ID: 1, Username: "owner", Disabled: true}, Sudo: true}, ManageRoles, on,
+			"The account 'owner' is disabled. Contact the administrators of this index."},
+		{"anonymous", Actor{}, ViewProjectHistory, on,
+			"Invalid or non-existent authentication information. See the help on API tokens for more information."},
+		{"the invitee answers", Actor{User: stranger}, RespondInvitation, Target{Project: demo, InviteeID: 3}, ""},
+		{"someone else answers", Actor{User: owner, Sudo: true}, RespondInvitation, Target{Project: demo, InviteeID: 3},
+			"This invitation to project 'Demo' was sent to another account. Sign in as the invited user to answer it."},
+		{"the invitee with a token", Actor{User: stranger, Token: &TokenScope{ID: "t"}}, RespondInvitation, Target{Project: demo, InviteeID: 3},
+			"API tokens can only upload. Answer invitations on the website, signed in as the invited user."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
+			got := ""
+			if err != nil {
+				if !errors.Is(err, ErrDenied) {
+					t.Fatalf("Decide = %v, want a denial", err)
+				}
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("reason (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+type failingRoles struct{}
+
+func (failingRoles) RoleOf(context.Context, int64, int64) (string, error) {
+	return "", errors.New("database down")
+}
+
+func TestDecideErrorsAreNotDenials(t *testing.T) {
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	web := Actor{User: store.User{ID: 1, Username: "owner"}, Sudo: true}
+	for _, tc := range []struct {
+		name   string
+		e      *Engine
+		action Action
+		target Target
+	}{
+		{"unknown action", New(fakeRoles{}), Action("rename"), Target{Project: demo}},
+		{"management without a project", New(fakeRoles{}), DeleteProject, Target{Name: "demo"}},
+		{"invitation without a project", New(fakeRoles{}), RespondInvitation, Target{InviteeID: 1}},
+		{"roles unreadable", New(failingRoles{}), ManageRoles, Target{Project: demo}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.e.Decide(context.Background(), web, tc.action, tc.target)
+			if err == nil || errors.Is(err, ErrDenied) {
+				t.Errorf("Decide = %v, want an internal error, not a decision", err)
 			}
 		})
 	}

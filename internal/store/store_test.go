@@ -10,5 +10,6 @@ func TestConformance(t *testing.T) {
 	for _, e := range storetest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) { storetest.Run(t, e.Open) })
 		t.Run(e.Name+"/accounts", func(t *testing.T) { storetest.RunAccounts(t, e.Open) })
+		t.Run(e.Name+"/manage", func(t *testing.T) { storetest.RunManage(t, e.Open) })
 	}
 }
