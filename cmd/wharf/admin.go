@@ -62,12 +62,17 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 func runUser(ctx context.Context, e *env, args []string) error {
 	c := newCLI(e, "user")
 	email := c.fs.String("email", "", "email address (user create)")
+	revoke := c.fs.Bool("revoke", false, "withdraw instead of grant (user admin)")
 	cfg, pos, err := config.Load(c.fs, args, e.getenv)
 	if err != nil {
 		return err
 	}
+	if len(pos) == 2 && (pos[0] == "disable" || pos[0] == "enable" || pos[0] == "admin") {
+		return runUserChange(ctx, e, c, cfg, pos[0], pos[1], *revoke)
+	}
 	if len(pos) != 2 || pos[0] != "create" {
-		return errors.New("usage: wharf user create NAME --email ADDRESS (the password is read from standard input)")
+		return errors.New("usage: wharf user create NAME --email ADDRESS (the password is read from standard input)\n" +
+			"       wharf user disable NAME | wharf user enable NAME | wharf user admin NAME [--revoke]")
 	}
 	password, err := readSecret(e.stdin)
 	if err != nil {

@@ -2,7 +2,8 @@
 //
 //	wharf serve      run the index (SQLite and local files under ./wharf-data by default)
 //	wharf migrate    apply database migrations
-//	wharf user       manage users
+//	wharf user       manage users: create, disable, enable, admin
+//	wharf name       reserve project names
 //	wharf token      mint API tokens
 //	wharf fsck       prove that the database and the blob store agree
 //	wharf version    print the version
@@ -45,7 +46,8 @@ func init() {
 	commands = []command{
 		{"serve", "run the package index", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
-		{"user", "manage users: user create NAME --email E (password on stdin)", runUser},
+		{"user", "manage users: user create NAME --email E (password on stdin) | disable NAME | enable NAME | admin NAME [--revoke]", runUser},
+		{"name", "reserve project names: name reserve NAME --reason R", runName},
 		{"token", "mint API tokens: token create --user NAME [--project P]... [--expires 720h]", runToken},
 		{"fsck", "check that every file row has its blob with the right size and sha256", runFsck},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {

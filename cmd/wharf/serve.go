@@ -8,17 +8,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"wharf/internal/accounts"
 	"wharf/internal/audit"
 	"wharf/internal/config"
 	"wharf/internal/critical"
+	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
+	"wharf/internal/ratelimit"
 	"wharf/internal/server"
 	"wharf/internal/simple"
 	"wharf/internal/tokens"
 	"wharf/internal/upload"
+	"wharf/internal/web"
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -51,7 +58,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	uploads := upload.New(a.db, a.blobs, tokenService, policy.New(a.db), index, auditLog, upload.Options{
 		MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: pypkg.DefaultLimits(), ReadOnly: cfg.ReadOnly,
 	}, now, logger)
-	srv := server.New(index, uploads, a.db, logger)
+	site, err := newSite(cfg, a, auditLog, tokenService, now, logger)
+	if err != nil {
+		return err
+	}
+	srv := server.New(index, uploads, a.db, logger, server.WithWeb(site))
 
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -60,9 +71,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	background := make(chan struct{}, 2)
+	background := make(chan struct{}, 3)
 	go func() { index.Run(bgCtx); background <- struct{}{} }()
 	go func() { downloads.Run(bgCtx); background <- struct{}{} }()
+	go func() { site.Run(bgCtx); background <- struct{}{} }()
 
 	fmt.Fprintf(e.stdout, "wharf %s listening on http://%s (data in %s)\n", version, ln.Addr(), cfg.DataDir)
 	logger.Info("listening", "addr", ln.Addr().String(), "database", a.db.Engine(), "storage", cfg.StorageURL)
@@ -79,12 +91,54 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = httpServer.Shutdown(shutdownCtx)
-	// The background loops flush what they hold (download counts) when they stop.
+	// The background loops flush what they hold (download counts, queued mail) when they stop.
 	stopBackground()
+	<-background
 	<-background
 	<-background
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// newSite builds the pages and the account services behind them: mail through SMTP when WHARF_SMTP_URL is set and
+// into <data-dir>/outbox otherwise; rate limits in Redis when WHARF_REDIS_URL is set and in process otherwise.
+func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
+	var mailer notify.Mailer
+	if cfg.SMTPURL != "" {
+		m, err := notify.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("mail goes through SMTP", "relay", m.String())
+		mailer = m
+	} else {
+		dir := filepath.Join(cfg.DataDir, "outbox")
+		m, err := notify.NewOutbox(dir, cfg.MailFrom, now)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("mail goes to the outbox folder (set WHARF_SMTP_URL to send it)", "dir", dir)
+		mailer = m
+	}
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(now, 0)
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, errors.New("WHARF_REDIS_URL: not a valid redis:// or rediss:// URL")
+		}
+		limiter = ratelimit.NewRedis(redis.NewClient(opts), now, "")
+	}
+	hasher := accounts.NewHasher(2, 8)
+	return web.New(web.Deps{
+		Store:    a.db,
+		Users:    accounts.NewUsers(a.db, hasher, now, accounts.WithRecorder(auditLog)),
+		Sessions: accounts.NewSessions(a.db, auditLog, now, accounts.SessionConfig{}),
+		Tokens:   tokenService,
+		Limiter:  limiter,
+		Mailer:   mailer,
+		Audit:    auditLog,
+	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
+		MinPasswordLength: hasher.MinLength})
 }

@@ -40,7 +40,8 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
-	// SMTPURL sends mail through a relay (smtp://, smtps:// or smtp+starttls://); empty writes it to OutboxDir.
+	// SMTPURL sends mail through a relay (smtp://, smtps:// or smtp+starttls://); empty writes it to the folder
+	// outbox in DataDir.
 	// It is read from the environment only, because it may hold a password and flags show in process lists.
 	SMTPURL string
 	// RedisURL shares rate limits between instances; empty keeps them in process.

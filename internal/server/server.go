@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"wharf/internal/httperror"
+	"wharf/internal/web"
 )
 
 // Index serves the package-index read protocols.
@@ -37,13 +38,29 @@ type Server struct {
 	index   Index
 	uploads Uploads
 	db      Pinger
+	web     *web.Site // nil serves no pages but a placeholder home
 	log     *slog.Logger
 	mux     *http.ServeMux
+	// crossOrigin refuses state-changing browser requests that another site started. It lets through requests
+	// that carry neither Origin nor Sec-Fetch-Site (non-browser clients, such as twine), which is why it guards
+	// only the pages, and why the upload and index routes never read session cookies.
+	crossOrigin *http.CrossOriginProtection
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithWeb serves the HTML pages and account flows of site.
+func WithWeb(site *web.Site) Option { return func(s *Server) { s.web = site } }
+
 // New builds the server and its routes.
-func New(index Index, uploads Uploads, db Pinger, log *slog.Logger) *Server {
-	s := &Server{index: index, uploads: uploads, db: db, log: log, mux: http.NewServeMux()}
+func New(index Index, uploads Uploads, db Pinger, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{index: index, uploads: uploads, db: db, log: log, mux: http.NewServeMux(),
+		crossOrigin: http.NewCrossOriginProtection()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 	s.routes()
 	return s
 }
@@ -60,10 +77,53 @@ func (s *Server) routes() {
 	m.Handle("POST /legacy/{$}", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("POST /legacy", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("GET /_/health", s.handle(s.health))
-	m.Handle("GET /{$}", s.handle(home))
-	m.Handle("GET /", s.handle(func(http.ResponseWriter, *http.Request) error {
-		return httperror.New(http.StatusNotFound, "Not Found")
-	}))
+	if s.web == nil {
+		m.Handle("GET /{$}", s.handle(home))
+		m.Handle("GET /", s.handle(func(http.ResponseWriter, *http.Request) error {
+			return httperror.New(http.StatusNotFound, "Not Found")
+		}))
+		return
+	}
+
+	// The pages. Every POST here changes state and passes the origin check, the session and a CSRF token; no GET
+	// changes anything (a mailed link leads to a page with a button).
+	w := s.web
+	m.Handle("GET /static/{file}", s.handle(w.ServeStatic))
+	m.Handle("GET /{$}", s.page(w.Home))
+	m.Handle("GET /search/{$}", s.page(w.Search))
+	m.Handle("GET /project/{name}", s.handle(addSlash))
+	m.Handle("GET /project/{name}/{$}", s.page(w.Project))
+	m.Handle("GET /project/{name}/{version}/{$}", s.page(w.Release))
+	m.Handle("GET /user/{username}/{$}", s.page(w.Profile))
+
+	m.Handle("GET /account/register/{$}", s.page(w.RegisterForm))
+	m.Handle("POST /account/register/{$}", s.page(w.Register))
+	m.Handle("GET /account/verify-email/{$}", s.page(w.VerifyForm))
+	m.Handle("POST /account/verify-email/{$}", s.page(w.Verify))
+	m.Handle("GET /account/login/{$}", s.page(w.LoginForm))
+	m.Handle("POST /account/login/{$}", s.page(w.Login))
+	m.Handle("POST /account/logout/{$}", s.page(w.Logout))
+	m.Handle("GET /account/reset-password/{$}", s.page(w.ResetForm))
+	m.Handle("POST /account/reset-password/{$}", s.page(w.Reset))
+	m.Handle("GET /account/reauthenticate/{$}", s.page(w.ReauthForm))
+	m.Handle("POST /account/reauthenticate/{$}", s.page(w.Reauth))
+
+	m.Handle("GET /manage/account/{$}", s.page(w.Account))
+	m.Handle("POST /manage/account/email/{$}", s.page(w.ChangeEmail))
+	m.Handle("POST /manage/account/verify-email/{$}", s.page(w.ResendVerification))
+	m.Handle("POST /manage/account/password/{$}", s.page(w.ChangePassword))
+	m.Handle("POST /manage/account/sessions/end/{$}", s.page(w.EndSession))
+	m.Handle("POST /manage/account/sessions/end-all/{$}", s.page(w.EndOtherSessions))
+	m.Handle("GET /manage/account/token/{$}", s.page(w.Tokens))
+	m.Handle("POST /manage/account/token/{$}", s.page(w.CreateToken))
+	m.Handle("POST /manage/account/token/revoke/{$}", s.page(w.RevokeToken))
+
+	m.Handle("GET /admin/{$}", s.page(w.Admin))
+	m.Handle("POST /admin/users/disable/{$}", s.page(w.DisableUser))
+	m.Handle("POST /admin/users/enable/{$}", s.page(w.EnableUser))
+	m.Handle("POST /admin/names/{$}", s.page(w.ReserveName))
+
+	m.Handle("GET /", s.page(w.NotFound))
 }
 
 // Handler is the whole server with its middleware.
@@ -97,6 +157,30 @@ func home(w http.ResponseWriter, r *http.Request) error {
 <body><h1>wharf</h1><p>A Python package index. Install with <code>pip install --index-url &lt;this site&gt;/simple/ NAME</code>; browse the <a href="/simple/">simple index</a>.</p></body></html>
 `)
 	return nil
+}
+
+// page adapts a page handler: the origin check first, then the session, then the handler, whose errors become
+// HTML pages through the same mapping as every other route.
+func (s *Server) page(h httperror.Handler) http.Handler {
+	return s.crossOrigin.Handler(s.web.WithSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code, msg, hdr := status(err)
+		s.logError(r, code, err)
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
+		s.web.RenderError(w, r, code, msg)
+	})))
+}
+
+func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
+	s.log.Info("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	s.web.RenderError(w, r, http.StatusForbidden, "This request came from another site and was refused. "+
+		"If you submitted a form here, reload the page and try again.")
 }
 
 // securityHeaders sets the headers every response carries.

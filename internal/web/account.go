@@ -1,0 +1,194 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"wharf/internal/accounts"
+	"wharf/internal/httperror"
+	"wharf/internal/notify"
+	"wharf/internal/store"
+)
+
+// historyLength is how many security events the account page shows.
+const historyLength = 100
+
+type sessionRow struct {
+	accounts.Session
+	Current bool
+}
+
+type accountPage struct {
+	Username    string
+	Email       string
+	Verified    bool
+	Joined      time.Time
+	Sudo        bool
+	SudoUntil   time.Time
+	Sessions    []sessionRow
+	History     []store.Event
+	TokenCount  int
+	MinLength   int
+	FormEmail   string // what was typed into the email form, when it was refused
+	ErrorFor    string // which form Error belongs to: "email" or "password"
+	ProfilePath string
+}
+
+// Account is the account page: the address, the password, where the account is signed in, and its security
+// history. Changing anything here needs a recent re-authentication; looking does not.
+func (s *Site) Account(w http.ResponseWriter, r *http.Request) error {
+	v := s.page(w, r, false)
+	if v == nil {
+		return nil
+	}
+	return s.accountPage(w, r, v, http.StatusOK, "", "", "")
+}
+
+func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, status int, errorFor, formErr, formEmail string) error {
+	ctx := r.Context()
+	sessions, err := s.sessions.List(ctx, v.account.ID)
+	if err != nil {
+		return err
+	}
+	history, err := s.db.Events(ctx, v.account.ID, 0, historyLength)
+	if err != nil {
+		return err
+	}
+	toks, err := s.db.TokensForUser(ctx, v.account.ID)
+	if err != nil {
+		return err
+	}
+	p := accountPage{
+		Username: v.account.Username, Email: v.account.Email, Verified: !v.account.EmailVerifiedAt.IsZero(),
+		Joined: v.account.CreatedAt, Sudo: v.session.Sudo(s.now(), s.sudoWindow), SudoUntil: v.session.ReauthAt.Add(s.sudoWindow),
+		History: history, MinLength: s.minPassword, FormEmail: formEmail, ErrorFor: errorFor,
+		ProfilePath: "/user/" + v.account.Username + "/",
+	}
+	for _, t := range toks {
+		if t.RevokedAt.IsZero() {
+			p.TokenCount++
+		}
+	}
+	for _, sess := range sessions {
+		p.Sessions = append(p.Sessions, sessionRow{Session: sess, Current: sess.ID == v.session.ID})
+	}
+	return s.render(w, r, status, "account", "Your account", p, formErr)
+}
+
+// ChangeEmail replaces the account's address. The new one must be verified; the old one is told, since it is the
+// one an attacker who took the session does not control.
+func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	if v == nil {
+		return err
+	}
+	ctx := r.Context()
+	newEmail := strings.TrimSpace(r.PostForm.Get("email"))
+	if strings.EqualFold(newEmail, v.account.Email) {
+		return s.accountPage(w, r, v, http.StatusBadRequest, "email", "That is already your address.", newEmail)
+	}
+	counters := mailCounters(newEmail, clientIP(r))
+	d, err := s.check(ctx, counters)
+	if err != nil {
+		return errLimiter(err)
+	}
+	if !d.Allowed {
+		return tooMany(d, "address changes")
+	}
+	acct, err := s.users.ChangeEmail(ctx, v.account.ID, newEmail, requestOf(r))
+	if msg, ok := formError(err); ok {
+		return s.accountPage(w, r, v, http.StatusBadRequest, "email", msg, newEmail)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.hit(ctx, counters); err != nil {
+		s.log.Error("rate limiter", "err", err)
+	}
+	m, err := s.letters.EmailAdded(v.account.Email, acct.Email)
+	s.queue(notify.KindEmailAdded, m, err)
+	to, token, err := s.users.StartVerification(ctx, acct.ID, requestOf(r))
+	if err != nil {
+		return err
+	}
+	s.mailVerification(to, token)
+	redirect(w, r, "/manage/account/?notice=email-changed")
+	return nil
+}
+
+// ChangePassword needs the current password as well as a recent re-authentication (P6), and ends every other
+// session of the account. Wrong current passwords count like failed logins.
+func (s *Site) ChangePassword(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	if v == nil {
+		return err
+	}
+	ctx := r.Context()
+	next := r.PostForm.Get("new_password")
+	if next != r.PostForm.Get("new_password_confirm") {
+		return s.accountPage(w, r, v, http.StatusBadRequest, "password", errPasswordsDiffer, "")
+	}
+	counters := loginCounters(v.account.Username, clientIP(r))
+	d, err := s.check(ctx, counters)
+	if err != nil {
+		return errLimiter(err)
+	}
+	if !d.Allowed {
+		return tooMany(d, "failed password attempts")
+	}
+	err = s.users.ChangePassword(ctx, v.account.ID, r.PostForm.Get("current_password"), next, v.token, requestOf(r))
+	if errors.Is(err, accounts.ErrWrongPassword) {
+		s.failed(ctx, counters)
+		return s.accountPage(w, r, v, http.StatusBadRequest, "password", "The current password is not correct.", "")
+	}
+	if msg, ok := formError(err); ok {
+		return s.accountPage(w, r, v, http.StatusBadRequest, "password", msg, "")
+	}
+	if err != nil {
+		return err
+	}
+	m, err := s.letters.PasswordChanged(v.account.Email)
+	s.queue(notify.KindPasswordChanged, m, err)
+	redirect(w, r, "/manage/account/?notice=password-changed")
+	return nil
+}
+
+// EndSession signs out one session of the user's, by the handle the page lists. Another user's session is not
+// found, exactly like a missing one (K4).
+func (s *Site) EndSession(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.post(w, r, guard{back: "/manage/account/"})
+	if v == nil {
+		return err
+	}
+	id := r.PostForm.Get("session_id")
+	err = s.sessions.End(r.Context(), v.account.ID, id, requestOf(r))
+	if errors.Is(err, accounts.ErrNoSession) {
+		return httperror.New(http.StatusNotFound, "There is no such session: it may have ended already.")
+	}
+	if err != nil {
+		return err
+	}
+	if id == v.session.ID {
+		s.clearCookie(w)
+		redirect(w, r, "/?notice=signed-out")
+		return nil
+	}
+	redirect(w, r, "/manage/account/?notice=session-ended")
+	return nil
+}
+
+// EndOtherSessions signs out every session of the account but this one. It needs a recent re-authentication, so
+// that someone who stole a session cannot use it to sign the owner out.
+func (s *Site) EndOtherSessions(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	if v == nil {
+		return err
+	}
+	if _, err := s.sessions.LogoutEverywhere(r.Context(), v.account.ID, v.token, requestOf(r)); err != nil {
+		return err
+	}
+	redirect(w, r, "/manage/account/?notice=signed-out-others")
+	return nil
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// styleVersion changes with the stylesheet, so that it can be cached for a long time under a URL that changes
+// when it does.
+var styleVersion = func() string {
+	b, err := staticFiles.ReadFile("static/style.css")
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}()
+
+// pages holds one template set per page: the layout plus that page's "content".
+type pages map[string]*template.Template
+
+var funcs = template.FuncMap{
+	"utc": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"size": func(n int64) string {
+		const unit = 1024
+		if n < unit {
+			return strconv.FormatInt(n, 10) + " B"
+		}
+		div, exp := int64(unit), 0
+		for m := n / unit; m >= unit; m /= unit {
+			div *= unit
+			exp++
+		}
+		return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	},
+	"event": eventText,
+}
+
+func parsePages() (pages, error) {
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := pages{}
+	for _, n := range names {
+		if path.Base(n) == "layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", n, err)
+		}
+		p[strings.TrimSuffix(path.Base(n), ".html")] = t
+	}
+	return p, nil
+}
+
+// view is what every page's template gets: the frame (who is signed in, the CSRF token for its forms) and the
+// page's own Data.
+type view struct {
+	Site       string
+	BaseURL    string
+	Title      string
+	StyleURL   string
+	User       *userView
+	CSRF       string // a fresh token for this page's forms; empty for strangers
+	Query      string // the search box
+	Notice     string // a fixed message chosen by key, never text from the request
+	Error      string // a form's refusal
+	ReadOnly   bool
+	StatusCode int
+	Data       any
+}
+
+type userView struct {
+	Username string
+	IsAdmin  bool
+	Verified bool
+	Email    string
+}
+
+// render writes a page. It renders into memory first so that a template failure becomes a clean 500 rather than
+// half a page.
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, formErr string) error {
+	t, ok := s.pages[name]
+	if !ok {
+		return fmt.Errorf("web: no page %q", name)
+	}
+	v := view{Site: s.siteName, BaseURL: s.baseURL, Title: title, StyleURL: "/static/style.css?v=" + styleVersion,
+		Notice: notices[r.URL.Query().Get("notice")], Error: formErr,
+		ReadOnly: s.readOnly, StatusCode: status, Data: data}
+	if u := signedIn(r); u != nil {
+		v.User = &userView{Username: u.account.Username, IsAdmin: u.account.IsAdmin,
+			Verified: !u.account.EmailVerifiedAt.IsZero(), Email: u.account.Email}
+		v.CSRF = u.session.CSRFToken()
+	}
+	if name == "search" {
+		// Only the search page repeats the query in the header's box; other pages' q (the administrators' user
+		// search) is theirs.
+		v.Query = r.URL.Query().Get("q")
+		if len(v.Query) > maxQuery {
+			v.Query = v.Query[:maxQuery]
+		}
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// RenderError writes the page for a refused or failed request; internal/server calls it with the status and
+// message its error mapping chose.
+func (s *Site) RenderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.render(w, r, status, "error", http.StatusText(status), msg, ""); err != nil {
+		s.log.Error("error page", "err", err)
+		http.Error(w, msg, status)
+	}
+}
+
+// NotFound answers every path no route claims.
+func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) error {
+	s.RenderError(w, r, http.StatusNotFound, "There is no page at this address.")
+	return nil
+}
+
+// ServeStatic serves the embedded stylesheet. The URL carries the file's hash, so it may be cached for a year.
+func (s *Site) ServeStatic(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("file")
+	b, err := staticFiles.ReadFile("static/" + name)
+	if err != nil || strings.Contains(name, "/") {
+		return errNotFound
+	}
+	h := w.Header()
+	switch path.Ext(name) {
+	case ".css":
+		h.Set("Content-Type", "text/css; charset=utf-8")
+	default:
+		h.Set("Content-Type", "application/octet-stream")
+	}
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	_, err = w.Write(b)
+	return err
+}
+
+// notices are the messages a redirect may ask the next page to show, by key, so that no text of the request
+// ever reaches a page.
+var notices = map[string]string{
+	"registered":          "Welcome! We sent a link to your email address: open it to verify the address.",
+	"email-verified":      "Your email address is verified.",
+	"verification-sent":   "We sent a new verification link to your email address.",
+	"already-verified":    "Your email address is already verified.",
+	"email-changed":       "Your email address was changed. We sent a verification link to the new address and a notice to the old one.",
+	"password-changed":    "Your password was changed. Every other session of your account was signed out.",
+	"password-reset":      "Your password was reset. Sign in with the new password.",
+	"session-ended":       "The session was signed out.",
+	"signed-out-others":   "Every other session of your account was signed out.",
+	"signed-out":          "You are signed out.",
+	"token-revoked":       "The token was revoked. Uploads with it now fail.",
+	"user-disabled":       "The account was disabled and its sessions ended.",
+	"user-enabled":        "The account was enabled again.",
+	"name-reserved":       "The name is reserved: no project can be created under it.",
+	"reauthenticated":     "Password confirmed.",
+	"verify-before-token": "Verify your email address before creating API tokens.",
+}
+
+// eventText describes a security-history event kind for people; unknown kinds show as they are.
+func eventText(kind string) string {
+	if t, ok := eventTexts[kind]; ok {
+		return t
+	}
+	return kind
+}
+
+var eventTexts = map[string]string{
+	"login:success":             "Signed in",
+	"login:failure":             "Failed sign-in",
+	"user:create":               "Account created",
+	"session:reauth":            "Password confirmed",
+	"session:reauth-failure":    "Wrong password at confirmation",
+	"session:logout":            "Signed out",
+	"session:logout-everywhere": "Signed out everywhere",
+	"session:end":               "Session ended from another session",
+	"password:change":           "Password changed",
+	"password:change-failure":   "Wrong current password at password change",
+	"password:reset-request":    "Password reset requested",
+	"password:reset":            "Password reset",
+	"email:verify-request":      "Verification link sent",
+	"email:verify":              "Email address verified",
+	"email:change":              "Email address changed",
+	"user:disable":              "Account disabled",
+	"user:enable":               "Account enabled",
+	"user:admin-grant":          "Made an administrator",
+	"user:admin-revoke":         "Administration withdrawn",
+	"token:create":              "API token created",
+	"token:first-use":           "API token used for the first time",
+	"token:revoke":              "API token revoked",
+	"file:upload":               "File uploaded",
+	"project:create":            "Project created",
+	"name:reserve":              "Project name reserved",
+}

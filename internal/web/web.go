@@ -1,0 +1,178 @@
+// Package web is wharf's HTML interface: the pages people browse (home, search, projects, releases, profiles) and
+// the account flows (registration with a verified address, login and logout, re-authentication, password reset,
+// the account and API-token pages, administration). Pages are rendered on the server from embedded templates and
+// use no JavaScript.
+//
+// Handlers translate HTTP into calls of accounts, tokens and the store and return errors that internal/server maps
+// to responses; the rules themselves (passwords, sessions, links, token caveats) live in those packages. What this
+// package adds is what only HTTP has: cookies, CSRF tokens in forms, rate limits keyed by address and IP, and the
+// decision of which response reveals what.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"wharf/internal/accounts"
+	"wharf/internal/audit"
+	"wharf/internal/notify"
+	"wharf/internal/ratelimit"
+	"wharf/internal/store"
+	"wharf/internal/tokens"
+)
+
+// Store is what the pages read and the few writes that belong to no domain service; *store.DB satisfies it.
+type Store interface {
+	AccountByID(ctx context.Context, id int64) (store.Account, error)
+	AccountByName(ctx context.Context, username string) (store.Account, error)
+	FindAccounts(ctx context.Context, q string, limit int) ([]store.Account, error)
+	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
+	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
+	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
+	SearchProjects(ctx context.Context, term string, limit int) ([]store.ProjectSummary, error)
+	RecentProjects(ctx context.Context, limit int) ([]store.ProjectSummary, error)
+	ProjectsOfUser(ctx context.Context, userID int64) ([]store.ProjectSummary, error)
+	Stats(ctx context.Context) (store.IndexStats, error)
+	Events(ctx context.Context, userID, projectID int64, limit int) ([]store.Event, error)
+	TokensForUser(ctx context.Context, userID int64) ([]store.Token, error)
+	RevokeToken(ctx context.Context, userID int64, id string, now time.Time) error
+	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
+	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
+}
+
+// Deps are the services the pages call.
+type Deps struct {
+	Store    Store
+	Users    *accounts.Users
+	Sessions *accounts.Sessions
+	Tokens   *tokens.Service
+	Limiter  ratelimit.Limiter
+	Mailer   notify.Mailer
+	Audit    *audit.Log
+}
+
+// Options configure a Site.
+type Options struct {
+	BaseURL  string // the public URL (WHARF_BASE_URL), for mailed links and the cookie's security
+	SiteName string
+	ReadOnly bool
+	Now      func() time.Time // default time.Now
+	Log      *slog.Logger     // default slog.Default()
+	// SudoWindow is how long a re-authentication unlocks sensitive actions (default 30 minutes, S8).
+	SudoWindow time.Duration
+	// MinPasswordLength is the accounts' floor (accounts.Hasher.MinLength), shown in the forms; default 8.
+	MinPasswordLength int
+}
+
+// Site serves the pages. Build it with New and keep Run running for its mail.
+type Site struct {
+	db       Store
+	users    *accounts.Users
+	sessions *accounts.Sessions
+	tokens   *tokens.Service
+	limiter  ratelimit.Limiter
+	audit    *audit.Log
+	letters  *notify.Templates
+	mail     *mailQueue
+
+	baseURL     string
+	siteName    string
+	readOnly    bool
+	now         func() time.Time
+	log         *slog.Logger
+	sudoWindow  time.Duration
+	minPassword int
+
+	cookieName   string
+	cookieSecure bool
+
+	pages       pages
+	description *describer
+}
+
+// New checks the options and builds the site. It logs a warning when the session cookie cannot be marked Secure.
+func New(d Deps, o Options) (*Site, error) {
+	if d.Store == nil || d.Users == nil || d.Sessions == nil || d.Tokens == nil || d.Limiter == nil || d.Mailer == nil || d.Audit == nil {
+		return nil, errors.New("web: every dependency is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.SudoWindow <= 0 {
+		o.SudoWindow = accounts.DefaultSudoWindow
+	}
+	if o.MinPasswordLength <= 0 {
+		o.MinPasswordLength = 8
+	}
+	if o.SiteName == "" {
+		o.SiteName = "wharf"
+	}
+	base, err := url.Parse(o.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("web: base URL %q must be an absolute http(s) URL", o.BaseURL)
+	}
+	letters, err := notify.NewTemplates(o.SiteName, o.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit,
+		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
+		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
+		now: o.Now, log: o.Log, sudoWindow: o.SudoWindow, minPassword: o.MinPasswordLength,
+		pages: pg, description: newDescriber(),
+	}
+	s.cookieName, s.cookieSecure = cookieFor(base)
+	if !s.cookieSecure {
+		o.Log.Warn("the session cookie is sent without Secure because WHARF_BASE_URL is plain http on a host other "+
+			"than localhost: anyone on the network path can steal sessions. Serve wharf over https.",
+			"base_url", o.BaseURL, "cookie", s.cookieName)
+	}
+	return s, nil
+}
+
+// cookieFor picks the session cookie. The __Host- prefix makes browsers refuse the cookie unless it is Secure,
+// host-only and for the whole site, so a sibling subdomain cannot plant or shadow it; browsers treat localhost as
+// a secure context, so it works there without TLS. A plain-http deployment on another host cannot use it.
+func cookieFor(base *url.URL) (name string, secure bool) {
+	h := base.Hostname()
+	if base.Scheme == "https" || h == "localhost" || h == "127.0.0.1" || h == "::1" {
+		return "__Host-wharf_session", true
+	}
+	return "wharf_session", false
+}
+
+// Run sends queued mail and prunes dead sessions until ctx ends; then it sends what is still queued.
+func (s *Site) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.mail.run(ctx); close(done) }()
+	tick := time.NewTicker(10 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-tick.C:
+			if _, err := s.sessions.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("pruning sessions", "err", err)
+			}
+		}
+	}
+}
+
+// WaitMail returns once every mail queued so far was handed to the mailer (or failed). Tests use it to read the
+// outbox; Run must be running.
+func (s *Site) WaitMail() { s.mail.wait() }
