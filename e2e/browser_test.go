@@ -109,11 +109,11 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
-var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/account/verify-email/\?token=[A-Za-z0-9_\-=.%]+`)
-
-// verifyLink reads the newest verification link from the outbox, where mail goes without SMTP.
-func (in *instance) verifyLink(t *testing.T) string {
+// mailLink reads the newest link to path (such as "/account/verify-email/") from the outbox, where mail goes
+// without SMTP.
+func (in *instance) mailLink(t *testing.T, path string) string {
 	t.Helper()
+	re := regexp.MustCompile(`https?://[^\s"<>]+` + regexp.QuoteMeta(path) + `\?token=[A-Za-z0-9_\-=.%]+`)
 	files, _ := filepath.Glob(filepath.Join(in.dataDir, "outbox", "*.eml"))
 	for i := len(files) - 1; i >= 0; i-- {
 		b, err := os.ReadFile(files[i])
@@ -121,16 +121,29 @@ func (in *instance) verifyLink(t *testing.T) string {
 			t.Fatal(err)
 		}
 		body := strings.ReplaceAll(strings.ReplaceAll(string(b), "=\r\n", ""), "=3D", "=")
-		if m := linkRE.FindString(body); m != "" {
+		if m := re.FindString(body); m != "" {
 			return m
 		}
 	}
-	t.Fatalf("no verification link among %d mails in the outbox", len(files))
+	t.Fatalf("no link to %s among %d mails in the outbox", path, len(files))
 	return ""
 }
 
+// signIn signs the browser out of any session and in as username.
+func (b *browser) signIn(baseURL, username, password string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(baseURL + "/account/login/"))
+	if !strings.Contains(b.location(), "/account/login/") {
+		b.do(chromedp.Navigate(baseURL + "/"))
+		b.fill(`form[action="/account/logout/"]`, nil)
+		b.do(chromedp.Navigate(baseURL + "/account/login/"))
+	}
+	b.fill("#login-form", map[string]string{"username": username, "password": password})
+}
+
 // TestBrowserAccountFlow drives the real pages in headless Chromium: register, read the verification mail from the
-// outbox, verify, sign in, create an API token, upload with twine using it, and read the security history.
+// outbox, verify, sign in, create an API token, upload with twine using it, read the security history, invite a
+// collaborator who accepts by the mailed link, and read the project's history.
 func TestBrowserAccountFlow(t *testing.T) {
 	twine := tool(t, "/usr/bin/twine")
 	py := python(t)
@@ -145,7 +158,7 @@ func TestBrowserAccountFlow(t *testing.T) {
 	password := "plum orbit kettle 4821"
 	b.fill("#register-form", map[string]string{"username": "carol", "email": "carol@example.com", "password": password, "password_confirm": password})
 
-	b.do(chromedp.Navigate(in.verifyLink(t)))
+	b.do(chromedp.Navigate(in.mailLink(t, "/account/verify-email/")))
 	b.screenshot("03-verify")
 	b.fill("#verify-form", nil)
 	b.screenshot("04-verified")
@@ -199,5 +212,32 @@ func TestBrowserAccountFlow(t *testing.T) {
 	}
 	if strings.Contains(history, token) || strings.Contains(history, password) {
 		t.Error("the account page shows a secret")
+	}
+
+	// Invite a collaborator; they accept through the mailed link after signing in.
+	davePassword := "tidal marble sonnet 77"
+	in.mustRun(davePassword+"\n", "user", "create", "dave", "--email", "dave@example.com")
+	b.do(chromedp.Navigate(in.URL + "/manage/project/carols-tool/collaboration/"))
+	if strings.Contains(b.location(), "/account/reauthenticate/") {
+		b.fill("#reauth-form", map[string]string{"password": password})
+	}
+	b.fill("#invite-form", map[string]string{"username": "dave", "role": "Maintainer"})
+	b.screenshot("12-invited")
+	link := in.mailLink(t, "/account/invitation/")
+	b.signIn(in.URL, "dave", davePassword)
+	b.do(chromedp.Navigate(link))
+	b.screenshot("13-invitation")
+	b.fill(`form[action="/account/invitation/"]`, nil)
+	b.do(chromedp.Navigate(in.URL + "/manage/projects/"))
+	b.screenshot("14-your-projects")
+	if mine := b.text("main"); !strings.Contains(mine, "carols-tool") || !strings.Contains(mine, "Maintainer") {
+		t.Errorf("after accepting, dave's projects page shows %q", mine)
+	}
+
+	b.signIn(in.URL, "carol", password)
+	b.do(chromedp.Navigate(in.URL + "/manage/project/carols-tool/history/"))
+	b.screenshot("15-project-history")
+	if h := b.text("main"); !strings.Contains(h, "dave") || !strings.Contains(h, "File uploaded") {
+		t.Errorf("the project history does not show the invitation and the upload: %q", h)
 	}
 }

@@ -16,6 +16,7 @@ type app struct {
 	cfg    config.Config
 	db     *store.DB
 	blobs  blob.Store
+	key    []byte // the server secret: signs API tokens and invitation links
 	minter *tokens.Minter
 }
 
@@ -49,7 +50,7 @@ func open(ctx context.Context, cfg config.Config, migrate bool) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, db: db, blobs: blobs, minter: minter}, nil
+	return &app{cfg: cfg, db: db, blobs: blobs, key: key, minter: minter}, nil
 }
 
 func (a *app) Close() error { return a.db.Close() }

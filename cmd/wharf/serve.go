@@ -19,6 +19,7 @@ import (
 	"wharf/internal/critical"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
+	"wharf/internal/projects"
 	"wharf/internal/pypkg"
 	"wharf/internal/ratelimit"
 	"wharf/internal/server"
@@ -55,10 +56,19 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	downloads := critical.NewCounter(a.db, critical.CounterOptions{Now: now, Log: logger})
 	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now, Log: logger})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now)
-	uploads := upload.New(a.db, a.blobs, tokenService, policy.New(a.db), index, auditLog, upload.Options{
+	limiter, err := newLimiter(cfg, now)
+	if err != nil {
+		return err
+	}
+	decisions := policy.New(a.db)
+	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
 		MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: pypkg.DefaultLimits(), ReadOnly: cfg.ReadOnly,
 	}, now, logger)
-	site, err := newSite(cfg, a, auditLog, tokenService, now, logger)
+	manager, err := projects.New(a.db, decisions, auditLog, index, a.key, now, projects.Options{})
+	if err != nil {
+		return err
+	}
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, limiter, now, logger)
 	if err != nil {
 		return err
 	}
@@ -102,9 +112,23 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
+// newLimiter keeps rate limits in Redis when WHARF_REDIS_URL is set, so that several instances share them, and in
+// process otherwise.
+func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(now, 0), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("WHARF_REDIS_URL: not a valid redis:// or rediss:// URL")
+	}
+	return ratelimit.NewRedis(redis.NewClient(opts), now, ""), nil
+}
+
 // newSite builds the pages and the account services behind them: mail through SMTP when WHARF_SMTP_URL is set and
-// into <data-dir>/outbox otherwise; rate limits in Redis when WHARF_REDIS_URL is set and in process otherwise.
-func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
+// into <data-dir>/outbox otherwise.
+func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
+	limiter ratelimit.Limiter, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
 	var mailer notify.Mailer
 	if cfg.SMTPURL != "" {
 		m, err := notify.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
@@ -122,14 +146,6 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		logger.Info("mail goes to the outbox folder (set WHARF_SMTP_URL to send it)", "dir", dir)
 		mailer = m
 	}
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(now, 0)
-	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, errors.New("WHARF_REDIS_URL: not a valid redis:// or rediss:// URL")
-		}
-		limiter = ratelimit.NewRedis(redis.NewClient(opts), now, "")
-	}
 	hasher := accounts.NewHasher(2, 8)
 	return web.New(web.Deps{
 		Store:    a.db,
@@ -139,6 +155,7 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Limiter:  limiter,
 		Mailer:   mailer,
 		Audit:    auditLog,
+		Projects: manager,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength})
 }

@@ -21,6 +21,7 @@ const (
 	KindRoleChanged     = "role-changed"
 	KindInvitation      = "invitation"
 	KindNewLogin        = "new-login"
+	KindProjectChanged  = "project-changed"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
@@ -67,6 +68,7 @@ type data struct {
 	Address, Name, Scope                string
 	Project, Role, Inviter              string
 	IP, UserAgent                       string
+	Summary                             string
 }
 
 func (t *Templates) render(kind, to string, d data) (Message, error) {
@@ -141,6 +143,12 @@ func (t *Templates) Invitation(to, project, role, inviter, link string) (Message
 	return t.render(KindInvitation, to, data{
 		Project: clean(project, 100), Role: clean(role, 50), Inviter: clean(inviter, 100), Link: l,
 	})
+}
+
+// ProjectChanged tells a collaborator of project what changed on it (a role, a yank, a deletion); summary is
+// one sentence that names who did it.
+func (t *Templates) ProjectChanged(to, project, summary string) (Message, error) {
+	return t.render(KindProjectChanged, to, data{Project: clean(project, 100), Summary: clean(summary, 500)})
 }
 
 // NewLogin tells the owner that someone signed in from ip with userAgent.

@@ -63,9 +63,9 @@ func (s *Server) handleUpload(h httperror.Handler) http.Handler {
 		if err == nil {
 			return
 		}
-		code, msg, _ := status(err)
+		code, msg, hdr := status(err)
 		s.logError(r, code, err)
-		writeReasonPhrase(w, r, code, msg)
+		writeReasonPhrase(w, r, code, msg, hdr)
 	})
 }
 
@@ -73,7 +73,7 @@ func (s *Server) handleUpload(h httperror.Handler) http.Handler {
 // answer instead of a reset connection.
 const maxDrain = 16 << 20
 
-func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg string) {
+func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg string, hdr http.Header) {
 	reason := strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || r > 0x7e {
 			return ' '
@@ -83,6 +83,9 @@ func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg str
 	body := fmt.Sprintf("%d %s\n", code, msg)
 	hj, ok := w.(http.Hijacker)
 	if !ok || r.ProtoMajor != 1 {
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(code)
@@ -101,6 +104,13 @@ func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg str
 	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", code, reason)
 	fmt.Fprintf(bw, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", len(body))
 	fmt.Fprintf(bw, "Cache-Control: no-store\r\nVary: Authorization\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n")
+	for k, vs := range hdr {
+		for _, v := range vs {
+			if !strings.ContainsAny(k+v, "\r\n") {
+				fmt.Fprintf(bw, "%s: %s\r\n", k, v)
+			}
+		}
+	}
 	fmt.Fprintf(bw, "Date: %s\r\n\r\n%s", time.Now().UTC().Format(http.TimeFormat), body)
 	bw.Flush()
 }

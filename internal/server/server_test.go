@@ -74,6 +74,20 @@ func TestUploadRefusalInStatusLine(t *testing.T) {
 	}
 }
 
+func TestUploadRefusalKeepsRetryAfter(t *testing.T) {
+	e := httperror.New(http.StatusTooManyRequests, "Too many new projects")
+	e.Header = http.Header{"Retry-After": {"120"}}
+	ts := newTestServer(t, e, nil)
+	resp, err := http.Post(ts.URL+"/legacy/", "multipart/form-data; boundary=x", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "120" {
+		t.Errorf("status %q, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+}
+
 func TestUploadSuccessVariesByAuthorization(t *testing.T) {
 	ts := newTestServer(t, nil, nil)
 	resp, err := http.Post(ts.URL+"/legacy/", "text/plain", strings.NewReader("x"))

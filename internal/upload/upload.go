@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"wharf/internal/httperror"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
+	"wharf/internal/ratelimit"
 	"wharf/internal/store"
 )
 
@@ -62,6 +64,8 @@ type Options struct {
 	MaxProjectSize int64
 	Archive        pypkg.Limits
 	ReadOnly       bool
+	// Limiter bounds how fast one user or one address creates projects (U12); nil leaves creation unbounded.
+	Limiter ratelimit.Limiter
 }
 
 // Handler serves POST /legacy/.
@@ -118,7 +122,8 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	project, err := h.authorize(ctx, actor, req)
+	ip := clientIP(r)
+	project, err := h.authorize(ctx, actor, req, ip)
 	if err != nil {
 		return err
 	}
@@ -183,7 +188,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	res, err := h.db.AddFile(ctx, nf)
 	if errors.Is(err, store.ErrProjectExists) {
 		// Someone registered the name while this upload was in flight: decide again, now as an upload to it.
-		if project, err = h.authorize(ctx, actor, req); err != nil {
+		if project, err = h.authorize(ctx, actor, req, ip); err != nil {
 			return err
 		}
 		nf.CreateProject = project == nil
@@ -197,8 +202,9 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		return duplicate(w)
 	}
 	h.index.Invalidate(req.normalized)
-	from := audit.Request{IP: clientIP(r), UserAgent: r.UserAgent()}
+	from := audit.Request{IP: ip, UserAgent: r.UserAgent()}
 	if res.ProjectCreated {
+		h.creationLimit(ctx, actor, ip, true)
 		h.audit.Record(ctx, audit.ProjectCreated, actor.User.ID, res.Project.ID, from, req.name)
 	}
 	detail := req.filename
@@ -331,7 +337,7 @@ func (h *Handler) validate(f *form) (request, error) {
 }
 
 // authorize finds the project and asks the policy engine; for a new name it also applies the naming rules.
-func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request) (*store.Project, error) {
+func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request, ip string) (*store.Project, error) {
 	p, err := h.db.ProjectByName(ctx, req.normalized)
 	switch {
 	case err == nil:
@@ -348,7 +354,44 @@ func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request
 	if err := h.checkNewName(ctx, req.name, req.normalized); err != nil {
 		return nil, err
 	}
+	if err := h.creationLimit(ctx, actor, ip, false); err != nil {
+		return nil, err
+	}
 	return nil, nil
+}
+
+// creationLimit checks (count false) or counts (count true) the creation of a project against the per-user and
+// per-address limits. Only projects that were really created are counted, so refused uploads cost nothing.
+func (h *Handler) creationLimit(ctx context.Context, actor policy.Actor, ip string, count bool) error {
+	if h.opts.Limiter == nil {
+		return nil
+	}
+	for _, l := range []struct {
+		key  string
+		rule ratelimit.Rule
+	}{
+		{"user:" + strconv.FormatInt(actor.User.ID, 10), ratelimit.ProjectCreateUser},
+		{"ip:" + ip, ratelimit.ProjectCreateIP},
+	} {
+		var d ratelimit.Decision
+		var err error
+		if count {
+			d, err = h.opts.Limiter.Hit(ctx, l.key, l.rule)
+		} else {
+			d, err = h.opts.Limiter.Check(ctx, l.key, l.rule)
+		}
+		if err != nil {
+			return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
+		}
+		if !count && !d.Allowed {
+			e := httperror.New(http.StatusTooManyRequests,
+				"Too many new projects: you have reached the limit on creating projects. Try again in %d minutes.",
+				(ratelimit.RetryAfterSeconds(d.RetryAfter)+59)/60)
+			e.Header = http.Header{"Retry-After": {strconv.Itoa(ratelimit.RetryAfterSeconds(d.RetryAfter))}}
+			return e
+		}
+	}
+	return nil
 }
 
 func denial(err error) error {

@@ -19,6 +19,7 @@ import (
 	"wharf/internal/httperror"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
+	"wharf/internal/ratelimit"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
 	"wharf/internal/tokens"
@@ -405,5 +406,31 @@ func TestInvalidatesIndexAndRecordsAudit(t *testing.T) {
 		if strings.Contains(e.Detail, tok) {
 			t.Errorf("A2: event %s holds the token", e.Kind)
 		}
+	}
+}
+
+// TestProjectCreationLimit is U12: a user creates at most ProjectCreateUser.Limit projects an hour; uploads to
+// existing projects are not limited, and the refusal says when to try again.
+func TestProjectCreationLimit(t *testing.T) {
+	var f *fixture
+	f = newFixture(t, storetest.OpenSQLite(t), func(o *upload.Options) {
+		o.Limiter = ratelimit.NewMemory(func() time.Time { return f.now }, 0)
+	})
+	tok := f.token("alice")
+	for i := range ratelimit.ProjectCreateUser.Limit {
+		if code, msg := f.post(wheelForm(fmt.Sprintf("proj-%d", i), "1.0"), "__token__", tok); code != 200 {
+			t.Fatalf("project %d: %d %s", i, code, msg)
+		}
+	}
+	code, msg := f.post(wheelForm("one-too-many", "1.0"), "__token__", tok)
+	if code != 429 || !strings.Contains(msg, "Too many new projects") {
+		t.Errorf("project over the limit: %d %s", code, msg)
+	}
+	if code, msg := f.post(wheelForm("proj-0", "2.0"), "__token__", tok); code != 200 {
+		t.Errorf("upload to an existing project while limited: %d %s", code, msg)
+	}
+	f.now = f.now.Add(time.Hour + time.Minute)
+	if code, msg := f.post(wheelForm("one-too-many", "1.0"), "__token__", tok); code != 200 {
+		t.Errorf("after the window: %d %s", code, msg)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
+	"wharf/internal/projects"
 	"wharf/internal/pypkg"
 	"wharf/internal/ratelimit"
 	"wharf/internal/server"
@@ -149,6 +150,15 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if opts.baseURL != "" {
 		siteBase = opts.baseURL
 	}
+	blobs, err := blob.NewDisk(filepath.Join(dir, "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := simple.New(db, blobs, nil, simple.Options{BaseURL: base, Now: c.Now, Log: logger})
+	manager, err := projects.New(db, policy.New(db), auditLog, index, key, c.Now, projects.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	site, err := web.New(web.Deps{
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
@@ -157,15 +167,11 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Limiter:  ratelimit.NewMemory(c.Now, 0),
 		Mailer:   mailer,
 		Audit:    auditLog,
+		Projects: manager,
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.NewDisk(filepath.Join(dir, "files"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	index := simple.New(db, blobs, nil, simple.Options{BaseURL: base, Now: c.Now, Log: logger})
 	uploads := upload.New(db, blobs, tokenService, policy.New(db), index, auditLog, upload.Options{
 		MaxFileSize: 10 << 20, MaxProjectSize: 100 << 20, Archive: pypkg.DefaultLimits(),
 	}, c.Now, logger)

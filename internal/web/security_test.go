@@ -672,3 +672,198 @@ func TestRouteMatrix(t *testing.T) {
 		}
 	})
 }
+
+// TestManageRouteMatrix extends K5 to the management pages: for every state-changing route, strangers, other
+// users, Maintainers where an Owner is needed, forms without this session's CSRF token, cross-origin posts and
+// stale re-authentications are refused and change nothing; the role that may act does. Each route acts on a
+// fresh project of its own.
+func TestManageRouteMatrix(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		alice, bob, carol, mallory := fx.user("alice"), fx.user("bob"), fx.user("carol"), fx.user("mallory")
+		erin := fx.user("erin")
+		ids := map[string]int64{"alice": alice.ID, "bob": bob.ID, "carol": carol.ID, "mallory": mallory.ID}
+		var project, invID, invToken string
+		n := 0
+		// fresh makes project: alice Owner, mallory Maintainer, releases 1.0 and 2.0, and an invitation of carol
+		// sent through the page (so that its link is real).
+		fresh := func() {
+			n++
+			fx.clock.Advance(25 * time.Hour) // the mail limits of the inviter start over
+			project = fmt.Sprintf("m%d-pkg", n)
+			// Versions as the upload keys them ("1.0" is release "1"), since addRelease stores them as given.
+			fx.addRelease(t, alice, project, "1", map[string]any{})
+			fx.addRelease(t, alice, project, "2", map[string]any{})
+			pr, err := fx.db.ProjectByName(ctx, project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []int64{mallory.ID, erin.ID} {
+				if err := fx.db.AddRole(ctx, pr.ID, id, store.RoleMaintainer, fx.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := fx.sessionBrowser("inviter", alice.ID, accounts.LevelFull, 0)
+			page := "/manage/project/" + project + "/collaboration/"
+			p := a.submit(page, page+"invite/", url.Values{"username": {"carol"}, "role": {"Maintainer"}})
+			if p.status() != 303 {
+				t.Fatalf("fresh invite: %d %s", p.status(), p.text("#error-message"))
+			}
+			link := fx.lastLink(notify.KindInvitation, carol.Email)
+			u, _ := url.Parse(link)
+			invToken = u.Query().Get("token")
+			invs, err := fx.db.InvitationsForProject(ctx, pr.ID, fx.clock.Now())
+			if err != nil || len(invs) != 1 {
+				t.Fatalf("invitations: %v %v", invs, err)
+			}
+			invID = fmt.Sprint(invs[0].ID)
+		}
+		state := func() string {
+			var b strings.Builder
+			pi, err := fx.db.ProjectIndex(ctx, project)
+			if err != nil {
+				return "no project: " + err.Error()
+			}
+			cs, _ := fx.db.Collaborators(ctx, pi.Project.ID)
+			fmt.Fprintf(&b, "roles %v\n", cs)
+			for _, r := range pi.Releases {
+				fmt.Fprintf(&b, "release %s yanked=%v %q\n", r.Version, r.Yanked, r.YankedReason)
+			}
+			for _, f := range pi.Files {
+				fmt.Fprintf(&b, "file %s\n", f.Filename)
+			}
+			invs, _ := fx.db.InvitationsForProject(ctx, pi.Project.ID, fx.clock.Now())
+			for _, i := range invs {
+				fmt.Fprintf(&b, "invitation %d %s %s\n", i.ID, i.InviteeName, i.Role)
+			}
+			return b.String()
+		}
+		cross := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+		full := func(id int64) (*browser, string) {
+			b := fx.sessionBrowser("full", id, accounts.LevelFull, 0)
+			return b, b.csrf("/manage/account/", "/manage/account/email/")
+		}
+		type route struct {
+			path         func() string
+			form         func() url.Values
+			sudo         bool
+			ownerOnly    bool   // a Maintainer is refused
+			allowedBy    string // who may act
+			allowedCheck func(t *testing.T, before string)
+		}
+		mp := func(tail string) func() string {
+			return func() string { return "/manage/project/" + project + "/" + tail }
+		}
+		fixed := func(p string) func() string { return func() string { return p } }
+		changed := func(t *testing.T, before string) {
+			if state() == before {
+				t.Error("nothing changed")
+			}
+		}
+		routes := []route{
+			{path: mp("collaboration/invite/"), form: func() url.Values { return url.Values{"username": {"bob"}, "role": {"Owner"}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("collaboration/role/"), form: func() url.Values { return url.Values{"username": {"mallory"}, "role": {"Owner"}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("collaboration/remove/"), form: func() url.Values { return url.Values{"username": {"erin"}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("collaboration/transfer/"), form: func() url.Values { return url.Values{"username": {"mallory"}, "then": {"Maintainer"}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("collaboration/revoke/"), form: func() url.Values { return url.Values{"invitation_id": {invID}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("collaboration/leave/"), form: func() url.Values { return url.Values{} },
+				sudo: true, allowedBy: "mallory", allowedCheck: changed},
+			{path: mp("releases/yank/"), form: func() url.Values { return url.Values{"version": {"1"}, "reason": {"bad"}} },
+				ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("releases/delete-file/"), form: func() url.Values {
+				return url.Values{"filename": {strings.ReplaceAll(project, "-", "_") + "-1-py3-none-any.whl"}}
+			}, sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("releases/delete-release/"), form: func() url.Values { return url.Values{"version": {"2"}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: mp("delete/"), form: func() url.Values { return url.Values{"confirm": {project}} },
+				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
+			{path: fixed("/manage/projects/invitations/accept/"), form: func() url.Values { return url.Values{"invitation_id": {invID}} },
+				allowedBy: "carol", allowedCheck: changed},
+			{path: fixed("/manage/projects/invitations/decline/"), form: func() url.Values { return url.Values{"invitation_id": {invID}} },
+				allowedBy: "carol", allowedCheck: changed},
+			{path: fixed("/account/invitation/"), form: func() url.Values { return url.Values{"token": {invToken}} },
+				allowedBy: "carol", allowedCheck: changed},
+		}
+		// Un-yanking needs a yanked release: its route runs on a project whose 1.0 is yanked first.
+		routes = append(routes, route{path: mp("releases/unyank/"), form: func() url.Values { return url.Values{"version": {"1"}} },
+			ownerOnly: true, allowedBy: "alice", allowedCheck: changed})
+
+		for i, rt := range routes {
+			fresh()
+			if i == len(routes)-1 {
+				a := fx.sessionBrowser("yanker", alice.ID, accounts.LevelFull, 0)
+				page := "/manage/project/" + project + "/releases/"
+				if p := a.submit(page, page+"yank/", url.Values{"version": {"1"}}); p.status() != 303 {
+					t.Fatalf("yank for unyank: %d", p.status())
+				}
+			}
+			path := rt.path()
+			with := func(f url.Values, csrf string) url.Values {
+				if csrf != "" {
+					f.Set("csrf_token", csrf)
+				}
+				return f
+			}
+			type attempt struct {
+				role string
+				do   func() *page
+				want func(p *page) bool
+			}
+			toLogin := func(p *page) bool { return p.status() == 303 && strings.HasPrefix(p.location(), "/account/login/") }
+			forbidden := func(p *page) bool { return p.status() == 403 }
+			refused := func(p *page) bool { return p.status() == 403 || p.status() == 404 }
+			actor, actorCSRF := full(ids[rt.allowedBy])
+			// Bob has no role and no invitation: for the invitee's routes too he is someone else.
+			other, otherCSRF := full(bob.ID)
+			half := fx.sessionBrowser("half", ids[rt.allowedBy], accounts.LevelPassword, 0)
+			attempts := []attempt{
+				{"anonymous", func() *page { return fx.browser("anon").post(path, rt.form()) }, toLogin},
+				{"half-logged-in", func() *page { return half.post(path, rt.form()) }, toLogin},
+				{"no CSRF token", func() *page { return actor.post(path, rt.form()) }, forbidden},
+				{"another session's CSRF token", func() *page { return actor.post(path, with(rt.form(), otherCSRF)) }, forbidden},
+				{"cross-origin", func() *page { return actor.postWith(path, with(rt.form(), actorCSRF), cross) }, forbidden},
+				{"GET", func() *page { return actor.get(path + "?" + with(rt.form(), actorCSRF).Encode()) },
+					func(p *page) bool { return p.status() == 404 || p.status() == 200 || p.status() == 303 }},
+				{"other user", func() *page { return other.post(path, with(rt.form(), otherCSRF)) }, refused},
+			}
+			if rt.ownerOnly {
+				m, mCSRF := full(mallory.ID)
+				attempts = append(attempts, attempt{"maintainer", func() *page { return m.post(path, with(rt.form(), mCSRF)) }, forbidden})
+			}
+			if rt.sudo {
+				stale := fx.sessionBrowser("stale", ids[rt.allowedBy], accounts.LevelFull, 31*time.Minute)
+				staleCSRF := stale.csrf("/manage/account/", "/manage/account/email/")
+				attempts = append(attempts, attempt{"stale sudo", func() *page { return stale.post(path, with(rt.form(), staleCSRF)) },
+					func(p *page) bool {
+						if p.status() != 303 || !strings.HasPrefix(p.location(), "/account/reauthenticate/?next=") {
+							return false
+						}
+						u, err := url.Parse(p.location())
+						next := u.Query().Get("next")
+						return err == nil && strings.HasPrefix(next, "/manage/") && !strings.HasPrefix(next, "//")
+					}})
+			}
+			for _, at := range attempts {
+				before := state()
+				p := at.do()
+				if !at.want(p) {
+					t.Errorf("%s as %s: %d to %q (%s)", path, at.role, p.status(), p.location(), p.text("#error-message"))
+				}
+				if after := state(); after != before {
+					t.Errorf("%s as %s changed state:\n%s\nto\n%s", path, at.role, before, after)
+				}
+			}
+			before := state()
+			p := actor.post(path, with(rt.form(), actorCSRF))
+			if p.status() != 303 {
+				t.Errorf("%s as %s: %d (%s)", path, rt.allowedBy, p.status(), p.text("#error-message")+p.text("p.error"))
+			}
+			rt.allowedCheck(t, before)
+		}
+	})
+}

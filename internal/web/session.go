@@ -225,7 +225,9 @@ func localPath(next string) (string, bool) {
 
 // afterLogin is where a login or re-authentication goes: the page that asked for it, or the account page.
 func afterLogin(next string) string {
-	if p, ok := localPath(next); ok && !strings.HasPrefix(p, "/account/") {
+	if p, ok := localPath(next); ok && (!strings.HasPrefix(p, "/account/") || strings.HasPrefix(p, "/account/invitation/?")) {
+		// The account flows' own pages are never a destination (no loop back to a login), except the page of a
+		// mailed invitation, which an invitee opens before signing in.
 		return p
 	}
 	return "/manage/account/"

@@ -21,6 +21,7 @@ import (
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
 	"wharf/internal/notify"
+	"wharf/internal/projects"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
 	"wharf/internal/tokens"
@@ -54,6 +55,8 @@ type Deps struct {
 	Limiter  ratelimit.Limiter
 	Mailer   notify.Mailer
 	Audit    *audit.Log
+	// Projects serves the management pages; nil leaves them out (they answer 404).
+	Projects *projects.Manager
 }
 
 // Options configure a Site.
@@ -77,6 +80,7 @@ type Site struct {
 	tokens   *tokens.Service
 	limiter  ratelimit.Limiter
 	audit    *audit.Log
+	projects *projects.Manager
 	letters  *notify.Templates
 	mail     *mailQueue
 
@@ -128,7 +132,7 @@ func New(d Deps, o Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit,
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit, projects: d.Projects,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
 		now: o.Now, log: o.Log, sudoWindow: o.SudoWindow, minPassword: o.MinPasswordLength,
