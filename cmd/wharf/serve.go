@@ -60,7 +60,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	decisions := policy.New(a.db)
+	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly))
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
 		MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: pypkg.DefaultLimits(), ReadOnly: cfg.ReadOnly,
 	}, now, logger)

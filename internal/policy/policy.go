@@ -92,11 +92,29 @@ type Roles interface {
 
 // Engine is the policy engine.
 type Engine struct {
-	roles Roles
+	roles    Roles
+	readOnly bool
 }
 
+// Option configures an Engine.
+type Option func(*Engine)
+
+// ReadOnly refuses every change to projects, by any path, while an administrator keeps the index read-only.
+func ReadOnly(on bool) Option { return func(e *Engine) { e.readOnly = on } }
+
 // New builds the engine.
-func New(roles Roles) *Engine { return &Engine{roles: roles} }
+func New(roles Roles, opts ...Option) *Engine {
+	e := &Engine{roles: roles}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// writes reports whether an action changes what the index serves or who may change it.
+func writes(a Action) bool {
+	return a != ViewInvitations && a != ViewProjectHistory
+}
 
 // Target is what an action applies to: an existing project, or only a name for a project to be created.
 type Target struct {
@@ -113,6 +131,9 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 	}
 	if actor.User.Disabled {
 		return &Denied{Reason: fmt.Sprintf("The account '%s' is disabled. Contact the administrators of this index.", actor.User.Username)}
+	}
+	if e.readOnly && writes(action) {
+		return &Denied{Reason: "The index is in read-only mode: no project can be changed right now. Try again later."}
 	}
 	switch action {
 	case CreateProject:

@@ -214,3 +214,20 @@ func TestDecideErrorsAreNotDenials(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOnly: in read-only mode every write is refused by the one entry point, whatever the role or credential,
+// and reads that the policy decides still work.
+func TestReadOnly(t *testing.T) {
+	owner := store.User{ID: 1, Username: "owner"}
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	e := New(fakeRoles{{10, 1}: store.RoleOwner}, ReadOnly(true))
+	for _, a := range []Action{CreateProject, Upload, ManageRoles, Yank, Unyank, DeleteFile, DeleteRelease, DeleteProject, LeaveProject} {
+		err := e.Decide(context.Background(), Actor{User: owner, Sudo: true}, a, Target{Project: demo, Name: "demo"})
+		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "read-only mode") {
+			t.Errorf("%s in read-only mode: %v", a, err)
+		}
+	}
+	if err := e.Decide(context.Background(), Actor{User: owner}, ViewProjectHistory, Target{Project: demo}); err != nil {
+		t.Errorf("reading the history in read-only mode: %v", err)
+	}
+}

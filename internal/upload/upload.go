@@ -95,6 +95,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The policy refuses every write in read-only mode; answering here as well spares reading a large body first.
 	if h.opts.ReadOnly {
 		return httperror.New(http.StatusServiceUnavailable, "Read-only mode: Uploads are temporarily disabled.")
 	}
