@@ -11,5 +11,6 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) { storetest.Run(t, e.Open) })
 		t.Run(e.Name+"/accounts", func(t *testing.T) { storetest.RunAccounts(t, e.Open) })
 		t.Run(e.Name+"/manage", func(t *testing.T) { storetest.RunManage(t, e.Open) })
+		t.Run(e.Name+"/mfa", func(t *testing.T) { storetest.RunMFA(t, e.Open) })
 	}
 }
