@@ -17,6 +17,7 @@ import (
 	"wharf/internal/audit"
 	"wharf/internal/config"
 	"wharf/internal/critical"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
@@ -147,6 +148,10 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		mailer = m
 	}
 	hasher := accounts.NewHasher(2, 8)
+	totp, err := mfa.NewTOTP(a.db, a.key, cfg.SiteName, auditLog, now)
+	if err != nil {
+		return nil, err
+	}
 	return web.New(web.Deps{
 		Store:    a.db,
 		Users:    accounts.NewUsers(a.db, hasher, now, accounts.WithRecorder(auditLog)),
@@ -156,6 +161,8 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Mailer:   mailer,
 		Audit:    auditLog,
 		Projects: manager,
+		TOTP:     totp,
+		Recovery: mfa.NewRecovery(a.db, auditLog, now),
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength})
 }

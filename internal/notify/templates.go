@@ -22,6 +22,9 @@ const (
 	KindInvitation      = "invitation"
 	KindNewLogin        = "new-login"
 	KindProjectChanged  = "project-changed"
+	KindFactorAdded     = "factor-added"
+	KindFactorRemoved   = "factor-removed"
+	KindRecoveryUsed    = "recovery-code-used"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
@@ -174,4 +177,19 @@ func clean(s string, maxRunes int) string {
 		n++
 	}
 	return b.String()
+}
+
+// FactorAdded tells the owner that a second factor (named by what, e.g. "authenticator app") was added (T6).
+func (t *Templates) FactorAdded(to, what string) (Message, error) {
+	return t.render(KindFactorAdded, to, data{Name: clean(what, 100)})
+}
+
+// FactorRemoved tells the owner that a second factor was removed (T6).
+func (t *Templates) FactorRemoved(to, what string) (Message, error) {
+	return t.render(KindFactorRemoved, to, data{Name: clean(what, 100)})
+}
+
+// RecoveryCodeUsed tells the owner that a recovery code was spent and how many remain (L2).
+func (t *Templates) RecoveryCodeUsed(to string, remaining int) (Message, error) {
+	return t.render(KindRecoveryUsed, to, data{Summary: fmt.Sprintf("%d unused codes remain.", remaining)})
 }

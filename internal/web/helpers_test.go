@@ -24,6 +24,7 @@ import (
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
 	"wharf/internal/blob"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
@@ -99,6 +100,8 @@ type fixture struct {
 	outbox   *notify.Outbox
 	logs     *syncBuffer
 	sessions *accounts.Sessions
+	totp     *mfa.TOTP
+	recovery *mfa.Recovery
 }
 
 // testPeerHeader lets a test choose the client address that the server sees, to exercise per-IP limits. Only the
@@ -159,6 +162,11 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
+	totp, err := mfa.NewTOTP(db, key, "Test Index", auditLog, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovery := mfa.NewRecovery(db, auditLog, c.Now)
 	site, err := web.New(web.Deps{
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
@@ -168,6 +176,8 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Mailer:   mailer,
 		Audit:    auditLog,
 		Projects: manager,
+		TOTP:     totp,
+		Recovery: recovery,
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +202,8 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	done := make(chan struct{})
 	go func() { site.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &fixture{t: t, db: db, clock: c, site: site, base: base, ts: ts, outbox: outbox, logs: logs, sessions: sessions}
+	return &fixture{t: t, db: db, clock: c, site: site, base: base, ts: ts, outbox: outbox, logs: logs, sessions: sessions,
+		totp: totp, recovery: recovery}
 }
 
 // user creates a verified account with testPassword directly in the store.

@@ -8,6 +8,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
@@ -69,6 +70,20 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.limiter.Reset(ctx, f.Username, ratelimit.LoginAccount); err != nil {
 		s.log.Error("rate limiter", "err", err)
+	}
+	if s.totp != nil {
+		enrolled, err := s.totp.Enrolled(ctx, acct.ID)
+		if err != nil {
+			return err
+		}
+		if enrolled {
+			// Half-logged-in (S3): the session can do nothing but the second step, and dies within minutes.
+			if err := s.startSessionAt(w, r, acct.ID, accounts.LevelPassword); err != nil {
+				return err
+			}
+			redirect(w, r, twoFactorURL(f.Next))
+			return nil
+		}
 	}
 	if err := s.startSession(w, r, acct.ID); err != nil {
 		return err
@@ -141,14 +156,28 @@ func (s *Site) Logout(w http.ResponseWriter, r *http.Request) error {
 type reauthForm struct {
 	Next    string
 	Minutes int
+	TOTP    bool // the account has an authenticator app: its code is asked for too
+}
+
+// hasTOTP reports whether the user has an authenticator app (false when the site has no second factors).
+func (s *Site) hasTOTP(ctx context.Context, userID int64) (bool, error) {
+	if s.totp == nil {
+		return false, nil
+	}
+	return s.totp.Enrolled(ctx, userID)
 }
 
 // ReauthForm asks a signed-in user for their password before a sensitive action (S8).
 func (s *Site) ReauthForm(w http.ResponseWriter, r *http.Request) error {
-	if s.page(w, r, false) == nil {
+	v := s.page(w, r, false)
+	if v == nil {
 		return nil
 	}
 	f := reauthForm{Next: afterLogin(r.URL.Query().Get("next")), Minutes: int(s.sudoWindow.Minutes())}
+	var err error
+	if f.TOTP, err = s.hasTOTP(r.Context(), v.account.ID); err != nil {
+		return err
+	}
 	return s.render(w, r, http.StatusOK, "reauth", "Confirm your password", f, "")
 }
 
@@ -161,6 +190,9 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	f := reauthForm{Next: afterLogin(r.PostForm.Get("next")), Minutes: int(s.sudoWindow.Minutes())}
+	if f.TOTP, err = s.hasTOTP(ctx, v.account.ID); err != nil {
+		return err
+	}
 	counters := loginCounters(v.account.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
@@ -176,6 +208,29 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.TOTP {
+		// An account with a second factor confirms with it too: a password alone is what a phisher has.
+		sf := secondFactorCounters(v.account.ID, clientIP(r))
+		d, err := s.check(ctx, sf)
+		if err != nil {
+			return errLimiter(err)
+		}
+		if !d.Allowed {
+			return tooMany(d, "second-factor attempts")
+		}
+		err = s.totp.Check(ctx, v.account.ID, r.PostForm.Get("code"))
+		if errors.Is(err, mfa.ErrWrongCode) || errors.Is(err, mfa.ErrReplay) {
+			s.failed(ctx, sf)
+			msg := "The code from your authenticator app is not correct."
+			if errors.Is(err, mfa.ErrReplay) {
+				msg = "That code was already used. Wait for your app to show a new one."
+			}
+			return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, msg)
+		}
+		if err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {
+			return err
+		}
 	}
 	if _, err := s.sessions.Reauthenticate(ctx, v.token); err != nil {
 		return err

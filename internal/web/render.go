@@ -180,6 +180,7 @@ func (s *Site) ServeStatic(w http.ResponseWriter, r *http.Request) error {
 // notices are the messages a redirect may ask the next page to show, by key, so that no text of the request
 // ever reaches a page.
 var notices = map[string]string{
+	"totp-removed":        "The authenticator app was removed from your account.",
 	"registered":          "Welcome! We sent a link to your email address: open it to verify the address.",
 	"email-verified":      "Your email address is verified.",
 	"verification-sent":   "We sent a new verification link to your email address.",

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"wharf/internal/accounts"
+	"wharf/internal/audit"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
@@ -446,6 +448,16 @@ func (fx *fixture) accountState(t *testing.T, ids ...int64) string {
 		for _, s := range ss {
 			fmt.Fprintf(&b, "  session %s level=%s reauth=%v\n", s.ID[:8], s.AuthLevel, s.ReauthAt)
 		}
+		enrolled, err := fx.totp.Enrolled(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := fx.recovery.Remaining(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pendErr := fx.db.TOTPPendingFor(ctx, id, fx.clock.Now())
+		fmt.Fprintf(&b, "  totp=%v pending=%v recovery=%d\n", enrolled, pendErr == nil, left)
 		toks, _ := fx.db.TokensForUser(ctx, id)
 		for _, tk := range toks {
 			fmt.Fprintf(&b, "  token %s revoked=%v\n", tk.ID, tk.RevokedAt)
@@ -566,6 +578,46 @@ func TestRouteMatrix(t *testing.T) {
 					t.Error("password not changed")
 				}
 			}},
+			{path: "/manage/account/totp/begin/", form: func() url.Values { return url.Values{} },
+				sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
+					if _, err := fx.db.TOTPPendingFor(ctx, alice.ID, fx.clock.Now()); err != nil {
+						t.Errorf("no enrolment started: %v", err)
+					}
+				}},
+			{path: "/manage/account/totp/", form: func() url.Values {
+				// A fresh enrolment of alice's and the right code for it: only alice's own post may activate it.
+				secret, _, err := fx.totp.Begin(ctx, alice.ID, "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return url.Values{"code": {totpCode(secret, fx.clock.Now())}}
+			}, sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
+				if ok, _ := fx.totp.Enrolled(ctx, alice.ID); !ok {
+					t.Error("totp not activated")
+				}
+				if n, _ := fx.recovery.Remaining(ctx, alice.ID); n != 8 {
+					t.Errorf("%d recovery codes after activation", n)
+				}
+				if len(fx.mailsOf(notify.KindFactorAdded, fx.account(alice.ID).Email)) != 1 {
+					t.Error("no factor-added mail")
+				}
+			}},
+			{path: "/manage/account/totp/recovery/", form: func() url.Values { return url.Values{} },
+				sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
+					ev, _ := fx.db.Events(ctx, alice.ID, 0, 1)
+					if len(ev) == 0 || ev[0].Kind != mfa.RecoveryRegenerated {
+						t.Errorf("last event %v, want %s", ev, mfa.RecoveryRegenerated)
+					}
+				}},
+			{path: "/manage/account/totp/remove/", form: func() url.Values { return url.Values{} },
+				sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
+					if ok, _ := fx.totp.Enrolled(ctx, alice.ID); ok {
+						t.Error("totp not removed")
+					}
+					if len(fx.mailsOf(notify.KindFactorRemoved, fx.account(alice.ID).Email)) != 1 {
+						t.Error("no factor-removed mail")
+					}
+				}},
 			{path: "/admin/users/disable/", form: func() url.Values { return url.Values{"username": {"carol"}} },
 				sudo: true, admin: true, allowedBy: "root", allowedCheck: func(t *testing.T) {
 					if !fx.account(carol.ID).Disabled {
@@ -864,6 +916,68 @@ func TestManageRouteMatrix(t *testing.T) {
 				t.Errorf("%s as %s: %d (%s)", path, rt.allowedBy, p.status(), p.text("#error-message")+p.text("p.error"))
 			}
 			rt.allowedCheck(t, before)
+		}
+	})
+}
+
+// TestTwoFactorRouteMatrix extends K5 to the second step of login, whose only actor is a half-logged-in session:
+// strangers, forged forms, other sessions' tokens, cross-site posts, GETs and complete sessions change nothing,
+// and the half session with its own token and the right code completes its login.
+func TestTwoFactorRouteMatrix(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		alice, bob := fx.user("alice"), fx.user("bob")
+		secret, _, err := fx.totp.Begin(ctx, alice.ID, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.totp.Confirm(ctx, alice.ID, totpCode(secret, fx.clock.Now()), audit.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		fx.clock.Advance(30 * time.Second)
+		code := func() url.Values { return url.Values{"code": {totpCode(secret, fx.clock.Now())}} }
+		state := func() string { return fx.accountState(t, alice.ID, bob.ID) }
+		half := fx.sessionBrowser("half", alice.ID, accounts.LevelPassword, 0)
+		halfCSRF := half.csrf("/account/two-factor/", "/account/two-factor/")
+		bobFull := fx.sessionBrowser("bobfull", bob.ID, accounts.LevelFull, 0)
+		bobCSRF := bobFull.csrf("/manage/account/", "/manage/account/email/")
+		with := func(f url.Values, csrf string) url.Values { f.Set("csrf_token", csrf); return f }
+		cross := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+		attempts := []struct {
+			role string
+			do   func() *page
+			want func(p *page) bool
+		}{
+			{"anonymous", func() *page { return fx.browser("anon").post("/account/two-factor/", code()) },
+				func(p *page) bool { return p.status() == 303 && strings.HasPrefix(p.location(), "/account/login/") }},
+			{"no CSRF token", func() *page { return half.post("/account/two-factor/", code()) },
+				func(p *page) bool { return p.status() == 403 }},
+			{"another session's CSRF token", func() *page { return half.post("/account/two-factor/", with(code(), bobCSRF)) },
+				func(p *page) bool { return p.status() == 403 }},
+			{"cross-origin", func() *page { return half.postWith("/account/two-factor/", with(code(), halfCSRF), cross) },
+				func(p *page) bool { return p.status() == 403 }},
+			{"GET", func() *page { return half.get("/account/two-factor/?" + with(code(), halfCSRF).Encode()) },
+				func(p *page) bool { return p.status() == 200 }},
+			{"complete session", func() *page { return bobFull.post("/account/two-factor/", with(code(), bobCSRF)) },
+				func(p *page) bool { return p.status() == 303 && p.location() == "/manage/account/" }},
+		}
+		for _, at := range attempts {
+			before := state()
+			p := at.do()
+			if !at.want(p) {
+				t.Errorf("two-factor as %s: %d to %q", at.role, p.status(), p.location())
+			}
+			if after := state(); after != before {
+				t.Errorf("two-factor as %s changed state:\n%s\nto\n%s", at.role, before, after)
+			}
+		}
+		before := state()
+		p := half.post("/account/two-factor/", with(code(), halfCSRF))
+		if p.status() != 303 || p.location() != "/manage/account/" {
+			t.Errorf("half session with the right code: %d to %q (%s)", p.status(), p.location(), p.text("p.error"))
+		}
+		if state() == before {
+			t.Error("the second step changed nothing")
 		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/projects"
 	"wharf/internal/ratelimit"
@@ -57,6 +58,10 @@ type Deps struct {
 	Audit    *audit.Log
 	// Projects serves the management pages; nil leaves them out (they answer 404).
 	Projects *projects.Manager
+	// TOTP and Recovery serve the second factors; nil leaves them out (their pages answer 404 and login needs
+	// only the password).
+	TOTP     *mfa.TOTP
+	Recovery *mfa.Recovery
 }
 
 // Options configure a Site.
@@ -81,6 +86,8 @@ type Site struct {
 	limiter  ratelimit.Limiter
 	audit    *audit.Log
 	projects *projects.Manager
+	totp     *mfa.TOTP
+	recovery *mfa.Recovery
 	letters  *notify.Templates
 	mail     *mailQueue
 
@@ -103,6 +110,9 @@ type Site struct {
 func New(d Deps, o Options) (*Site, error) {
 	if d.Store == nil || d.Users == nil || d.Sessions == nil || d.Tokens == nil || d.Limiter == nil || d.Mailer == nil || d.Audit == nil {
 		return nil, errors.New("web: every dependency is required")
+	}
+	if (d.TOTP == nil) != (d.Recovery == nil) {
+		return nil, errors.New("web: TOTP and Recovery go together")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -133,6 +143,7 @@ func New(d Deps, o Options) (*Site, error) {
 	}
 	s := &Site{
 		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit, projects: d.Projects,
+		totp: d.TOTP, recovery: d.Recovery,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
 		now: o.Now, log: o.Log, sudoWindow: o.SudoWindow, minPassword: o.MinPasswordLength,
