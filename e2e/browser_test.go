@@ -151,9 +151,9 @@ func TestBrowserAccountFlow(t *testing.T) {
 	in.start()
 	b := newBrowser(t)
 
-	b.do(chromedp.Navigate(in.URL + "/"))
+	b.do(chromedp.Navigate(in.Site + "/"))
 	b.screenshot("01-home")
-	b.do(chromedp.Navigate(in.URL + "/account/register/"))
+	b.do(chromedp.Navigate(in.Site + "/account/register/"))
 	b.screenshot("02-register")
 	password := "plum orbit kettle 4821"
 	b.fill("#register-form", map[string]string{"username": "carol", "email": "carol@example.com", "password": password, "password_confirm": password})
@@ -164,21 +164,21 @@ func TestBrowserAccountFlow(t *testing.T) {
 	b.screenshot("04-verified")
 
 	// Registration signs the new user in; sign out and in again as a returning user does.
-	b.do(chromedp.Navigate(in.URL + "/"))
+	b.do(chromedp.Navigate(in.Site + "/"))
 	b.fill(`form[action="/account/logout/"]`, nil)
-	b.do(chromedp.Navigate(in.URL + "/manage/account/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/"))
 	if loc := b.location(); !strings.Contains(loc, "/account/login/") {
 		t.Fatalf("after logout the account page is at %s, want the login page", loc)
 	}
 	b.screenshot("05-login")
 	b.fill("#login-form", map[string]string{"username": "carol", "password": password})
-	b.do(chromedp.Navigate(in.URL + "/manage/account/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/"))
 	b.screenshot("06-account")
 	if loc := b.location(); !strings.HasSuffix(loc, "/manage/account/") {
 		t.Fatalf("after login the account page redirected to %s", loc)
 	}
 
-	b.do(chromedp.Navigate(in.URL + "/manage/account/token/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/token/"))
 	if strings.Contains(b.location(), "/account/reauthenticate/") {
 		b.screenshot("07-reauthenticate")
 		b.fill("#reauth-form", map[string]string{"password": password})
@@ -195,14 +195,14 @@ func TestBrowserAccountFlow(t *testing.T) {
 	sh(t, work, nil, twine, append([]string{"upload", "--non-interactive", "--disable-progress-bar",
 		"--repository-url", in.URL + "/legacy/", "-u", "__token__", "-p", token}, dists...)...)
 
-	b.do(chromedp.Navigate(in.URL + "/project/carols-tool/"))
+	b.do(chromedp.Navigate(in.Site + "/project/carols-tool/"))
 	b.screenshot("09-project")
 	if got := b.text("h1"); !strings.Contains(got, "carols-tool") {
 		t.Errorf("project page heading %q", got)
 	}
-	b.do(chromedp.Navigate(in.URL + "/manage/account/token/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/token/"))
 	b.screenshot("10-tokens")
-	b.do(chromedp.Navigate(in.URL + "/manage/account/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/"))
 	b.screenshot("11-history")
 	history := b.text("body")
 	for _, want := range []string{"Signed in", "API token created", "API token used for the first time", "File uploaded", "Project created", "Email address verified"} {
@@ -217,25 +217,25 @@ func TestBrowserAccountFlow(t *testing.T) {
 	// Invite a collaborator; they accept through the mailed link after signing in.
 	davePassword := "tidal marble sonnet 77"
 	in.mustRun(davePassword+"\n", "user", "create", "dave", "--email", "dave@example.com")
-	b.do(chromedp.Navigate(in.URL + "/manage/project/carols-tool/collaboration/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/project/carols-tool/collaboration/"))
 	if strings.Contains(b.location(), "/account/reauthenticate/") {
 		b.fill("#reauth-form", map[string]string{"password": password})
 	}
 	b.fill("#invite-form", map[string]string{"username": "dave", "role": "Maintainer"})
 	b.screenshot("12-invited")
 	link := in.mailLink(t, "/account/invitation/")
-	b.signIn(in.URL, "dave", davePassword)
+	b.signIn(in.Site, "dave", davePassword)
 	b.do(chromedp.Navigate(link))
 	b.screenshot("13-invitation")
 	b.fill(`form[action="/account/invitation/"]`, nil)
-	b.do(chromedp.Navigate(in.URL + "/manage/projects/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/projects/"))
 	b.screenshot("14-your-projects")
 	if mine := b.text("main"); !strings.Contains(mine, "carols-tool") || !strings.Contains(mine, "Maintainer") {
 		t.Errorf("after accepting, dave's projects page shows %q", mine)
 	}
 
-	b.signIn(in.URL, "carol", password)
-	b.do(chromedp.Navigate(in.URL + "/manage/project/carols-tool/history/"))
+	b.signIn(in.Site, "carol", password)
+	b.do(chromedp.Navigate(in.Site + "/manage/project/carols-tool/history/"))
 	b.screenshot("15-project-history")
 	if h := b.text("main"); !strings.Contains(h, "dave") || !strings.Contains(h, "File uploaded") {
 		t.Errorf("the project history does not show the invitation and the upload: %q", h)

@@ -80,7 +80,20 @@ func TestCrashDuringUploads(t *testing.T) {
 						}
 					}()
 				}
-				time.Sleep(time.Duration(800+round*400) * time.Millisecond)
+				// Kill once this round has had some uploads acknowledged, then a little later, so that the kill lands
+				// among uploads in flight: a fixed delay proves nothing on a loaded machine where none finish in time.
+				mu.Lock()
+				want := len(done) + 4
+				mu.Unlock()
+				for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					mu.Lock()
+					n := len(done)
+					mu.Unlock()
+					if n >= want {
+						break
+					}
+				}
+				time.Sleep(time.Duration(150+round*100) * time.Millisecond)
 				in.stop(syscall.SIGKILL)
 				close(stop)
 				wg.Wait()

@@ -46,7 +46,8 @@ type instance struct {
 	t       testing.TB
 	dataDir string
 	dbURL   string
-	URL     string
+	URL     string // the listening address, for the command-line clients
+	Site    string // the public URL (localhost), for the browser: WebAuthn needs a host name
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	exited  chan struct{}
@@ -61,7 +62,7 @@ func (in *instance) env() []string {
 	return append(os.Environ(), "WHARF_DATA_DIR="+in.dataDir, "WHARF_DATABASE_URL="+in.dbURL)
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+var listeningRE = regexp.MustCompile(`listening on (http://\S+) \(site (http://[^,\s]+)`)
 
 // start runs `wharf serve` on a free port and waits until it answers.
 func (in *instance) start() {
@@ -79,19 +80,20 @@ func (in *instance) start() {
 		t.Fatal(err)
 	}
 	in.cmd, in.exited = cmd, make(chan struct{})
-	urls := make(chan string, 1)
+	urls := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
+				urls <- m[1:]
 			}
 		}
 	}()
 	go func() { cmd.Wait(); close(in.exited) }()
 	t.Cleanup(func() { in.stop(syscall.SIGTERM) })
 	select {
-	case in.URL = <-urls:
+	case u := <-urls:
+		in.URL, in.Site = u[0], u[1]
 	case <-in.exited:
 		t.Fatalf("wharf serve exited at start:\n%s", in.logs)
 	case <-time.After(60 * time.Second):

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,24 @@ func oathCode(t *testing.T, secret string, at time.Time) string {
 	return strings.TrimSpace(string(out))
 }
 
+// scanQR decodes the QR code that the browser shows in the element sel, with Debian's zbarimg.
+func scanQR(t *testing.T, b *browser, sel string) string {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.Screenshot(sel))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	file := filepath.Join(t.TempDir(), "qr.png")
+	if err := os.WriteFile(file, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool(t, "zbarimg"), "--raw", "-q", file).Output()
+	if err != nil {
+		t.Fatalf("zbarimg found no QR code in %s: %v", sel, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // TestBrowserTOTP enrols an authenticator app in the real pages with a code from oathtool, then signs in again:
 // the password alone leads only to the second step, which a fresh oathtool code completes.
 func TestBrowserTOTP(t *testing.T) {
@@ -29,17 +49,22 @@ func TestBrowserTOTP(t *testing.T) {
 	password := "violet harbor engine 5150"
 	in.mustRun(password+"\n", "user", "create", "erin", "--email", "erin@example.com")
 	b := newBrowser(t)
-	b.signIn(in.URL, "erin", password)
+	b.signIn(in.Site, "erin", password)
 
-	b.do(chromedp.Navigate(in.URL + "/manage/account/totp/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/totp/"))
 	if strings.Contains(b.location(), "/account/reauthenticate/") {
 		b.fill("#reauth-form", map[string]string{"password": password})
 	}
 	b.fill("#totp-begin-form", nil)
 	b.screenshot("01-totp-enrol")
 	secret := strings.TrimSpace(b.text("#totp-secret"))
-	if uri := b.text("#totp-uri"); !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "secret="+secret) {
+	uri := strings.TrimSpace(b.text("#totp-uri"))
+	if !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "secret="+secret) {
 		t.Fatalf("key URI %q does not carry the secret %q", uri, secret)
+	}
+	// The QR code is read back by zbarimg from what Chromium drew, as a phone's camera would read the screen.
+	if got := scanQR(t, b, "#totp-qr svg"); got != uri {
+		t.Fatalf("the QR code reads %q, want the key URI %q", got, uri)
 	}
 	b.fill("#totp-confirm-form", map[string]string{"code": oathCode(t, secret, time.Now())})
 	b.screenshot("02-recovery-codes")
@@ -47,19 +72,19 @@ func TestBrowserTOTP(t *testing.T) {
 		t.Fatalf("after confirming, the page shows %q", page)
 	}
 
-	b.signIn(in.URL, "erin", password)
+	b.signIn(in.Site, "erin", password)
 	if loc := b.location(); !strings.Contains(loc, "/account/two-factor/") {
 		t.Fatalf("the password alone led to %s, want the second step", loc)
 	}
-	b.do(chromedp.Navigate(in.URL + "/manage/account/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/"))
 	if loc := b.location(); strings.HasSuffix(loc, "/manage/account/") {
 		t.Fatal("a half-signed-in session opened the account page")
 	}
-	b.do(chromedp.Navigate(in.URL + "/account/two-factor/"))
+	b.do(chromedp.Navigate(in.Site + "/account/two-factor/"))
 	b.screenshot("03-second-step")
 	// The enrolment used this time step; the server accepts the next one (T+1), which oathtool computes ahead.
 	b.fill("#two-factor-form", map[string]string{"code": oathCode(t, secret, time.Now().Add(30*time.Second))})
-	b.do(chromedp.Navigate(in.URL + "/manage/account/"))
+	b.do(chromedp.Navigate(in.Site + "/manage/account/"))
 	if loc := b.location(); !strings.HasSuffix(loc, "/manage/account/") {
 		t.Fatalf("after the second step the account page is at %s", loc)
 	}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +46,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer ln.Close()
 	if cfg.BaseURLFromListen {
-		cfg.BaseURL = "http://" + ln.Addr().String() // the port the system chose for --listen host:0
+		cfg.BaseURL = baseURLFor(ln.Addr().(*net.TCPAddr))
 	}
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
@@ -69,7 +71,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	site, err := newSite(cfg, a, auditLog, tokenService, manager, limiter, now, logger)
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, limiter, now, logger)
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	go func() { downloads.Run(bgCtx); background <- struct{}{} }()
 	go func() { site.Run(bgCtx); background <- struct{}{} }()
 
-	fmt.Fprintf(e.stdout, "wharf %s listening on http://%s (data in %s)\n", version, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(e.stdout, "wharf %s listening on http://%s (site %s, data in %s)\n", version, ln.Addr(), cfg.BaseURL, cfg.DataDir)
 	logger.Info("listening", "addr", ln.Addr().String(), "database", a.db.Engine(), "storage", cfg.StorageURL)
 
 	served := make(chan error, 1)
@@ -113,6 +115,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
+// baseURLFor is the public URL of a server that was given only its address, with the port the system chose for
+// host:0. Browsers accept no IP address as a WebAuthn relying party, so a loopback address is named localhost:
+// security keys and passkeys then work on a developer's machine as they do in production.
+func baseURLFor(addr *net.TCPAddr) string {
+	if addr.IP.IsLoopback() {
+		return "http://localhost:" + strconv.Itoa(addr.Port)
+	}
+	return "http://" + addr.String()
+}
+
 // newLimiter keeps rate limits in Redis when WHARF_REDIS_URL is set, so that several instances share them, and in
 // process otherwise.
 func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, error) {
@@ -129,7 +141,7 @@ func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, err
 // newSite builds the pages and the account services behind them: mail through SMTP when WHARF_SMTP_URL is set and
 // into <data-dir>/outbox otherwise.
 func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
-	limiter ratelimit.Limiter, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
+	decisions *policy.Engine, limiter ratelimit.Limiter, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
 	var mailer notify.Mailer
 	if cfg.SMTPURL != "" {
 		m, err := notify.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
@@ -152,6 +164,17 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 	if err != nil {
 		return nil, err
 	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	var keys *mfa.WebAuthn
+	if net.ParseIP(base.Hostname()) != nil {
+		// Browsers accept only a domain as a relying party: keys and passkeys stay off rather than fail in them.
+		logger.Warn("security keys and passkeys are off: WHARF_BASE_URL names an IP address, and WebAuthn needs a domain", "base_url", cfg.BaseURL)
+	} else if keys, err = mfa.NewWebAuthn(a.db, mfa.WebAuthnConfig{RPID: base.Hostname(), Origin: base.Scheme + "://" + base.Host, RPName: cfg.SiteName}, auditLog, now); err != nil {
+		return nil, err
+	}
 	return web.New(web.Deps{
 		Store:    a.db,
 		Users:    accounts.NewUsers(a.db, hasher, now, accounts.WithRecorder(auditLog)),
@@ -163,6 +186,8 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Projects: manager,
 		TOTP:     totp,
 		Recovery: mfa.NewRecovery(a.db, auditLog, now),
+		WebAuthn: keys,
+		Factors:  mfa.NewFactors(a.db, decisions, auditLog),
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength})
 }

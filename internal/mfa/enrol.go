@@ -14,8 +14,8 @@ import (
 // secret glimpsed on a shared screen soon stops mattering.
 const pendingFor = 10 * time.Minute
 
-// TOTP enrols, checks and removes authenticator apps. Callers check re-authentication (T6) and the 2FA rate limit
-// (R3) before calling it; it does neither itself.
+// TOTP enrols and checks authenticator apps; Factors removes them, under the policy. Callers check
+// re-authentication (T6) and the 2FA rate limit (R3) before calling it; it does neither itself.
 type TOTP struct {
 	db     *store.DB
 	seal   sealer
@@ -145,15 +145,4 @@ func (s *TOTP) Enrolled(ctx context.Context, userID int64) (bool, error) {
 		return false, fmt.Errorf("totp enrolled: %w", err)
 	}
 	return true, nil
-}
-
-// Remove deletes the user's authenticator app and any enrolment in progress.
-func (s *TOTP) Remove(ctx context.Context, userID int64, from audit.Request) error {
-	if err := s.db.DeleteTOTP(ctx, userID); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("remove totp: %w", ErrNotEnrolled)
-	} else if err != nil {
-		return fmt.Errorf("remove totp: %w", err)
-	}
-	record(ctx, s.rec, TOTPRemoved, userID, from, "")
-	return nil
 }

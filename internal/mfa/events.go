@@ -14,6 +14,11 @@ const (
 	TOTPRemoved         = "mfa:totp-removed"
 	RecoveryRegenerated = "mfa:recovery-regenerated"
 	RecoveryUsed        = "mfa:recovery-used"
+	// WebAuthnAdded and WebAuthnRemoved name the key's label.
+	WebAuthnAdded   = "mfa:webauthn-added"
+	WebAuthnRemoved = "mfa:webauthn-removed"
+	// WebAuthnCloneSuspected names the key's label and the presented and stored sign counts.
+	WebAuthnCloneSuspected = "mfa:webauthn-clone-suspected"
 )
 
 // Recorder appends to the security history; *audit.Log is one.
@@ -47,4 +52,18 @@ var (
 	ErrAlreadyEnrolled = errors.New("authenticator app already set up")
 	// ErrSealed: a stored secret did not open under this server's key and user id.
 	ErrSealed = errors.New("stored secret does not open")
+
+	// ErrChallenge: no security key request is open for this session: never begun, already answered, begun in
+	// another session, or expired. Begin again.
+	ErrChallenge = errors.New("security key request expired or unknown; please try again")
+	// ErrKeyRefused: the security key's answer did not verify. The wrapped error says why, for logs.
+	ErrKeyRefused = errors.New("security key response refused")
+	// ErrKeyCloned: the key's signature counter did not rise; it may have been copied. The key is not accepted.
+	ErrKeyCloned = errors.New("security key refused: it may have been cloned")
+	// ErrKeyInUse: this security key is registered already, to this account or another.
+	ErrKeyInUse = errors.New("security key already registered")
+	// ErrNoKeys: the user has no security key or passkey.
+	ErrNoKeys = errors.New("no security key registered")
+	// ErrUnknownKey: the user has no security key of that id.
+	ErrUnknownKey = errors.New("no such security key")
 )

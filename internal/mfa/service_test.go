@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"wharf/internal/audit"
+	"wharf/internal/policy"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
 )
@@ -57,12 +58,14 @@ func (e *events) kinds() []string {
 }
 
 type fixture struct {
-	db    *store.DB
-	clock *clock
-	ev    *events
-	totp  *TOTP
-	rc    *Recovery
-	user  int64
+	db      *store.DB
+	clock   *clock
+	ev      *events
+	totp    *TOTP
+	rc      *Recovery
+	factors *Factors
+	account store.User
+	user    int64
 }
 
 func setup(t *testing.T, open func(testing.TB) *store.DB) *fixture {
@@ -74,8 +77,15 @@ func setup(t *testing.T, open func(testing.TB) *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	f.rc = NewRecovery(db, f.ev, f.clock.now)
-	f.user = storetest.MustUser(t, db, "alice").ID
+	f.factors = NewFactors(db, policy.New(db), f.ev)
+	f.account = storetest.MustUser(t, db, "alice")
+	f.user = f.account.ID
 	return f
+}
+
+// removeTOTP removes the user's app as the user, just after confirming the password.
+func (f *fixture) removeTOTP() error {
+	return f.factors.RemoveTOTP(context.Background(), policy.Actor{User: f.account, Sudo: true}, audit.Request{})
 }
 
 // enrol runs Begin and Confirm and returns the secret.
@@ -160,7 +170,7 @@ func testEnrolment(t *testing.T, open func(testing.TB) *store.DB) {
 	if _, _, err := f.totp.Begin(ctx, f.user, "second"); !errors.Is(err, ErrAlreadyEnrolled) {
 		t.Errorf("second Begin: got %v, want ErrAlreadyEnrolled", err)
 	}
-	if err := f.totp.Remove(ctx, f.user, audit.Request{}); err != nil {
+	if err := f.removeTOTP(); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.totp.Check(ctx, f.user, f.code(secret, 0)); !errors.Is(err, ErrNotEnrolled) {
@@ -168,6 +178,12 @@ func testEnrolment(t *testing.T, open func(testing.TB) *store.DB) {
 	}
 	if diff := cmp.Diff([]string{TOTPAdded, TOTPRemoved}, f.ev.kinds()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if last := f.ev.all[len(f.ev.all)-1]; !strings.HasSuffix(last, " phone") {
+		t.Errorf("removal event %q does not name the label", last)
+	}
+	if err := f.removeTOTP(); !errors.Is(err, ErrNotEnrolled) {
+		t.Errorf("second Remove: got %v, want ErrNotEnrolled", err)
 	}
 }
 
@@ -387,8 +403,8 @@ func testNoSecrets(t *testing.T, open func(testing.TB) *store.DB) {
 		_, err := f.rc.Use(ctx, f.user, c, audit.Request{})
 		note(err)
 	}
-	note(f.totp.Remove(ctx, f.user, audit.Request{}))
-	note(f.totp.Remove(ctx, f.user, audit.Request{}))
+	note(f.removeTOTP())
+	note(f.removeTOTP())
 	if len(texts) < 5 {
 		t.Fatalf("only %d errors to search: the test lost its failures", len(texts))
 	}

@@ -44,6 +44,13 @@ const (
 	// ViewProjectHistory reads a project's security history. It writes nothing, but what it shows (who acted,
 	// from which address) is for the project's Owners only, so it is decided here like the writes.
 	ViewProjectHistory Action = "view-project-history"
+
+	// RemoveFactor removes one of the actor's own second factors (T6: it needs a recent re-authentication).
+	RemoveFactor Action = "remove-factor"
+	// RemoveLastFactor is the removal of the actor's only remaining second factor, which accounts that must keep
+	// 2FA may not do. Callers decide it before removing and make the removal conditional on its answer, so that
+	// two concurrent removals cannot leave such an account with none.
+	RemoveLastFactor Action = "remove-last-factor"
 )
 
 // Actor is who asks, and through what credential.
@@ -54,6 +61,8 @@ type Actor struct {
 	// Sudo says the web session confirmed the user's password (or a second factor) within the re-authentication
 	// window (accounts.Session.Sudo). Role changes and deletions need it (S8); it means nothing with a Token.
 	Sudo bool
+	// Admin says the user administers this index.
+	Admin bool
 }
 
 // TokenScope is what an API token allows, after its caveats were verified.
@@ -88,6 +97,8 @@ func (d *Denied) Is(target error) bool {
 // Roles is what the engine reads of project roles.
 type Roles interface {
 	RoleOf(ctx context.Context, projectID, userID int64) (string, error)
+	// RoleCount is how many projects the user is an Owner or Maintainer of.
+	RoleCount(ctx context.Context, userID int64) (int, error)
 }
 
 // Engine is the policy engine.
@@ -111,9 +122,10 @@ func New(roles Roles, opts ...Option) *Engine {
 	return e
 }
 
-// writes reports whether an action changes what the index serves or who may change it.
+// writes reports whether an action changes what the index serves or who may change it. A user's own second
+// factors are not projects: read-only mode leaves them alone.
 func writes(a Action) bool {
-	return a != ViewInvitations && a != ViewProjectHistory
+	return a != ViewInvitations && a != ViewProjectHistory && a != RemoveFactor && a != RemoveLastFactor
 }
 
 // Target is what an action applies to: an existing project, or only a name for a project to be created.
@@ -159,6 +171,16 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				actor.User.Username, target.Project.Name)}
 		}
 		return nil
+	case RemoveFactor:
+		if actor.Token != nil {
+			return &Denied{Reason: "API tokens can only upload. Manage second factors on the website."}
+		}
+		if !actor.Sudo {
+			return &Denied{Reauth: true, Reason: "Confirm your password to change your second factors: it is needed in the last few minutes."}
+		}
+		return nil
+	case RemoveLastFactor:
+		return e.decideLastFactor(ctx, actor)
 	case RespondInvitation:
 		if target.Project == nil {
 			return fmt.Errorf("policy: %s needs a project", action)
@@ -237,6 +259,29 @@ func (e *Engine) decideManagement(ctx context.Context, actor Actor, r rule, p *s
 	if r.sudo && !actor.Sudo {
 		return &Denied{Reauth: true, Reason: fmt.Sprintf(
 			"Confirm your password to %s: role changes and deletions need a password confirmation in the last few minutes.", what)}
+	}
+	return nil
+}
+
+// decideLastFactor keeps a second factor on every account that can change what users install, and on every
+// administrator's: once such an account has 2FA it cannot go back to a password alone. (The mandate's phases and
+// the critical projects will widen who must have 2FA at all; this rule only stops anyone from dropping it.)
+func (e *Engine) decideLastFactor(ctx context.Context, actor Actor) error {
+	if actor.Admin {
+		return &Denied{Reason: "Administrators must keep a second factor. Add another security key or authenticator app before removing this one."}
+	}
+	n, err := e.roles.RoleCount(ctx, actor.User.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if n > 0 {
+		projects := "a project"
+		if n > 1 {
+			projects = fmt.Sprintf("%d projects", n)
+		}
+		return &Denied{Reason: fmt.Sprintf(
+			"This is your last second factor, and you are an Owner or Maintainer of %s: accounts that can publish must keep two-factor authentication. Add another security key or authenticator app first, then remove this one.",
+			projects)}
 	}
 	return nil
 }

@@ -18,6 +18,16 @@ func (f fakeRoles) RoleOf(_ context.Context, projectID, userID int64) (string, e
 	return f[[2]int64{projectID, userID}], nil
 }
 
+func (f fakeRoles) RoleCount(_ context.Context, userID int64) (int, error) {
+	n := 0
+	for k := range f {
+		if k[1] == userID {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func TestDecide(t *testing.T) {
 	owner := store.User{ID: 1, Username: "owner"}
 	maint := store.User{ID: 2, Username: "maint"}
@@ -192,6 +202,10 @@ func (failingRoles) RoleOf(context.Context, int64, int64) (string, error) {
 	return "", errors.New("database down")
 }
 
+func (failingRoles) RoleCount(context.Context, int64) (int, error) {
+	return 0, errors.New("database down")
+}
+
 func TestDecideErrorsAreNotDenials(t *testing.T) {
 	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	web := Actor{User: store.User{ID: 1, Username: "owner"}, Sudo: true}
@@ -229,5 +243,51 @@ func TestReadOnly(t *testing.T) {
 	}
 	if err := e.Decide(context.Background(), Actor{User: owner}, ViewProjectHistory, Target{Project: demo}); err != nil {
 		t.Errorf("reading the history in read-only mode: %v", err)
+	}
+}
+
+// TestFactorRemoval: a factor change needs a recent confirmation and a web session; the last factor stays on
+// accounts that can publish or administer, and goes from any other (read-only mode changes neither).
+func TestFactorRemoval(t *testing.T) {
+	owner := store.User{ID: 1, Username: "owner"}
+	maint := store.User{ID: 2, Username: "maint"}
+	reader := store.User{ID: 3, Username: "reader"}
+	roles := fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer, {11, 2}: store.RoleMaintainer}
+	for _, e := range []*Engine{New(roles), New(roles, ReadOnly(true))} {
+		for _, tc := range []struct {
+			name   string
+			actor  Actor
+			action Action
+			denied string
+			reauth bool
+		}{
+			{"confirmed user removes a factor", Actor{User: reader, Sudo: true}, RemoveFactor, "", false},
+			{"unconfirmed user is asked to confirm", Actor{User: reader}, RemoveFactor, "Confirm your password", true},
+			{"token refused", Actor{User: reader, Token: &TokenScope{ID: "t"}, Sudo: true}, RemoveFactor, "API tokens can only upload", false},
+			{"user without projects may drop the last factor", Actor{User: reader, Sudo: true}, RemoveLastFactor, "", false},
+			{"owner keeps the last factor", Actor{User: owner, Sudo: true}, RemoveLastFactor, "Owner or Maintainer of a project", false},
+			{"maintainer of two keeps it", Actor{User: maint, Sudo: true}, RemoveLastFactor, "of 2 projects", false},
+			{"administrator keeps it", Actor{User: reader, Sudo: true, Admin: true}, RemoveLastFactor, "Administrators must keep", false},
+		} {
+			t.Run(fmt.Sprintf("%s/readonly=%v", tc.name, e.readOnly), func(t *testing.T) {
+				err := e.Decide(context.Background(), tc.actor, tc.action, Target{})
+				if tc.denied == "" {
+					if err != nil {
+						t.Fatalf("denied: %v", err)
+					}
+					return
+				}
+				var d *Denied
+				if !errors.As(err, &d) || !strings.Contains(d.Reason, tc.denied) {
+					t.Fatalf("got %v, want a denial saying %q", err, tc.denied)
+				}
+				if errors.Is(err, ErrReauthRequired) != tc.reauth {
+					t.Fatalf("reauth = %v, want %v", !tc.reauth, tc.reauth)
+				}
+			})
+		}
+	}
+	if err := New(failingRoles{}).Decide(context.Background(), Actor{User: owner, Sudo: true}, RemoveLastFactor, Target{}); err == nil || errors.Is(err, ErrDenied) {
+		t.Fatalf("a failing store gave %v, want an internal error", err)
 	}
 }

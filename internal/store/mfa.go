@@ -130,35 +130,6 @@ func (db *DB) AcceptTOTPStep(ctx context.Context, userID, step int64, now time.T
 	return nil
 }
 
-// DeleteTOTP removes the user's credential and any enrolment in progress; ErrNotFound when there was neither.
-func (db *DB) DeleteTOTP(ctx context.Context, userID int64) error {
-	var n int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range []string{
-			`DELETE FROM totp_credentials WHERE user_id = $1`,
-			`DELETE FROM totp_pending WHERE user_id = $1`,
-		} {
-			res, err := tx.ExecContext(ctx, stmt, userID)
-			if err != nil {
-				return err
-			}
-			k, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += k
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("delete totp: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("delete totp: %w", ErrNotFound)
-	}
-	return nil
-}
-
 // ReplaceRecoveryCodes voids every recovery code of the user, used or not, and stores codes, in one transaction:
 // no moment exists in which both sets, or neither, would work.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, codes []RecoveryCode, now time.Time) error {

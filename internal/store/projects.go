@@ -174,3 +174,12 @@ func (db *DB) IsNameReserved(ctx context.Context, normalized string) (bool, erro
 	}
 	return n > 0, nil
 }
+
+// RoleCount is how many projects the user holds a role on.
+func (db *DB) RoleCount(ctx context.Context, userID int64) (int, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM roles WHERE user_id = $1`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("role count: %w", err)
+	}
+	return n, nil
+}

@@ -12,5 +12,7 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/accounts", func(t *testing.T) { storetest.RunAccounts(t, e.Open) })
 		t.Run(e.Name+"/manage", func(t *testing.T) { storetest.RunManage(t, e.Open) })
 		t.Run(e.Name+"/mfa", func(t *testing.T) { storetest.RunMFA(t, e.Open) })
+		t.Run(e.Name+"/webauthn", func(t *testing.T) { storetest.RunWebAuthn(t, e.Open) })
+		t.Run(e.Name+"/factors", func(t *testing.T) { storetest.RunFactors(t, e.Open) })
 	}
 }

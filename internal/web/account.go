@@ -8,6 +8,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/httperror"
+	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/store"
 )
@@ -34,6 +35,11 @@ type accountPage struct {
 	FormEmail   string // what was typed into the email form, when it was refused
 	ErrorFor    string // which form Error belongs to: "email" or "password"
 	ProfilePath string
+	// Factors are the second factors, oldest first; Recovery the unused recovery codes. MFA is false when the
+	// site has no second factors.
+	MFA      bool
+	Factors  []mfa.Factor
+	Recovery int
 }
 
 // Account is the account page: the address, the password, where the account is signed in, and its security
@@ -65,6 +71,17 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 		Joined: v.account.CreatedAt, Sudo: v.session.Sudo(s.now(), s.sudoWindow), SudoUntil: v.session.ReauthAt.Add(s.sudoWindow),
 		History: history, MinLength: s.minPassword, FormEmail: formEmail, ErrorFor: errorFor,
 		ProfilePath: "/user/" + v.account.Username + "/",
+	}
+	if s.factors != nil {
+		p.MFA = true
+		if p.Factors, err = s.factors.List(ctx, v.account.ID); err != nil {
+			return err
+		}
+		if len(p.Factors) > 0 {
+			if p.Recovery, err = s.recovery.Remaining(ctx, v.account.ID); err != nil {
+				return err
+			}
+		}
 	}
 	for _, t := range toks {
 		if t.RevokedAt.IsZero() {

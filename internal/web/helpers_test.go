@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"mime/quotedprintable"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +104,9 @@ type fixture struct {
 	sessions *accounts.Sessions
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
+	keys     *mfa.WebAuthn
+	// keyOrigin is the origin security keys answer from (localhost, where the pages are on 127.0.0.1).
+	keyOrigin string
 }
 
 // testPeerHeader lets a test choose the client address that the server sees, to exercise per-IP limits. Only the
@@ -167,6 +172,13 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		t.Fatal(err)
 	}
 	recovery := mfa.NewRecovery(db, auditLog, c.Now)
+	// A relying party is named by a domain, never an IP address: the keys' origin is the test server's port on
+	// localhost, which the software authenticators of the tests claim to answer from.
+	keyOrigin := "https://localhost:" + strconv.Itoa(ts.Listener.Addr().(*net.TCPAddr).Port)
+	keys, err := mfa.NewWebAuthn(db, mfa.WebAuthnConfig{RPID: "localhost", Origin: keyOrigin, RPName: "Test Index"}, auditLog, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	site, err := web.New(web.Deps{
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
@@ -178,6 +190,8 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Projects: manager,
 		TOTP:     totp,
 		Recovery: recovery,
+		WebAuthn: keys,
+		Factors:  mfa.NewFactors(db, policy.New(db), auditLog),
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +217,7 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	go func() { site.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &fixture{t: t, db: db, clock: c, site: site, base: base, ts: ts, outbox: outbox, logs: logs, sessions: sessions,
-		totp: totp, recovery: recovery}
+		totp: totp, recovery: recovery, keys: keys, keyOrigin: keyOrigin}
 }
 
 // user creates a verified account with testPassword directly in the store.

@@ -8,7 +8,6 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
-	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
@@ -71,19 +70,17 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.limiter.Reset(ctx, f.Username, ratelimit.LoginAccount); err != nil {
 		s.log.Error("rate limiter", "err", err)
 	}
-	if s.totp != nil {
-		enrolled, err := s.totp.Enrolled(ctx, acct.ID)
-		if err != nil {
+	has2FA, err := s.hasSecondFactor(ctx, acct.ID)
+	if err != nil {
+		return err
+	}
+	if has2FA {
+		// Half-logged-in (S3): the session can do nothing but the second step, and dies within minutes.
+		if err := s.startSessionAt(w, r, acct.ID, accounts.LevelPassword); err != nil {
 			return err
 		}
-		if enrolled {
-			// Half-logged-in (S3): the session can do nothing but the second step, and dies within minutes.
-			if err := s.startSessionAt(w, r, acct.ID, accounts.LevelPassword); err != nil {
-				return err
-			}
-			redirect(w, r, twoFactorURL(f.Next))
-			return nil
-		}
+		redirect(w, r, twoFactorURL(f.Next))
+		return nil
 	}
 	if err := s.startSession(w, r, acct.ID); err != nil {
 		return err
@@ -156,15 +153,16 @@ func (s *Site) Logout(w http.ResponseWriter, r *http.Request) error {
 type reauthForm struct {
 	Next    string
 	Minutes int
-	TOTP    bool // the account has an authenticator app: its code is asked for too
+	// TOTP and Keys say which second factors the account has: one of them is asked for too.
+	TOTP bool
+	Keys bool
 }
 
-// hasTOTP reports whether the user has an authenticator app (false when the site has no second factors).
-func (s *Site) hasTOTP(ctx context.Context, userID int64) (bool, error) {
-	if s.totp == nil {
-		return false, nil
-	}
-	return s.totp.Enrolled(ctx, userID)
+func (s *Site) newReauthForm(ctx context.Context, userID int64, next string) (reauthForm, error) {
+	f := reauthForm{Next: afterLogin(next), Minutes: int(s.sudoWindow.Minutes())}
+	var err error
+	f.TOTP, f.Keys, err = s.secondFactors(ctx, userID)
+	return f, err
 }
 
 // ReauthForm asks a signed-in user for their password before a sensitive action (S8).
@@ -173,24 +171,24 @@ func (s *Site) ReauthForm(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return nil
 	}
-	f := reauthForm{Next: afterLogin(r.URL.Query().Get("next")), Minutes: int(s.sudoWindow.Minutes())}
-	var err error
-	if f.TOTP, err = s.hasTOTP(r.Context(), v.account.ID); err != nil {
+	f, err := s.newReauthForm(r.Context(), v.account.ID, r.URL.Query().Get("next"))
+	if err != nil {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "reauth", "Confirm your password", f, "")
 }
 
-// Reauth checks the password of the session's own user (never another account's) and opens the sudo window. Its
-// failures count like failed logins: a stolen session must not become a way to guess the password.
+// Reauth checks the password of the session's own user (never another account's) and, when the account has a
+// second factor, that factor too (a password alone is what a phisher has), then opens the sudo window. Password
+// failures count like failed logins, so that a stolen session is no way to guess the password.
 func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.post(w, r, guard{back: "/manage/account/"})
 	if v == nil {
 		return err
 	}
 	ctx := r.Context()
-	f := reauthForm{Next: afterLogin(r.PostForm.Get("next")), Minutes: int(s.sudoWindow.Minutes())}
-	if f.TOTP, err = s.hasTOTP(ctx, v.account.ID); err != nil {
+	f, err := s.newReauthForm(ctx, v.account.ID, r.PostForm.Get("next"))
+	if err != nil {
 		return err
 	}
 	counters := loginCounters(v.account.Username, clientIP(r))
@@ -209,27 +207,13 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if f.TOTP {
-		// An account with a second factor confirms with it too: a password alone is what a phisher has.
-		sf := secondFactorCounters(v.account.ID, clientIP(r))
-		d, err := s.check(ctx, sf)
+	if f.TOTP || f.Keys {
+		_, msg, err := s.checkProof(ctx, r, v, false)
 		if err != nil {
-			return errLimiter(err)
-		}
-		if !d.Allowed {
-			return tooMany(d, "second-factor attempts")
-		}
-		err = s.totp.Check(ctx, v.account.ID, r.PostForm.Get("code"))
-		if errors.Is(err, mfa.ErrWrongCode) || errors.Is(err, mfa.ErrReplay) {
-			s.failed(ctx, sf)
-			msg := "The code from your authenticator app is not correct."
-			if errors.Is(err, mfa.ErrReplay) {
-				msg = "That code was already used. Wait for your app to show a new one."
-			}
-			return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, msg)
-		}
-		if err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {
 			return err
+		}
+		if msg != "" {
+			return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, msg)
 		}
 	}
 	if _, err := s.sessions.Reauthenticate(ctx, v.token); err != nil {

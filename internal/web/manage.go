@@ -27,7 +27,7 @@ import (
 
 // actor is the signed-in visitor as the policy engine sees them, with the session's re-authentication state (S8).
 func (s *Site) actor(v *visitor) policy.Actor {
-	return policy.Actor{User: v.account.User, Sudo: v.session.Sudo(s.now(), s.sudoWindow)}
+	return policy.Actor{User: v.account.User, Sudo: v.session.Sudo(s.now(), s.sudoWindow), Admin: v.account.IsAdmin}
 }
 
 func managePath(name, page string) string {

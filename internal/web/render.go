@@ -21,16 +21,24 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
-// styleVersion changes with the stylesheet, so that it can be cached for a long time under a URL that changes
+// staticVersion changes with a static file, so that it can be cached for a long time under a URL that changes
 // when it does.
-var styleVersion = func() string {
-	b, err := staticFiles.ReadFile("static/style.css")
+func staticVersion(name string) string {
+	b, err := staticFiles.ReadFile("static/" + name)
 	if err != nil {
 		panic(err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
-}()
+}
+
+var (
+	styleURL    = "/static/style.css?v=" + staticVersion("style.css")
+	webauthnURL = "/static/webauthn.js?v=" + staticVersion("webauthn.js")
+)
+
+// scripted are the pages with a WebAuthn ceremony: the only ones that load a script.
+var scripted = map[string]bool{"webauthn": true, "two_factor": true, "reauth": true, "login": true}
 
 // pages holds one template set per page: the layout plus that page's "content".
 type pages map[string]*template.Template
@@ -89,6 +97,7 @@ type view struct {
 	BaseURL    string
 	Title      string
 	StyleURL   string
+	ScriptURL  string
 	User       *userView
 	CSRF       string // a fresh token for this page's forms; empty for strangers
 	Query      string // the search box
@@ -113,9 +122,12 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, 
 	if !ok {
 		return fmt.Errorf("web: no page %q", name)
 	}
-	v := view{Site: s.siteName, BaseURL: s.baseURL, Title: title, StyleURL: "/static/style.css?v=" + styleVersion,
+	v := view{Site: s.siteName, BaseURL: s.baseURL, Title: title, StyleURL: styleURL,
 		Notice: notices[r.URL.Query().Get("notice")], Error: formErr,
 		ReadOnly: s.readOnly, StatusCode: status, Data: data}
+	if scripted[name] && s.webauthn != nil {
+		v.ScriptURL = webauthnURL
+	}
 	if u := signedIn(r); u != nil {
 		v.User = &userView{Username: u.account.Username, IsAdmin: u.account.IsAdmin,
 			Verified: !u.account.EmailVerifiedAt.IsZero(), Email: u.account.Email}
@@ -168,6 +180,8 @@ func (s *Site) ServeStatic(w http.ResponseWriter, r *http.Request) error {
 	switch path.Ext(name) {
 	case ".css":
 		h.Set("Content-Type", "text/css; charset=utf-8")
+	case ".js":
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
 	default:
 		h.Set("Content-Type", "application/octet-stream")
 	}
@@ -181,6 +195,8 @@ func (s *Site) ServeStatic(w http.ResponseWriter, r *http.Request) error {
 // ever reaches a page.
 var notices = map[string]string{
 	"totp-removed":        "The authenticator app was removed from your account.",
+	"key-added":           "The security key was added to your account.",
+	"key-removed":         "The security key was removed from your account.",
 	"registered":          "Welcome! We sent a link to your email address: open it to verify the address.",
 	"email-verified":      "Your email address is verified.",
 	"verification-sent":   "We sent a new verification link to your email address.",
@@ -259,4 +275,12 @@ var eventTexts = map[string]string{
 	"file:remove":               "File deleted",
 	"release:remove":            "Release deleted",
 	"project:remove":            "Project deleted",
+
+	"mfa:totp-added":               "Authenticator app added",
+	"mfa:totp-removed":             "Authenticator app removed",
+	"mfa:recovery-regenerated":     "New recovery codes made",
+	"mfa:recovery-used":            "Recovery code used",
+	"mfa:webauthn-added":           "Security key added",
+	"mfa:webauthn-removed":         "Security key removed",
+	"mfa:webauthn-clone-suspected": "Security key refused: its signature counter went back, as a copied key's does",
 }

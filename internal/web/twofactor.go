@@ -1,13 +1,16 @@
 package web
 
 import (
+	"context"
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"html/template"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"wharf/internal/accounts"
@@ -15,6 +18,7 @@ import (
 	"wharf/internal/httperror"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/ratelimit"
 )
 
@@ -23,10 +27,11 @@ const totpLabel = "authenticator app"
 
 type totpPage struct {
 	Enrolled  bool
-	KeyURI    string // only while enrolling, right after Begin
-	Secret    string // base32, only while enrolling
-	Remaining int    // unused recovery codes, when enrolled
-	Confirm   bool   // show the confirmation form
+	KeyURI    string        // only while enrolling, right after Begin
+	QR        template.HTML // the key URI as an inline SVG QR code, with it
+	Secret    string        // base32, only while enrolling
+	Remaining int           // unused recovery codes, when enrolled
+	Confirm   bool          // show the confirmation form
 }
 
 type recoveryPage struct {
@@ -70,7 +75,7 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	secret, uri, err := s.totp.Begin(r.Context(), v.account.ID, v.account.Username)
+	secret, uri, err := s.totp.Begin(r.Context(), v.account.ID, factorLabel(r.PostForm.Get("label"), "Authenticator app"))
 	if errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		redirect(w, r, "/manage/account/totp/")
 		return nil
@@ -78,7 +83,11 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := totpPage{KeyURI: uri, Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret), Confirm: true}
+	qr, err := qrSVG(uri)
+	if err != nil {
+		return err
+	}
+	p := totpPage{KeyURI: uri, QR: qr, Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret), Confirm: true}
 	return s.render(w, r, http.StatusOK, "totp", "Authenticator app", p, "")
 }
 
@@ -128,6 +137,18 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
 }
 
+// factorLabel is the name a user gave a factor, cut to what the lists show, or def.
+func factorLabel(label, def string) string {
+	label = strings.Join(strings.Fields(label), " ")
+	if label == "" {
+		return def
+	}
+	if r := []rune(label); len(r) > 64 {
+		label = string(r[:64])
+	}
+	return label
+}
+
 // RemoveTOTP removes the authenticator app (T6: re-authentication, an audit event, a mail).
 func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
@@ -137,9 +158,12 @@ func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	err = s.totp.Remove(r.Context(), v.account.ID, requestOf(r))
+	err = s.factors.RemoveTOTP(r.Context(), s.actor(v), requestOf(r))
 	if errors.Is(err, mfa.ErrNotEnrolled) {
 		return httperror.New(http.StatusNotFound, "There is no authenticator app on this account.")
+	}
+	if denied := (*policy.Denied)(nil); errors.As(err, &denied) {
+		return httperror.Wrap(err, http.StatusForbidden, "%s", denied.Reason)
 	}
 	if err != nil {
 		return err
@@ -159,17 +183,19 @@ func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error 
 	if v == nil {
 		return err
 	}
-	enrolled, err := s.totp.Enrolled(r.Context(), v.account.ID)
+	enrolled, err := s.hasSecondFactor(r.Context(), v.account.ID)
 	if err != nil {
 		return err
 	}
 	if !enrolled {
-		return httperror.New(http.StatusConflict, "Recovery codes belong to a second factor: add an authenticator app first.")
+		return httperror.New(http.StatusConflict, "Recovery codes belong to a second factor: add an authenticator app or a security key first.")
 	}
 	codes, err := s.recovery.Regenerate(r.Context(), v.account.ID, requestOf(r))
 	if err != nil {
 		return err
 	}
+	m, err := s.letters.FactorAdded(v.account.Email, "a new set of recovery codes; the earlier ones no longer work")
+	s.queue(notify.KindFactorAdded, m, err)
 	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
 }
 
@@ -195,6 +221,9 @@ func twoFactorURL(next string) string {
 type twoFactorForm struct {
 	CSRF string
 	Next string
+	// Keys and TOTP say which factors the account has, so the page offers those.
+	Keys bool
+	TOTP bool
 }
 
 type recoveryUsedPage struct {
@@ -217,6 +246,38 @@ func (s *Site) halfSession(w http.ResponseWriter, r *http.Request, next string) 
 	return v
 }
 
+// secondFactors reports which second factors the user has (none when the site has no second factors).
+func (s *Site) secondFactors(ctx context.Context, userID int64) (totp, keys bool, err error) {
+	if s.totp == nil {
+		return false, false, nil
+	}
+	if totp, err = s.totp.Enrolled(ctx, userID); err != nil {
+		return false, false, err
+	}
+	if s.webauthn != nil {
+		if keys, err = s.webauthn.Enrolled(ctx, userID); err != nil {
+			return false, false, err
+		}
+	}
+	return totp, keys, nil
+}
+
+// hasSecondFactor reports whether the user has an authenticator app or a security key.
+func (s *Site) hasSecondFactor(ctx context.Context, userID int64) (bool, error) {
+	totp, keys, err := s.secondFactors(ctx, userID)
+	return totp || keys, err
+}
+
+func (s *Site) twoFactorForm(ctx context.Context, v *visitor, next string) (twoFactorForm, error) {
+	f := twoFactorForm{CSRF: v.session.CSRFToken()}
+	if p, ok := localPath(next); ok {
+		f.Next = p
+	}
+	var err error
+	f.TOTP, f.Keys, err = s.secondFactors(ctx, v.account.ID)
+	return f, err
+}
+
 // TwoFactorForm asks a half-logged-in session for its second factor.
 func (s *Site) TwoFactorForm(w http.ResponseWriter, r *http.Request) error {
 	next := r.URL.Query().Get("next")
@@ -224,15 +285,62 @@ func (s *Site) TwoFactorForm(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return nil
 	}
-	f := twoFactorForm{CSRF: v.session.CSRFToken()}
-	if p, ok := localPath(next); ok {
-		f.Next = p
+	f, err := s.twoFactorForm(r.Context(), v, next)
+	if err != nil {
+		return err
 	}
 	return s.render(w, r, http.StatusOK, "two_factor", "Two-factor authentication", f, "")
 }
 
-// TwoFactor finishes login with a TOTP code or a recovery code. Attempts count per user and per IP (R3), and
-// while a limit holds even the right code is refused. Success replaces the session by a complete one (S2).
+// proof is what a second step established.
+type proof struct {
+	recovery  bool // a recovery code was spent
+	remaining int  // recovery codes left, after one was spent
+}
+
+// checkProof checks the second factor a form carries for the session's user: a security key's answer (the
+// credential field), a code from the authenticator app, or, where recovery is true, a recovery code. Attempts
+// count per user and per IP across all three (R3), and while a limit holds even a right answer is refused. A
+// wrong answer returns the message for the form; an error is for the error page.
+func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor, recovery bool) (proof, string, error) {
+	counters := secondFactorCounters(v.account.ID, clientIP(r))
+	d, err := s.check(ctx, counters)
+	if err != nil {
+		return proof{}, "", errLimiter(err)
+	}
+	if !d.Allowed {
+		return proof{}, "", tooMany(d, "second-factor attempts")
+	}
+	var p proof
+	if cred := r.PostForm.Get("credential"); cred != "" && s.webauthn != nil {
+		_, err = s.webauthn.FinishLogin(ctx, v.account.ID, v.session.ID, credentialField(r), requestOf(r))
+		if msg := keyRefusal(err); msg != "" {
+			s.failed(ctx, counters)
+			s.log.Info("security key refused", "user", v.account.ID, "err", err)
+			return proof{}, msg, nil
+		}
+		return p, "", err
+	}
+	code := r.PostForm.Get("code")
+	if _, isRecovery := mfa.NormalizeRecoveryCode(code); isRecovery && recovery {
+		p.recovery = true
+		p.remaining, err = s.recovery.Use(ctx, v.account.ID, code, requestOf(r))
+	} else {
+		err = s.totp.Check(ctx, v.account.ID, code)
+	}
+	switch {
+	case errors.Is(err, mfa.ErrReplay):
+		s.failed(ctx, counters)
+		return proof{}, "That code was already used. Wait for your app to show a new one.", nil
+	case errors.Is(err, mfa.ErrWrongCode), errors.Is(err, mfa.ErrNotEnrolled):
+		s.failed(ctx, counters)
+		return proof{}, "That code is not correct.", nil
+	}
+	return p, "", err
+}
+
+// TwoFactor finishes login with a security key, a TOTP code or a recovery code. Success replaces the session by a
+// complete one (S2).
 func (s *Site) TwoFactor(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r); err != nil {
 		return err
@@ -246,38 +354,16 @@ func (s *Site) TwoFactor(w http.ResponseWriter, r *http.Request) error {
 		return errCSRF
 	}
 	ctx := r.Context()
-	f := twoFactorForm{CSRF: v.session.CSRFToken()}
-	if p, ok := localPath(next); ok {
-		f.Next = p
-	}
-	counters := secondFactorCounters(v.account.ID, clientIP(r))
-	d, err := s.check(ctx, counters)
+	p, msg, err := s.checkProof(ctx, r, v, true)
 	if err != nil {
-		return errLimiter(err)
-	}
-	if !d.Allowed {
-		return tooMany(d, "second-factor attempts")
-	}
-	code := r.PostForm.Get("code")
-	recovery := false
-	remaining := 0
-	if _, isRecovery := mfa.NormalizeRecoveryCode(code); isRecovery {
-		recovery = true
-		remaining, err = s.recovery.Use(ctx, v.account.ID, code, requestOf(r))
-	} else {
-		err = s.totp.Check(ctx, v.account.ID, code)
-	}
-	switch {
-	case errors.Is(err, mfa.ErrReplay):
-		s.failed(ctx, counters)
-		return s.render(w, r, http.StatusBadRequest, "two_factor", "Two-factor authentication", f,
-			"That code was already used. Wait for your app to show a new one.")
-	case errors.Is(err, mfa.ErrWrongCode), errors.Is(err, mfa.ErrNotEnrolled):
-		s.failed(ctx, counters)
-		return s.render(w, r, http.StatusBadRequest, "two_factor", "Two-factor authentication", f,
-			"That code is not correct.")
-	case err != nil:
 		return err
+	}
+	if msg != "" {
+		f, err := s.twoFactorForm(ctx, v, next)
+		if err != nil {
+			return err
+		}
+		return s.render(w, r, http.StatusBadRequest, "two_factor", "Two-factor authentication", f, msg)
 	}
 	token, _, err := s.sessions.Rotate(ctx, v.token, accounts.LevelFull)
 	if errors.Is(err, accounts.ErrNoSession) {
@@ -289,12 +375,12 @@ func (s *Site) TwoFactor(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setCookie(w, token)
 	s.noticeNewDevice(ctx, v.account, requestOf(r))
-	if recovery {
-		m, err := s.letters.RecoveryCodeUsed(v.account.Email, remaining)
+	if p.recovery {
+		m, err := s.letters.RecoveryCodeUsed(v.account.Email, p.remaining)
 		s.queue(notify.KindRecoveryUsed, m, err)
 		// The page is rendered for the old request, whose session was half: show it without the signed-in frame.
 		return s.render(w, r, http.StatusOK, "recovery_used", "Recovery code used",
-			recoveryUsedPage{Remaining: remaining, Next: afterLogin(next)}, "")
+			recoveryUsedPage{Remaining: p.remaining, Next: afterLogin(next)}, "")
 	}
 	redirect(w, r, afterLogin(next))
 	return nil

@@ -132,6 +132,10 @@ func TestTOTPEnrolment(t *testing.T) {
 		if n, err := fx.recovery.Use(ctx, alice.ID, textOf(second[0]), requestOfTest()); err != nil || n != 7 {
 			t.Errorf("new recovery code: %d, %v", n, err)
 		}
+		// The activation and the new set were each mailed (T6): a set the owner did not make is a stolen account.
+		if got := fx.mailsOf(notify.KindFactorAdded, alice.Email); len(got) != 2 {
+			t.Errorf("%d factor-added mails after activation and regeneration, want 2", len(got))
+		}
 
 		// Removal needs a recent re-authentication.
 		fx.clock.Advance(31 * time.Minute)

@@ -62,6 +62,9 @@ type Deps struct {
 	// only the password).
 	TOTP     *mfa.TOTP
 	Recovery *mfa.Recovery
+	// WebAuthn serves security keys and passkeys and Factors removes factors under the policy; both go with TOTP.
+	WebAuthn *mfa.WebAuthn
+	Factors  *mfa.Factors
 }
 
 // Options configure a Site.
@@ -88,6 +91,8 @@ type Site struct {
 	projects *projects.Manager
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
+	webauthn *mfa.WebAuthn
+	factors  *mfa.Factors
 	letters  *notify.Templates
 	mail     *mailQueue
 
@@ -111,8 +116,8 @@ func New(d Deps, o Options) (*Site, error) {
 	if d.Store == nil || d.Users == nil || d.Sessions == nil || d.Tokens == nil || d.Limiter == nil || d.Mailer == nil || d.Audit == nil {
 		return nil, errors.New("web: every dependency is required")
 	}
-	if (d.TOTP == nil) != (d.Recovery == nil) {
-		return nil, errors.New("web: TOTP and Recovery go together")
+	if (d.TOTP == nil) != (d.Recovery == nil) || (d.TOTP == nil) != (d.Factors == nil) || (d.WebAuthn != nil && d.TOTP == nil) {
+		return nil, errors.New("web: TOTP, Recovery and Factors go together, and WebAuthn needs them")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -143,7 +148,7 @@ func New(d Deps, o Options) (*Site, error) {
 	}
 	s := &Site{
 		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit, projects: d.Projects,
-		totp: d.TOTP, recovery: d.Recovery,
+		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
 		now: o.Now, log: o.Log, sudoWindow: o.SudoWindow, minPassword: o.MinPasswordLength,

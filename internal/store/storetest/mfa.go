@@ -74,13 +74,13 @@ func RunMFA(t *testing.T, open func(testing.TB) *store.DB) {
 		if _, err := db.ActivateTOTP(ctx, u.ID, p.Sealed, 1, t0); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("second credential: got %v, want ErrConflict", err)
 		}
-		if err := db.DeleteTOTP(ctx, u.ID); err != nil {
+		if _, err := db.RemoveFactor(ctx, u.ID, store.FactorTOTP, 0, false); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.TOTPCredentialFor(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("credential after delete: got %v, want ErrNotFound", err)
 		}
-		if err := db.DeleteTOTP(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.RemoveFactor(ctx, u.ID, store.FactorTOTP, 0, false); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second delete: got %v, want ErrNotFound", err)
 		}
 	})
