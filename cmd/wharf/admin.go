@@ -163,7 +163,7 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		scope = projects
 	}
 	svc := tokens.NewService(a.minter, a.db, audit.New(a.db, time.Now, slog.New(slog.NewTextHandler(e.stderr, nil))), time.Now)
-	token, rec, err := svc.Create(ctx, u, label, scope, until)
+	token, rec, err := svc.Create(ctx, u, label, scope, until, audit.Request{UserAgent: "wharf token create"})
 	if err != nil {
 		return err
 	}

@@ -59,10 +59,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	downloads := critical.NewCounter(a.db, critical.CounterOptions{Now: now, Log: logger})
 	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now, Log: logger})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now)
-	limiter, err := newLimiter(cfg, now)
+	limiter, closeLimiter, err := newLimiter(cfg, now)
 	if err != nil {
 		return err
 	}
+	defer closeLimiter()
 	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly))
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
 		MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: pypkg.DefaultLimits(), ReadOnly: cfg.ReadOnly,
@@ -126,16 +127,17 @@ func baseURLFor(addr *net.TCPAddr) string {
 }
 
 // newLimiter keeps rate limits in Redis when WHARF_REDIS_URL is set, so that several instances share them, and in
-// process otherwise.
-func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, error) {
+// process otherwise. The returned func closes what it opened, once the server has stopped.
+func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, func(), error) {
 	if cfg.RedisURL == "" {
-		return ratelimit.NewMemory(now, 0), nil
+		return ratelimit.NewMemory(now, 0), func() {}, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, errors.New("WHARF_REDIS_URL: not a valid redis:// or rediss:// URL")
+		return nil, nil, errors.New("WHARF_REDIS_URL: not a valid redis:// or rediss:// URL")
 	}
-	return ratelimit.NewRedis(redis.NewClient(opts), now, ""), nil
+	client := redis.NewClient(opts)
+	return ratelimit.NewRedis(client, now, ""), func() { client.Close() }, nil
 }
 
 // newSite builds the pages and the account services behind them: mail through SMTP when WHARF_SMTP_URL is set and

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"wharf/internal/audit"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/store"
@@ -103,7 +104,7 @@ func TestGrantsFollowRoles(t *testing.T) {
 		f.addRole(p, bob, store.RoleOwner)
 		mint := func(u store.User, projects ...string) string {
 			t.Helper()
-			tok, _, err := f.tokens.Create(ctx, u, "ci", projects, time.Time{})
+			tok, _, err := f.tokens.Create(ctx, u, "ci", projects, time.Time{}, audit.Request{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ type Store interface {
 	TokenByID(ctx context.Context, id string) (store.Token, error)
 	TouchToken(ctx context.Context, id string, now time.Time) (bool, error)
 	UserByID(ctx context.Context, id int64) (store.User, error)
+	RevokeToken(ctx context.Context, userID int64, id string, now time.Time) error
 }
 
 // Service mints tokens and authenticates requests that carry one.
@@ -35,8 +36,9 @@ func NewService(minter *Minter, db Store, log *audit.Log, now func() time.Time) 
 	return &Service{minter: minter, db: db, audit: log, now: now}
 }
 
-// Create mints a token for a user and records it; the token itself is returned once and never stored.
-func (s *Service) Create(ctx context.Context, user store.User, name string, projects []string, expires time.Time) (string, store.Token, error) {
+// Create mints a token for a user and records it, with the address that asked (empty on the command line); the
+// token itself is returned once and never stored.
+func (s *Service) Create(ctx context.Context, user store.User, name string, projects []string, expires time.Time, from audit.Request) (string, store.Token, error) {
 	now := s.now().UTC()
 	if !expires.IsZero() && !expires.After(now) {
 		return "", store.Token{}, errors.New("the expiry must be in the future")
@@ -54,8 +56,18 @@ func (s *Service) Create(ctx context.Context, user store.User, name string, proj
 	if err := s.db.CreateToken(ctx, rec); err != nil {
 		return "", store.Token{}, err
 	}
-	s.audit.Record(ctx, audit.TokenCreated, user.ID, 0, audit.Request{}, fmt.Sprintf("token %s %q", id, name))
+	s.audit.Record(ctx, audit.TokenCreated, user.ID, 0, from, fmt.Sprintf("token %s %q", id, name))
 	return token, rec, nil
+}
+
+// Revoke ends one of the user's tokens at once. The store matches the id and the user together, so another user's
+// token is store.ErrNotFound, exactly like a missing one (K4).
+func (s *Service) Revoke(ctx context.Context, userID int64, id string, from audit.Request) error {
+	if err := s.db.RevokeToken(ctx, userID, id, s.now()); err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	s.audit.Record(ctx, audit.TokenRevoked, userID, 0, from, "token "+id)
+	return nil
 }
 
 // tokenUsername is the username twine sends with an API token as the password.

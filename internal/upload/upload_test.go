@@ -83,7 +83,7 @@ func (f *fixture) token(username string, projects ...string) string {
 	if len(projects) > 0 {
 		scope = projects
 	}
-	tok, _, err := f.tokens.Create(ctx, u, "test", scope, time.Time{})
+	tok, _, err := f.tokens.Create(ctx, u, "test", scope, time.Time{}, audit.Request{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -262,11 +262,11 @@ func TestTokenScopesAndRoles(t *testing.T) {
 			}
 			scopedA := f.token("alice", "proj-a")
 			bob := f.token("bob")
-			expired, _, err := f.tokens.Create(ctx, owner, "short", nil, f.now.Add(time.Hour))
+			expired, _, err := f.tokens.Create(ctx, owner, "short", nil, f.now.Add(time.Hour), audit.Request{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			revoked, revokedRec, _ := f.tokens.Create(ctx, owner, "gone", nil, time.Time{})
+			revoked, revokedRec, _ := f.tokens.Create(ctx, owner, "gone", nil, time.Time{}, audit.Request{})
 			if err := f.db.RevokeToken(ctx, owner.ID, revokedRec.ID, f.now); err != nil {
 				t.Fatal(err)
 			}

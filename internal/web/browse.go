@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"wharf/internal/httperror"
@@ -44,9 +46,36 @@ func listProjects(ps []store.ProjectSummary) []listed {
 	return out
 }
 
+// statsFor is how long the front page's counts are reused: four count(*) over tables of a million rows each would
+// otherwise run for every visit of the most visited page.
+const statsFor = time.Minute
+
+// statsCache holds the front page's counts.
+type statsCache struct {
+	mu    sync.Mutex
+	stats store.IndexStats
+	at    time.Time
+}
+
+// indexStats returns the counts, at most statsFor old. Visitors who come while they are being counted wait for
+// that count rather than start their own.
+func (s *Site) indexStats(ctx context.Context) (store.IndexStats, error) {
+	c := &s.statsCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := s.now(); c.at.IsZero() || now.Sub(c.at) >= statsFor || now.Before(c.at) {
+		stats, err := s.db.Stats(ctx)
+		if err != nil {
+			return store.IndexStats{}, err
+		}
+		c.stats, c.at = stats, now
+	}
+	return c.stats, nil
+}
+
 // Home is the front page: search, what the index holds, what changed lately.
 func (s *Site) Home(w http.ResponseWriter, r *http.Request) error {
-	stats, err := s.db.Stats(r.Context())
+	stats, err := s.indexStats(r.Context())
 	if err != nil {
 		return err
 	}

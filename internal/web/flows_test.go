@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"wharf/internal/audit"
 	"wharf/internal/disttest"
 	"wharf/internal/notify"
 	"wharf/internal/store"
@@ -134,6 +135,20 @@ func TestAccountFlow(t *testing.T) {
 		}
 		if code := fx.upload(t, b, apiToken, "demo-pkg", "1.1"); code != http.StatusForbidden {
 			t.Errorf("upload with a revoked token: %d", code)
+		}
+		// Both changes are in the history with the address and browser that made them.
+		events, err := fx.db.Events(context.Background(), a.ID, 0, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range events {
+			if (e.Kind == audit.TokenCreated || e.Kind == audit.TokenRevoked) && e.IP == b.ip && e.UserAgent == b.ua {
+				seen[e.Kind] = true
+			}
+		}
+		if !seen[audit.TokenCreated] || !seen[audit.TokenRevoked] {
+			t.Errorf("token events with the browser's address: %v", seen)
 		}
 
 		// A2: passwords, the API token and session ids appear in no mail and no log line; the link tokens only in
@@ -635,6 +650,28 @@ func (fx *fixture) addRelease(t *testing.T, owner store.Account, name, version s
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHomeCounts: the front page's counts are reused for a minute, then counted again.
+func TestHomeCounts(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		a := fx.user("alice")
+		b := fx.browser("b")
+		projects := func() string { return b.get("/").text("section.stats strong") }
+		fx.addRelease(t, a, "first", "1.0", nil)
+		if got := projects(); got != "1" {
+			t.Fatalf("home counts %q projects, want 1", got)
+		}
+		fx.addRelease(t, a, "second", "1.0", nil)
+		fx.clock.Advance(30 * time.Second)
+		if got := projects(); got != "1" {
+			t.Errorf("within the minute the home page counts %q projects, want the kept 1", got)
+		}
+		fx.clock.Advance(30 * time.Second)
+		if got := projects(); got != "2" {
+			t.Errorf("after a minute the home page counts %q projects, want 2", got)
+		}
+	})
 }
 
 func TestBrowsePages(t *testing.T) {

@@ -78,10 +78,11 @@ func parsePages() (pages, error) {
 	}
 	p := pages{}
 	for _, n := range names {
-		if path.Base(n) == "layout.html" {
+		// The layout and the partials (named _*.html) are parts of every page, not pages.
+		if base := path.Base(n); base == "layout.html" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/_*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", n, err)
 		}

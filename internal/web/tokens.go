@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wharf/internal/audit"
 	"wharf/internal/httperror"
 	"wharf/internal/notify"
 	"wharf/internal/pypkg"
@@ -118,7 +117,7 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 		days, _ := strconv.Atoi(f.Expires)
 		expires = s.now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second)
 	}
-	token, rec, err := s.tokens.Create(ctx, v.account.User, f.Name, scope, expires)
+	token, rec, err := s.tokens.Create(ctx, v.account.User, f.Name, scope, expires, requestOf(r))
 	if err != nil {
 		return err
 	}
@@ -138,22 +137,20 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 	}{token, rec, scopeText}, "")
 }
 
-// RevokeToken revokes one of the user's tokens. The store matches the id and the user together, so another
-// user's token is not found, exactly like a missing one (K4).
+// RevokeToken revokes one of the user's tokens; another user's token is not found, exactly like a missing one (K4).
 func (s *Site) RevokeToken(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/token/"})
 	if v == nil {
 		return err
 	}
 	id := r.PostForm.Get("token_id")
-	err = s.db.RevokeToken(r.Context(), v.account.ID, id, s.now())
+	err = s.tokens.Revoke(r.Context(), v.account.ID, id, requestOf(r))
 	if errors.Is(err, store.ErrNotFound) {
 		return httperror.New(http.StatusNotFound, "There is no such token.")
 	}
 	if err != nil {
 		return err
 	}
-	_ = s.audit.Record(r.Context(), audit.TokenRevoked, v.account.ID, 0, requestOf(r), "token "+id)
 	redirect(w, r, "/manage/account/token/?notice=token-revoked")
 	return nil
 }

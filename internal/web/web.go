@@ -42,7 +42,6 @@ type Store interface {
 	Stats(ctx context.Context) (store.IndexStats, error)
 	Events(ctx context.Context, userID, projectID int64, limit int) ([]store.Event, error)
 	TokensForUser(ctx context.Context, userID int64) ([]store.Token, error)
-	RevokeToken(ctx context.Context, userID int64, id string, now time.Time) error
 	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
 }
@@ -109,6 +108,7 @@ type Site struct {
 
 	pages       pages
 	description *describer
+	statsCache  statsCache
 }
 
 // New checks the options and builds the site. It logs a warning when the session cookie cannot be marked Secure.
