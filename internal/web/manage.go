@@ -450,14 +450,19 @@ func (s *Site) TransferOwnership(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// collabAction runs one change of the collaboration page and mails its notices. After leaving, or anything that
-// took the visitor's management away, the page to go back to is the projects list.
+// collabAction runs one change of the collaboration page.
 func (s *Site) collabAction(w http.ResponseWriter, r *http.Request, notice string, do func(context.Context, policy.Actor, string) ([]projects.Notice, error)) error {
+	return s.manageAction(w, r, "collaboration", notice, do)
+}
+
+// manageAction runs one change of a management page through the Manager and mails its notices. After a change that
+// takes the project away from the visitor (leaving it, deleting it), the page to go back to is the projects list.
+func (s *Site) manageAction(w http.ResponseWriter, r *http.Request, page, notice string, do func(context.Context, policy.Actor, string) ([]projects.Notice, error)) error {
 	if s.projects == nil {
 		return errNoManager
 	}
 	name := r.PathValue("name")
-	back := managePath(name, "collaboration")
+	back := managePath(name, page)
 	v, err := s.post(w, r, guard{back: back})
 	if v == nil {
 		return err
@@ -467,8 +472,8 @@ func (s *Site) collabAction(w http.ResponseWriter, r *http.Request, notice strin
 		return manageErr(w, r, err, back)
 	}
 	s.mailNotices(r.Context(), ns, "")
-	if notice == "left" {
-		redirect(w, r, "/manage/projects/?notice=left")
+	if notice == "left" || notice == "project-deleted" {
+		redirect(w, r, "/manage/projects/?notice="+notice)
 		return nil
 	}
 	redirect(w, r, back+"?notice="+notice)
@@ -525,27 +530,9 @@ func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "releases", "Releases of "+pi.Project.Name, p, "")
 }
 
+// releaseAction runs one change of the releases page.
 func (s *Site) releaseAction(w http.ResponseWriter, r *http.Request, notice string, do func(context.Context, policy.Actor, string) ([]projects.Notice, error)) error {
-	if s.projects == nil {
-		return errNoManager
-	}
-	name := r.PathValue("name")
-	back := managePath(name, "releases")
-	v, err := s.post(w, r, guard{back: back})
-	if v == nil {
-		return err
-	}
-	ns, err := do(r.Context(), s.actor(v), name)
-	if err != nil {
-		return manageErr(w, r, err, back)
-	}
-	s.mailNotices(r.Context(), ns, "")
-	if notice == "project-deleted" {
-		redirect(w, r, "/manage/projects/?notice=project-deleted")
-		return nil
-	}
-	redirect(w, r, back+"?notice="+notice)
-	return nil
+	return s.manageAction(w, r, "releases", notice, do)
 }
 
 // Yank yanks a release with a reason.
