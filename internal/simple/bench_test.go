@@ -1,12 +1,14 @@
 package simple
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 
 	"wharf/internal/store"
@@ -165,4 +167,21 @@ func BenchmarkRootBuild(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCacheGC is one garbage collection with a full cache of bench-sized pages: what every GC cycle of a
+// server holding that many pages pays to mark them, on top of the rest of the heap.
+func BenchmarkCacheGC(b *testing.B) {
+	const pages = 250000
+	body := bytes.Repeat([]byte("x"), 1555)
+	c := newPageCache(1 << 30)
+	for i := range pages {
+		name := fmt.Sprintf("project-%d", i)
+		c.put(newPage(name, int64(i+1), repHTML, body, makeETag("p", int64(i+1), "h")), c.generation(name))
+	}
+	runtime.GC()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(c)
 }

@@ -3,7 +3,6 @@ package simple
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"wharf/internal/store"
@@ -35,7 +34,7 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	var rp *rep
 	if p != nil {
-		rp = p.reps[k].Load()
+		rp = p.rep(k)
 	}
 	if rp == nil {
 		var err error
@@ -43,7 +42,7 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	writeRep(w, r, contentTypes[f], p.serialHdr, rp, gz)
+	writeRep(w, r, contentTypes[f], p.serialHdr[:], rp, gz)
 	return nil
 }
 
@@ -51,66 +50,63 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 // the cache (without that representation), or nil.
 func (ix *Index) fill(ctx context.Context, name string, cached *page, k repKind) (*page, *rep, error) {
 	gz := k == repHTMLGzip || k == repJSONGzip
+	raw := k
+	if gz {
+		raw = k - 1
+	}
+	// The bodies are rendered into reused buffers: the cache keeps a copy of the exact size.
+	var zbuf *[]byte
+	if gz {
+		zbuf = getBuffer()
+		defer putBuffer(zbuf)
+	}
 	if cached != nil && gz {
 		// The compressed form of a body already cached needs no database.
-		if raw := cached.reps[k-1].Load(); raw != nil {
-			rp := newRep(gzipPage(raw.body), makeETag("p", cached.serial, etagSuffixes[k]))
-			ix.pages.addRep(cached, k, rp)
-			return cached, rp, nil
+		if r := cached.rep(raw); r != nil {
+			*zbuf = gzipPage((*zbuf)[:0], r.body)
+			return cached, ix.pages.addRep(cached, k, *zbuf, makeETag("p", cached.serial, etagSuffixes[k])), nil
 		}
 	}
 	gen := ix.pages.generation(name)
 	pi, err := ix.db.ProjectIndex(ctx, name)
 	if isNotFound(err) {
-		ix.pages.put(&page{
-			name: strings.Clone(name), missing: true, expires: ix.now().Add(ix.notFoundTTL).UnixNano(),
-		}, gen)
+		ix.pages.put(newMissing(strings.Clone(name), ix.now().Add(ix.notFoundTTL).UnixNano()), gen)
 		return nil, nil, notFound(err)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	serial := pi.Project.LastSerial
-	p := cached
-	if p == nil || p.serial != serial {
-		p = &page{
-			name:      pi.Project.NormalizedName,
-			serial:    serial,
-			serialHdr: []string{strconv.FormatInt(serial, 10)},
-		}
-	}
-	raw := k
-	if gz {
-		raw = k - 1
-	}
+	buf := getBuffer()
+	defer putBuffer(buf)
 	si := sortIndex(pi)
-	var body []byte
 	if raw == repHTML {
-		body = renderHTML(si)
+		*buf = renderHTML((*buf)[:0], si)
 	} else {
-		body = renderJSON(si)
+		*buf = renderJSON((*buf)[:0], si)
 	}
-	rawRep := newRep(body, makeETag("p", serial, etagSuffixes[raw]))
-	rp := rawRep
+	rawTag := makeETag("p", serial, etagSuffixes[raw])
+	var zTag string
 	if gz {
-		rp = newRep(gzipPage(body), makeETag("p", serial, etagSuffixes[k]))
+		*zbuf = gzipPage((*zbuf)[:0], *buf)
+		zTag = makeETag("p", serial, etagSuffixes[k])
 	}
-	if p == cached {
-		ix.pages.addRep(p, raw, rawRep)
+	if cached != nil && cached.serial == serial {
+		rp := ix.pages.addRep(cached, raw, *buf, rawTag)
 		if gz {
-			ix.pages.addRep(p, k, rp)
+			rp = ix.pages.addRep(cached, k, *zbuf, zTag)
 		}
-		return p, rp, nil
+		return cached, rp, nil
 	}
-	p.reps[raw].Store(rawRep)
+	p := newPage(pi.Project.NormalizedName, serial, raw, *buf, rawTag)
 	if gz {
-		p.reps[k].Store(rp)
+		p.setRep(k, *zbuf, zTag)
 	}
 	if stored := ix.pages.put(p, gen); stored != nil && stored != p {
 		// A page of this serial or a newer one got there first; serve what is cached now.
-		if srp := stored.reps[k].Load(); srp != nil {
+		if srp := stored.rep(k); srp != nil {
 			return stored, srp, nil
 		}
 	}
-	return p, rp, nil
+	return p, p.rep(k), nil
 }

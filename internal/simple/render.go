@@ -122,10 +122,10 @@ func fileURL(f store.File) string {
 	return "/packages/" + f.SHA256[:2] + "/" + f.SHA256[2:4] + "/" + f.SHA256[4:] + "/" + url.PathEscape(f.Filename)
 }
 
-// renderHTML writes the PEP 503 page with PEP 592, 658 and 714 attributes.
-func renderHTML(si sortedIndex) []byte {
+// renderHTML appends the PEP 503 page with PEP 592, 658 and 714 attributes to b.
+func renderHTML(b []byte, si sortedIndex) []byte {
 	name := si.Project.NormalizedName
-	b := make([]byte, 0, 256+len(si.Files)*400)
+	b = slices.Grow(b, 256+len(si.Files)*400)
 	b = append(b, htmlHead...)
 	b = append(b, "Links for "...)
 	b = appendHTML(b, name)
@@ -223,8 +223,8 @@ type jsonProject struct {
 	Files    []jsonFile `json:"files"`
 }
 
-// renderJSON writes the PEP 691 JSON page with PEP 700's versions, sizes and upload times.
-func renderJSON(si sortedIndex) []byte {
+// renderJSON appends the PEP 691 JSON page with PEP 700's versions, sizes and upload times to b.
+func renderJSON(b []byte, si sortedIndex) []byte {
 	p := jsonProject{
 		Meta:     jsonMeta{APIVersion: apiVersion, LastSerial: si.Project.LastSerial},
 		Name:     si.Project.NormalizedName,
@@ -243,7 +243,7 @@ func renderJSON(si sortedIndex) []byte {
 		}
 		p.Files[i] = jf
 	}
-	return marshal(p)
+	return appendJSON(b, p)
 }
 
 func yankedValue(yanked bool, reason string) any {
@@ -258,11 +258,14 @@ func yankedValue(yanked bool, reason string) any {
 
 func formatUploadTime(t time.Time) string { return t.UTC().Format(uploadTimeLayout) }
 
-// marshal encodes JSON without HTML escaping: "<" in a version specifier stays readable, and no page here is
-// ever interpreted as HTML.
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+// marshal encodes v as appendJSON does.
+func marshal(v any) []byte { return appendJSON(nil, v) }
+
+// appendJSON appends v encoded as JSON to b, without HTML escaping: "<" in a version specifier stays readable, and
+// no page here is ever interpreted as HTML.
+func appendJSON(b []byte, v any) []byte {
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		// Only plain structs, strings and numbers go in; an error is a programming mistake.
@@ -277,14 +280,28 @@ var gzipWriters = sync.Pool{New: func() any {
 	return zw
 }}
 
-// gzipPage compresses a page body for clients that accept gzip.
-func gzipPage(b []byte) []byte {
-	var buf bytes.Buffer
+// gzipPage appends b compressed, for clients that accept gzip, to dst.
+func gzipPage(dst, b []byte) []byte {
+	buf := bytes.NewBuffer(dst)
 	buf.Grow(len(b)/3 + 64)
 	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(&buf)
+	zw.Reset(buf)
 	zw.Write(b)
 	zw.Close()
 	gzipWriters.Put(zw)
 	return buf.Bytes()
+}
+
+// buffers hold pages while they are rendered and compressed; the cache keeps copies of the exact size.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuffer keeps the pages of the rare project with thousands of files from pinning their memory in the pool.
+const maxPooledBuffer = 256 << 10
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		buffers.Put(b)
+	}
 }

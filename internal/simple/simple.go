@@ -216,7 +216,7 @@ func writeRep(w http.ResponseWriter, r *http.Request, contentType, serial []stri
 	h := w.Header()
 	h["Content-Type"] = contentType
 	h["Vary"] = varyHeader
-	h["Etag"] = rp.etag
+	h["Etag"] = rp.etag[:]
 	h["X-Pypi-Last-Serial"] = serial
 	if noneMatch(r, rp.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
@@ -226,7 +226,7 @@ func writeRep(w http.ResponseWriter, r *http.Request, contentType, serial []stri
 		h["Content-Encoding"] = gzipHeader
 	}
 	if len(rp.body) > autoLengthMax || r.Method == http.MethodHead {
-		h["Content-Length"] = rp.length
+		h["Content-Length"] = rp.length[:]
 	}
 	if r.Method == http.MethodHead {
 		return
@@ -253,10 +253,6 @@ func noneMatch(r *http.Request, etag string) bool {
 		}
 	})
 	return found
-}
-
-func newRep(body []byte, etag string) *rep {
-	return &rep{body: body, etag: []string{etag}, length: []string{strconv.Itoa(len(body))}}
 }
 
 // etagVersion changes when the rendering changes, so that clients do not keep pages of an older wharf.

@@ -746,15 +746,14 @@ func TestCacheBound(t *testing.T) {
 	c := newPageCache(limit)
 	body := bytes.Repeat([]byte("x"), 1000)
 	for i := range 10000 {
-		p := &page{name: fmt.Sprintf("p%d", i), serial: 1}
-		p.reps[repHTML].Store(newRep(body, "x"))
+		p := newPage(fmt.Sprintf("p%d", i), 1, repHTML, body, "x")
 		c.put(p, c.generation(p.name))
 		if i%10 == 0 {
 			c.get("p0") // a page in use survives
 		}
 	}
 	pages, size := c.stats()
-	if size > limit || pages < limit/2/1400 {
+	if size > limit || pages < limit/2/1500 {
 		t.Errorf("%d pages in %d bytes, limit %d", pages, size, limit)
 	}
 	if c.get("p0") == nil {
@@ -763,14 +762,14 @@ func TestCacheBound(t *testing.T) {
 	// A fill that read before an invalidation does not store what it read.
 	gen := c.generation("p1")
 	c.drop("p1")
-	p := &page{name: "p1", serial: 1}
+	p := newPage("p1", 1, repHTML, body, "x")
 	if c.put(p, gen) != nil || c.get("p1") != nil {
 		t.Error("a fill older than an invalidation was stored")
 	}
 	// A newer serial wins over an older one whatever the order of arrival.
-	newer := &page{name: "q", serial: 5}
+	newer := newPage("q", 5, repHTML, body, "x")
 	c.put(newer, c.generation("q"))
-	if got := c.put(&page{name: "q", serial: 4}, c.generation("q")); got != newer {
+	if got := c.put(newPage("q", 4, repHTML, body, "x"), c.generation("q")); got != newer {
 		t.Error("an older page replaced a newer one")
 	}
 }
