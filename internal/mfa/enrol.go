@@ -53,7 +53,7 @@ func (s *TOTP) Begin(ctx context.Context, userID int64, label string) (secret []
 	secret = NewTOTPSecret()
 	now := s.now()
 	err = s.db.PutTOTPPending(ctx, store.TOTPPending{
-		UserID: userID, Sealed: s.seal.seal(userID, secret), Label: label, CreatedAt: now, ExpiresAt: now.Add(pendingFor),
+		UserID: userID, Sealed: s.seal.seal(userID, secret), Label: cleanLabel(label, "Authenticator app"), CreatedAt: now, ExpiresAt: now.Add(pendingFor),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("begin totp: %w", err)

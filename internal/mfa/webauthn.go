@@ -202,7 +202,7 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, userID int64, binding
 		UserID: userID, CredentialID: cred.ID, PublicKey: cred.PublicKey, SignCount: cred.Authenticator.SignCount,
 		AAGUID: cred.Authenticator.AAGUID, Transports: transports, AttestationFormat: cred.AttestationFormat,
 		BackupEligible: flags.HasBackupEligible(), BackupState: flags.HasBackupState(), Discoverable: ch.Passkey,
-		Label: cleanLabel(label, ch.Passkey), CreatedAt: w.now(),
+		Label: keyLabel(label, ch.Passkey), CreatedAt: w.now(),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return Key{}, fmt.Errorf("%s: %w", op, ErrKeyInUse)
@@ -468,9 +468,9 @@ func findKey(keys []store.WebAuthnCredential, credentialID []byte) (store.WebAut
 	return store.WebAuthnCredential{}, false
 }
 
-// cleanLabel trims the name, drops control characters (it is shown in pages and mails) and keeps maxLabel
-// characters.
-func cleanLabel(label string, passkey bool) string {
+// cleanLabel trims the name of a factor, drops control characters (it is shown in pages and mails) and keeps
+// maxLabel characters; an empty name becomes def.
+func cleanLabel(label, def string) string {
 	label = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
@@ -482,12 +482,17 @@ func cleanLabel(label string, passkey bool) string {
 		label = strings.TrimSpace(string([]rune(label)[:maxLabel]))
 	}
 	if label == "" {
-		if passkey {
-			return "Passkey"
-		}
-		return "Security key"
+		return def
 	}
 	return label
+}
+
+// keyLabel is the name of a new key, "Security key" or "Passkey" when the user gave none.
+func keyLabel(label string, passkey bool) string {
+	if passkey {
+		return cleanLabel(label, "Passkey")
+	}
+	return cleanLabel(label, "Security key")
 }
 
 func toKey(c store.WebAuthnCredential) Key {

@@ -857,8 +857,8 @@ func TestCleanLabel(t *testing.T) {
 		{strings.Repeat("x", 65), false, strings.Repeat("x", 64)},
 		{strings.Repeat("x", 63) + " y", false, strings.Repeat("x", 63)},
 	} {
-		if got := cleanLabel(c.in, c.passkey); got != c.want {
-			t.Errorf("cleanLabel(%q, %v) = %q, want %q", c.in, c.passkey, got, c.want)
+		if got := keyLabel(c.in, c.passkey); got != c.want {
+			t.Errorf("keyLabel(%q, %v) = %q, want %q", c.in, c.passkey, got, c.want)
 		}
 	}
 }

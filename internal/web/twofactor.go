@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"wharf/internal/accounts"
@@ -75,7 +74,7 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	secret, uri, err := s.totp.Begin(r.Context(), v.account.ID, factorLabel(r.PostForm.Get("label"), "Authenticator app"))
+	secret, uri, err := s.totp.Begin(r.Context(), v.account.ID, r.PostForm.Get("label"))
 	if errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		redirect(w, r, "/manage/account/totp/")
 		return nil
@@ -135,18 +134,6 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
-}
-
-// factorLabel is the name a user gave a factor, cut to what the lists show, or def.
-func factorLabel(label, def string) string {
-	label = strings.Join(strings.Fields(label), " ")
-	if label == "" {
-		return def
-	}
-	if r := []rune(label); len(r) > 64 {
-		label = string(r[:64])
-	}
-	return label
 }
 
 // RemoveTOTP removes the authenticator app (T6: re-authentication, an audit event, a mail).

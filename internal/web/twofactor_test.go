@@ -118,6 +118,11 @@ func TestTOTPEnrolment(t *testing.T) {
 		if !strings.Contains(p.text("#totp-status"), "8 unused") {
 			t.Errorf("status %q", p.text("#totp-status"))
 		}
+		// Unnamed, the app is listed under its kind's name, with when it was added.
+		if list := b.get("/manage/account/").text("#factor-list"); !strings.Contains(list, "authenticator app") ||
+			!strings.Contains(list, "Authenticator app") || !strings.Contains(list, fx.clock.Now().UTC().Format("2006-01-02")) {
+			t.Errorf("factor list %q", list)
+		}
 
 		// Regenerating voids the old set.
 		p = b.submit("/manage/account/totp/", "/manage/account/totp/recovery/", nil)
