@@ -45,10 +45,10 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	si := sortIndex(pi)
 	var shown int
 	if oneRelease {
-		if shown = findRelease(si.Releases, version); shown < 0 {
+		if shown = FindRelease(si.Releases, version); shown < 0 {
 			return notFound(store.ErrNotFound)
 		}
-	} else if shown = latestRelease(si.Releases); shown < 0 {
+	} else if shown = LatestRelease(si.Releases); shown < 0 {
 		// A project without releases has nothing to describe; PyPI answers 404 too.
 		return notFound(store.ErrNotFound)
 	}
@@ -81,8 +81,8 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	return nil
 }
 
-// findRelease finds the release a URL names: by its exact text, else by PEP 440 equality ("1.0.0" finds "1.0").
-func findRelease(releases []store.Release, version string) int {
+// FindRelease finds the release a URL names: by its exact text, else by PEP 440 equality ("1.0.0" finds "1.0").
+func FindRelease(releases []store.Release, version string) int {
 	for i, r := range releases {
 		if r.Version == version {
 			return i
@@ -100,9 +100,9 @@ func findRelease(releases []store.Release, version string) int {
 	return -1
 }
 
-// latestRelease picks the release the project document shows, as PyPI does: the highest final release that is
+// LatestRelease picks the release a project page or document shows, as PyPI does: the highest final release that is
 // not yanked, else the highest release that is not yanked, else the highest. releases are in ascending order.
-func latestRelease(releases []store.Release) int {
+func LatestRelease(releases []store.Release) int {
 	best := [3]int{-1, -1, -1}
 	for i, r := range releases {
 		v, err := pypkg.ParseVersion(r.Version)

@@ -531,7 +531,7 @@ func TestLatestRelease(t *testing.T) {
 		{[]store.Release{rel("1.0", true), rel("2.0b1", false)}, "2.0b1"},
 		{[]store.Release{rel("1.0", true), rel("2.0", true)}, "2.0"},
 	} {
-		if got := tc.releases[latestRelease(tc.releases)].Version; got != tc.want {
+		if got := tc.releases[LatestRelease(tc.releases)].Version; got != tc.want {
 			t.Errorf("%v: latest %s, want %s", tc.releases, got, tc.want)
 		}
 	}

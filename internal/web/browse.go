@@ -13,6 +13,7 @@ import (
 
 	"wharf/internal/httperror"
 	"wharf/internal/pypkg"
+	"wharf/internal/simple"
 	"wharf/internal/store"
 )
 
@@ -213,10 +214,10 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 		return nil
 	}
 	releases := sortReleases(pi.Releases)
-	latest := latestRelease(releases)
+	latest := simple.LatestRelease(releases)
 	shown := latest
 	if version != "" {
-		if shown = findRelease(releases, version); shown < 0 {
+		if shown = simple.FindRelease(releases, version); shown < 0 {
 			return errNotFound
 		}
 	}
@@ -293,48 +294,6 @@ func sortReleases(in []store.Release) []store.Release {
 		out[i] = r.r
 	}
 	return out
-}
-
-// latestRelease picks the release a project page shows, as PyPI does: the highest final release that is not
-// yanked, else the highest that is not yanked, else the highest; -1 when there is none.
-func latestRelease(rs []store.Release) int {
-	best := [3]int{-1, -1, -1}
-	for i, r := range rs {
-		v, err := pypkg.ParseVersion(r.Version)
-		pre := err != nil || v.IsPrerelease()
-		if !r.Yanked && !pre {
-			best[0] = i
-		}
-		if !r.Yanked {
-			best[1] = i
-		}
-		best[2] = i
-	}
-	for _, i := range best {
-		if i >= 0 {
-			return i
-		}
-	}
-	return -1
-}
-
-// findRelease finds a version as written, else one equal to it under PEP 440 ("1.0" for "1.0.0").
-func findRelease(rs []store.Release, version string) int {
-	for i, r := range rs {
-		if r.Version == version {
-			return i
-		}
-	}
-	want, err := pypkg.ParseVersion(version)
-	if err != nil {
-		return -1
-	}
-	for i, r := range rs {
-		if v, err := pypkg.ParseVersion(r.Version); err == nil && v.Compare(want) == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // fileURL is where the index serves a file: by content hash, as the simple pages link it.

@@ -354,13 +354,9 @@ func (s *Site) Invite(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	counters := inviteCounters(v.account.ID, clientIP(r))
-	d, err := s.check(ctx, counters)
+	counters, err := s.checkInvites(ctx, v, r)
 	if err != nil {
-		return errLimiter(err)
-	}
-	if !d.Allowed {
-		return tooMany(d, "invitations")
+		return err
 	}
 	inv, err := s.projects.Invite(ctx, s.actor(v), name, strings.TrimSpace(r.PostForm.Get("username")), r.PostForm.Get("role"), requestOf(r))
 	if err != nil {
@@ -380,6 +376,20 @@ func inviteCounters(inviterID int64, ip string) []keyed {
 		{"invite:" + strconv.FormatInt(inviterID, 10), []ratelimit.Rule{ratelimit.MailAddressHour, ratelimit.MailAddressDay}},
 		{ip, []ratelimit.Rule{ratelimit.MailIP}},
 	}
+}
+
+// checkInvites refuses while the inviter's invitation mail limit holds, and returns the counters to count a sent
+// invitation on.
+func (s *Site) checkInvites(ctx context.Context, v *visitor, r *http.Request) ([]keyed, error) {
+	counters := inviteCounters(v.account.ID, clientIP(r))
+	d, err := s.check(ctx, counters)
+	if err != nil {
+		return nil, errLimiter(err)
+	}
+	if !d.Allowed {
+		return nil, tooMany(d, "invitations")
+	}
+	return counters, nil
 }
 
 // ChangeRole makes a collaborator an Owner or a Maintainer.
@@ -426,13 +436,9 @@ func (s *Site) TransferOwnership(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	counters := inviteCounters(v.account.ID, clientIP(r))
-	d, err := s.check(ctx, counters)
+	counters, err := s.checkInvites(ctx, v, r)
 	if err != nil {
-		return errLimiter(err)
-	}
-	if !d.Allowed {
-		return tooMany(d, "invitations")
+		return err
 	}
 	t, err := s.projects.TransferOwnership(ctx, s.actor(v), name, strings.TrimSpace(r.PostForm.Get("username")), r.PostForm.Get("then"), requestOf(r))
 	if err != nil {

@@ -141,11 +141,16 @@ func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/totp/"})
+	// The policy asks for the recent re-authentication (T6), through Factors.
+	v, err := s.post(w, r, guard{back: "/manage/account/totp/"})
 	if v == nil {
 		return err
 	}
 	err = s.factors.RemoveTOTP(r.Context(), s.actor(v), requestOf(r))
+	if errors.Is(err, policy.ErrReauthRequired) {
+		redirect(w, r, reauthURL("/manage/account/totp/"))
+		return nil
+	}
 	if errors.Is(err, mfa.ErrNotEnrolled) {
 		return httperror.New(http.StatusNotFound, "There is no authenticator app on this account.")
 	}

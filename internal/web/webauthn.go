@@ -180,7 +180,8 @@ func (s *Site) RemoveKey(w http.ResponseWriter, r *http.Request) error {
 	if s.webauthn == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/webauthn/"})
+	// The policy asks for the recent re-authentication (T6), through Factors.
+	v, err := s.post(w, r, guard{back: "/manage/account/webauthn/"})
 	if v == nil {
 		return err
 	}
@@ -189,6 +190,10 @@ func (s *Site) RemoveKey(w http.ResponseWriter, r *http.Request) error {
 		return httperror.New(http.StatusBadRequest, "No key was chosen.")
 	}
 	key, err := s.factors.RemoveKey(r.Context(), s.actor(v), id, requestOf(r))
+	if errors.Is(err, policy.ErrReauthRequired) {
+		redirect(w, r, reauthURL("/manage/account/webauthn/"))
+		return nil
+	}
 	if errors.Is(err, mfa.ErrUnknownKey) {
 		return httperror.New(http.StatusNotFound, "There is no such key on this account.")
 	}

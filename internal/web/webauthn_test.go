@@ -195,12 +195,22 @@ func TestPasskeyLogin(t *testing.T) {
 // TestSudoWithKey: an account whose only factor is a key confirms sensitive actions with its password and the key.
 func TestSudoWithKey(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, fx *fixture) {
-		fx.user("alice")
+		alice := fx.user("alice")
 		b := fx.browser("ua")
 		b.login("alice", testPassword)
 		key := keyOf(fx)
 		wantStatus(t, addKey(t, b, key, "Desk key", "key"), http.StatusOK, "add a key")
 		fx.clock.Advance(31 * time.Minute)
+		// Without a recent confirmation the policy sends the owner to confirm before a key goes (T6).
+		keys, err := fx.keys.Keys(t.Context(), alice.ID)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys %+v, %v", keys, err)
+		}
+		p := b.post("/manage/account/webauthn/remove/", url.Values{"csrf_token": {b.csrf("/manage/account/", "/manage/account/email/")}, "key_id": {itoa(keys[0].ID)}})
+		wantRedirect(t, p, "/account/reauthenticate/", "remove a key without a recent confirmation")
+		if ok, _ := fx.keys.Enrolled(t.Context(), alice.ID); !ok {
+			t.Fatal("the key was removed without a recent confirmation")
+		}
 		form := b.get("/account/reauthenticate/?next=/manage/account/token/")
 		if form.find("form#reauth-key-form") == nil || form.find("form#reauth-form") != nil {
 			t.Fatal("the confirmation of a key-only account does not ask for the key alone")
