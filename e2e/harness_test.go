@@ -51,6 +51,8 @@ type instance struct {
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	exited  chan struct{}
+	// extraEnv configures the server and the commands beyond the data directory and database: WHARF_* settings.
+	extraEnv []string
 }
 
 // newInstance prepares a data directory and a database (engine "sqlite" or "postgres") without starting.
@@ -59,7 +61,7 @@ func newInstance(t testing.TB, engine storetest.Engine) *instance {
 }
 
 func (in *instance) env() []string {
-	return append(os.Environ(), "WHARF_DATA_DIR="+in.dataDir, "WHARF_DATABASE_URL="+in.dbURL)
+	return append(append(os.Environ(), "WHARF_DATA_DIR="+in.dataDir, "WHARF_DATABASE_URL="+in.dbURL), in.extraEnv...)
 }
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+) \(site (http://[^,\s]+)`)

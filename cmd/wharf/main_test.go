@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"wharf/internal/store"
 )
 
 // cli runs a command in-process against a data directory, as a user would from a shell.
@@ -29,11 +32,22 @@ func TestCommands(t *testing.T) {
 	}
 	code, out, errOut := runCLI(t, dir, "a long passphrase\n", "user", "create", "alice", "--email", "alice@example.com", "--json")
 	var user struct {
-		ID       int64
-		Username string
+		ID            int64
+		Username      string
+		EmailVerified bool `json:"email_verified"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &user) != nil || user.Username != "alice" || user.ID == 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &user) != nil || user.Username != "alice" || user.ID == 0 || !user.EmailVerified {
 		t.Fatalf("user create: %d %q %q", code, out, errOut)
+	}
+	// The administrator vouches for the address unless told not to; the database says so, not only the output.
+	code, out, errOut = runCLI(t, dir, "a long passphrase\n", "user", "create", "carol", "--email", "carol@example.com", "--unverified", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &user) != nil || user.EmailVerified {
+		t.Fatalf("user create --unverified: %d %q %q", code, out, errOut)
+	}
+	for name, want := range map[string]bool{"alice": true, "carol": false} {
+		if got := emailVerified(t, dir, name); got != want {
+			t.Errorf("%s: email verified = %v, want %v", name, got, want)
+		}
 	}
 	if code, _, errOut := runCLI(t, dir, "a long passphrase\n", "user", "create", "ALICE", "--email", "a@example.com"); code != 1 || !strings.Contains(errOut, "already being used") {
 		t.Errorf("duplicate user: %d %q", code, errOut)
@@ -72,4 +86,19 @@ func TestCommands(t *testing.T) {
 	if code, out, _ := runCLI(t, dir, "", "version"); code != 0 || !strings.HasPrefix(out, "wharf ") {
 		t.Errorf("version: %d %q", code, out)
 	}
+}
+
+// emailVerified reads the account from the data directory's database.
+func emailVerified(t *testing.T, dataDir, name string) bool {
+	t.Helper()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dataDir, "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	acct, err := db.AccountByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !acct.EmailVerifiedAt.IsZero()
 }

@@ -65,8 +65,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer closeLimiter()
 	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly))
+	archive := pypkg.DefaultLimits()
+	archive.MaxTotalSize = cfg.MaxUnpackedSize
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
-		MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: pypkg.DefaultLimits(), ReadOnly: cfg.ReadOnly,
+		Rules: cfg.RateLimits, MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: archive,
+		ReadOnly: cfg.ReadOnly,
 	}, now, logger)
 	manager, err := projects.New(a.db, decisions, auditLog, index, a.key, now, projects.Options{})
 	if err != nil {
@@ -191,5 +194,5 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		WebAuthn: keys,
 		Factors:  mfa.NewFactors(a.db, decisions, auditLog),
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
-		MinPasswordLength: hasher.MinLength})
+		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
 }

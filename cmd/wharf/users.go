@@ -37,7 +37,7 @@ func runUserChange(ctx context.Context, e *env, c *cli, cfg config.Config, actio
 	var text string
 	switch action {
 	case "disable":
-		err, text = users.Disable(ctx, 0, acct.ID, from), "disabled user %s: its sessions ended and its API tokens stopped working\n"
+		err, text = users.Disable(ctx, 0, acct.ID, from), "disabled user %s: its sessions ended and its API tokens were revoked\n"
 	case "enable":
 		err, text = users.Enable(ctx, 0, acct.ID, from), "enabled user %s\n"
 	case "admin":

@@ -484,7 +484,7 @@ func TestAdministration(t *testing.T) {
 	}{
 		{"grant admin", func() error { return f.users.SetAdmin(ctx, admin.ID, alice.ID, true, from) }, event{AdminGranted, alice.ID, by}},
 		{"revoke admin", func() error { return f.users.SetAdmin(ctx, admin.ID, alice.ID, false, from) }, event{AdminRevoked, alice.ID, by}},
-		{"disable", func() error { return f.users.Disable(ctx, admin.ID, alice.ID, from) }, event{UserDisabled, alice.ID, by}},
+		{"disable", func() error { return f.users.Disable(ctx, admin.ID, alice.ID, from) }, event{UserDisabled, alice.ID, by + "; API tokens revoked: 0"}},
 		{"enable", func() error { return f.users.Enable(ctx, admin.ID, alice.ID, from) }, event{UserEnabled, alice.ID, by}},
 	}
 	for _, s := range steps {

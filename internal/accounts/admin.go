@@ -7,17 +7,19 @@ import (
 	"wharf/internal/audit"
 )
 
-// Disable bans an account: its sessions end and its mailed links die at once (S6), and Login refuses it like a
-// wrong password. API tokens are refused by the token verifier, which checks the account.
+// Disable bans an account: its sessions end, its mailed links die and its API tokens are revoked, at once and for
+// good (S6), and Login refuses it like a wrong password. The event says how many tokens were revoked, since the
+// owner, once re-enabled, has to make new ones.
 func (u *Users) Disable(ctx context.Context, actorID, userID int64, from audit.Request) error {
-	if err := u.db.SetUserDisabled(ctx, userID, true, u.now()); err != nil {
+	revoked, err := u.db.DisableUser(ctx, userID, u.now())
+	if err != nil {
 		return err
 	}
-	record(ctx, u.rec, UserDisabled, userID, from, fmt.Sprintf("by user %d", actorID))
+	record(ctx, u.rec, UserDisabled, userID, from, fmt.Sprintf("by user %d; API tokens revoked: %d", actorID, revoked))
 	return nil
 }
 
-// Enable lifts a ban; the user signs in afresh.
+// Enable lifts a ban. Nothing the ban ended comes back: the user signs in afresh and makes new API tokens.
 func (u *Users) Enable(ctx context.Context, actorID, userID int64, from audit.Request) error {
 	if err := u.db.SetUserDisabled(ctx, userID, false, u.now()); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"wharf/internal/audit"
+	"wharf/internal/ident"
 	"wharf/internal/store"
 )
 
@@ -26,7 +27,9 @@ var (
 // disabled account gets no link. Older reset links stay valid until one is used or the password changes.
 func (u *Users) StartReset(ctx context.Context, usernameOrEmail string, from audit.Request) (acct store.Account, rawToken string, found bool, err error) {
 	who := strings.TrimSpace(usernameOrEmail)
-	if strings.Contains(who, "@") { // usernames cannot contain '@'
+	// Usernames cannot contain '@'. The key is asked, not the text, so that an address typed with a full-width
+	// '＠' is taken for the address it is.
+	if strings.Contains(ident.Key(who), "@") {
 		acct, err = u.db.AccountByEmail(ctx, who)
 	} else {
 		acct, err = u.db.AccountByName(ctx, who)
@@ -82,7 +85,7 @@ func (u *Users) FinishReset(ctx context.Context, rawToken, newPassword string, f
 	if err != nil {
 		return store.Account{}, fmt.Errorf("finish reset: %w", err)
 	}
-	if acct.Disabled || !strings.EqualFold(acct.Email, link.Email) {
+	if acct.Disabled || ident.Key(acct.Email) != ident.Key(link.Email) {
 		return store.Account{}, ErrLinkInvalid
 	}
 	if err := u.hasher.CheckFor(newPassword, acct.Username, acct.Email); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -16,7 +17,19 @@ var (
 	ErrPasswordCommon      = errors.New("this password appears in a list of commonly used passwords: choose another one")
 	ErrPasswordHasUsername = errors.New("the password must not contain your username")
 	ErrPasswordHasEmail    = errors.New("the password must not contain your email address")
+	// ErrPasswordBlank and ErrPasswordRepeated are blocklist refusals with a reason of their own (NIST SP 800-63B
+	// lists repetitive characters with breached and dictionary passwords): errors.Is matches each of them and
+	// ErrPasswordCommon, so callers that handle the blocklist as a whole need no new case.
+	ErrPasswordBlank    error = blocked("the password must not be only spaces: choose another one")
+	ErrPasswordRepeated error = blocked("the password must not be a single character repeated: choose another one")
 )
+
+// blocked is a blocklist refusal that is also ErrPasswordCommon for errors.Is.
+type blocked string
+
+func (e blocked) Error() string { return string(e) }
+
+func (e blocked) Is(target error) bool { return target == ErrPasswordCommon }
 
 // commonPasswordsFile lists passwords that attackers try first: the top of the public breach-frequency rankings,
 // number sequences, keyboard walks, and common words with the digits, years and punctuation people append. One a
@@ -48,13 +61,16 @@ func IsCommonPassword(password string) bool {
 }
 
 // CheckFor applies every rule for a new password of the account named username with address email: the length
-// rules of Check, the list of common passwords, and no username or address inside it (P4). Composition rules
-// ("one digit, one symbol") are deliberately absent (P3).
+// rules of Check, not only spaces nor one character repeated, the list of common passwords, and no username or
+// address inside it (P4). Composition rules ("one digit, one symbol") are deliberately absent (P3).
 func (h *Hasher) CheckFor(password, username, email string) error {
 	if err := h.Check(password); err != nil {
 		return err
 	}
 	p := blockKey(password)
+	if err := checkVariety(p); err != nil {
+		return err
+	}
 	if _, ok := commonPasswords()[p]; ok {
 		return ErrPasswordCommon
 	}
@@ -85,4 +101,21 @@ func containsPersonal(password, name string) bool {
 		return true
 	}
 	return strings.IndexFunc(strings.ReplaceAll(password, name, ""), unicode.IsLetter) < 0
+}
+
+// checkVariety refuses a password that is only white space or one character repeated, whatever its length: there
+// are only as many of those as characters times lengths, so they are tried right after the list. p is in blockKey
+// form, so "aAaA", full-width letters, and an 'ä' typed as 'a' plus a combining mark each count as one character.
+func checkVariety(p string) error {
+	if p == "" {
+		return nil // the length rule refuses it, with its own reason
+	}
+	if strings.TrimFunc(p, unicode.IsSpace) == "" {
+		return ErrPasswordBlank
+	}
+	first, _ := utf8.DecodeRuneInString(p)
+	if strings.Trim(p, string(first)) == "" {
+		return ErrPasswordRepeated
+	}
+	return nil
 }

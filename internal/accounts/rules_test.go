@@ -31,12 +31,45 @@ func TestCheckFor(t *testing.T) {
 		{"unrelated passphrase", "correct horse battery staple", "alice", "alice@example.com", nil},
 		{"unicode passphrase", "пароль-для-пакетов", "alice", "alice@example.com", nil},
 		{"no personal data given", "tangerine-umbrella-47", "", "", nil},
+		{"only spaces", "            ", "alice", "alice@example.com", ErrPasswordBlank},
+		{"only white space of several kinds", " \t \u3000 \u00a0 \t ", "alice", "alice@example.com", ErrPasswordBlank},
+		{"one letter repeated", "aaaaaaaaaaaa", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one letter repeated at the minimum length", "zzzzzzzz", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one letter repeated, long", strings.Repeat("q", 200), "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one letter repeated in both cases", "AaAaAaAaAa", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one umlaut repeated", "ääääääää", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one umlaut repeated, decomposed (NFD)", strings.Repeat("a\u0308", 8), "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one full-width letter repeated", "ｘｘｘｘｘｘｘｘ", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one digit repeated", "7777777777", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one symbol repeated", "!!!!!!!!!!", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"one emoji repeated", "🔑🔑🔑🔑🔑🔑🔑🔑", "alice", "alice@example.com", ErrPasswordRepeated},
+		{"two letters alternating are not one repeated", "abababababab", "alice", "alice@example.com", nil},
+		{"one letter repeated with a space inside", "aaaa aaaa", "alice", "alice@example.com", nil},
+		{"spaces around a real passphrase", "   correct horse battery staple   ", "alice", "alice@example.com", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := h.CheckFor(tc.password, tc.username, tc.email); !errors.Is(err, tc.want) {
 				t.Errorf("CheckFor = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestWeakPasswordReasons shows that each weak kind gets its own reason, and that both are blocklist refusals for
+// callers that handle ErrPasswordCommon (the web forms show the reason of every such refusal).
+func TestWeakPasswordReasons(t *testing.T) {
+	h := NewHasher(1, 8)
+	for password, want := range map[string]error{"          ": ErrPasswordBlank, "bbbbbbbbbb": ErrPasswordRepeated} {
+		err := h.CheckFor(password, "alice", "alice@example.com")
+		if !errors.Is(err, want) || !errors.Is(err, ErrPasswordCommon) {
+			t.Errorf("CheckFor(%q) = %v; want %v, which is also ErrPasswordCommon", password, err, want)
+		}
+		if err != nil && err.Error() == ErrPasswordCommon.Error() {
+			t.Errorf("CheckFor(%q) gives the common-list reason, not its own", password)
+		}
+	}
+	if errors.Is(ErrPasswordBlank, ErrPasswordRepeated) || errors.Is(ErrPasswordRepeated, ErrPasswordBlank) {
+		t.Error("the two reasons are not told apart")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package blob stores uploaded files by content: an object's key is the hex
 // SHA-256 of its bytes, so no storage path is ever built from user input
-// (checklist U2) and identical uploads share one object.
+// (U2 in docs/security.md) and identical uploads share one object.
 //
 // Writes are staged and hashed as they stream; Commit makes the object durable
 // before it becomes visible (F2), so a crash leaves either no object or a

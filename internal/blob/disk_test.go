@@ -354,7 +354,7 @@ func TestDiskIgnoresStrays(t *testing.T) {
 }
 
 // TestDiskSIGKILL kills a process that commits objects in a loop, at many
-// points, and checks checklist row F1 at the storage level: every
+// points, and checks F1 (docs/security.md) at the storage level: every
 // acknowledged object is there and complete, every visible object matches
 // its key, and leftovers are only in staging.
 func TestDiskSIGKILL(t *testing.T) {

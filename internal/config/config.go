@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"wharf/internal/ratelimit"
 )
 
 // Config is everything the server and the CLI need from the environment.
@@ -36,7 +38,12 @@ type Config struct {
 	CacheSize      int64 // memory for rendered index pages
 	MaxFileSize    int64 // one uploaded file
 	MaxProjectSize int64 // all files of one project
-	ReadOnly       bool
+	// MaxUnpackedSize bounds the real inflated bytes of one uploaded archive (decompression bombs, U7).
+	MaxUnpackedSize int64
+	ReadOnly        bool
+	// RateLimits are the limits on logins, second factors, mail and project creation (WHARF_RATE_LIMITS changes
+	// them by name).
+	RateLimits ratelimit.Rules
 
 	ShutdownTimeout time.Duration
 
@@ -59,6 +66,8 @@ func Defaults() Config {
 		CacheSize:       512 << 20,
 		MaxFileSize:     100 << 20,
 		MaxProjectSize:  10 << 30,
+		MaxUnpackedSize: 512 << 20,
+		RateLimits:      ratelimit.DefaultRules(),
 		ShutdownTimeout: 20 * time.Second,
 		MailFrom:        "wharf <noreply@localhost>",
 		SiteName:        "wharf",
@@ -91,6 +100,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
+	env("WHARF_MAX_UNPACKED_SIZE", sizeInto(&c.MaxUnpackedSize))
+	env("WHARF_RATE_LIMITS", c.RateLimits.Set)
 	env("WHARF_SMTP_URL", str(&c.SMTPURL))
 	env("WHARF_REDIS_URL", str(&c.RedisURL))
 	env("WHARF_MAIL_FROM", str(&c.MailFrom))
@@ -112,6 +123,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of mail (WHARF_MAIL_FROM)")
 	fs.StringVar(&c.SiteName, "site-name", c.SiteName, "name of this index in pages and mail (WHARF_SITE_NAME)")
 	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
+	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
+	fs.Func("rate-limits", "change rate limits by name, e.g. project-create-user=200/1h,login-ip=30/5m (WHARF_RATE_LIMITS)", c.RateLimits.Set)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -160,6 +173,9 @@ func (c *Config) resolve() error {
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	if c.MaxFileSize <= 0 || c.MaxProjectSize < c.MaxFileSize {
 		return errors.New("WHARF_MAX_FILE_SIZE / WHARF_MAX_PROJECT_SIZE: the file limit must be positive and at most the project limit")
+	}
+	if c.MaxUnpackedSize <= 0 {
+		return errors.New("WHARF_MAX_UNPACKED_SIZE: must be positive")
 	}
 	if a, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") {
 		return fmt.Errorf("WHARF_MAIL_FROM: %q is not a mail address", c.MailFrom)

@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"wharf/internal/ratelimit"
 )
 
 func load(t *testing.T, args []string, env map[string]string) (Config, []string, error) {
@@ -40,6 +43,32 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestLimitSettings: the limits a person running the index sets, with PyPI's values as defaults; the environment
+// changes rules by name, flags change them further, and a rule neither names keeps its default.
+func TestLimitSettings(t *testing.T) {
+	c, _, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxUnpackedSize != 512<<20 || c.RateLimits != ratelimit.DefaultRules() {
+		t.Errorf("defaults: unpacked %d, rules %v", c.MaxUnpackedSize, c.RateLimits)
+	}
+	c, _, err = load(t, []string{"--rate-limits", "project-create-user=500/1h", "--max-unpacked-size", "2GiB"},
+		map[string]string{"WHARF_RATE_LIMITS": "project-create-user=100/1h,project-create-ip=300/2h", "WHARF_MAX_UNPACKED_SIZE": "1GiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ratelimit.DefaultRules()
+	want.ProjectCreateUser.Limit = 500
+	want.ProjectCreateIP.Limit, want.ProjectCreateIP.Window = 300, 2*time.Hour
+	if diff := cmp.Diff(want, c.RateLimits); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if c.MaxUnpackedSize != 2<<30 {
+		t.Errorf("unpacked size %d, want the flag's 2 GiB", c.MaxUnpackedSize)
+	}
+}
+
 func TestInvalidValuesNameTheVariable(t *testing.T) {
 	for _, tc := range []struct {
 		env  map[string]string
@@ -53,6 +82,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_BASE_URL": "ftp://x"}, nil, "WHARF_BASE_URL"},
 		{map[string]string{"WHARF_SECRET_KEY": "short"}, nil, "WHARF_SECRET_KEY"},
 		{nil, []string{"--max-file-size", "2GiB", "--max-project-size", "1GiB"}, "WHARF_MAX_FILE_SIZE"},
+		{map[string]string{"WHARF_RATE_LIMITS": "project-create=5/1h"}, nil, "WHARF_RATE_LIMITS"},
+		{map[string]string{"WHARF_MAX_UNPACKED_SIZE": "0"}, nil, "WHARF_MAX_UNPACKED_SIZE"},
+		{nil, []string{"--rate-limits", "login-ip=many/5m"}, "rate-limits"},
 	} {
 		_, _, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

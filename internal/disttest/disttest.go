@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -42,7 +43,8 @@ func SdistName(name, version string) string {
 }
 
 // Wheel returns a valid wheel; members replaces or adds entries (a nil value removes one). Keys of members are
-// relative to the archive root.
+// relative to the archive root. The RECORD lists every member with its hash, as build backends write it, unless
+// members gives the RECORD itself.
 func Wheel(name, version string, metadata []byte, members map[string][]byte) []byte {
 	distInfo := strings.ReplaceAll(strings.ReplaceAll(name, "-", "_"), ".", "_") + "-" + version + ".dist-info/"
 	module := strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(name, "-", "_"), ".", "_"))
@@ -50,7 +52,6 @@ func Wheel(name, version string, metadata []byte, members map[string][]byte) []b
 		module + "/__init__.py": []byte("VALUE = 1\n"),
 		distInfo + "METADATA":   metadata,
 		distInfo + "WHEEL":      []byte("Wheel-Version: 1.0\nGenerator: disttest\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
-		distInfo + "RECORD":     []byte(""),
 	}
 	for k, v := range members {
 		if v == nil {
@@ -58,6 +59,12 @@ func Wheel(name, version string, metadata []byte, members map[string][]byte) []b
 		} else {
 			files[k] = v
 		}
+	}
+	record, given := members[distInfo+"RECORD"]
+	if !given {
+		files[distInfo+"RECORD"] = Record(files, distInfo+"RECORD")
+	} else if record == nil {
+		delete(files, distInfo+"RECORD")
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -72,6 +79,21 @@ func Wheel(name, version string, metadata []byte, members map[string][]byte) []b
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// Record is the RECORD file of a wheel with files (PEP 376 / PEP 427): each member with its urlsafe-base64 sha256
+// and size, and the RECORD itself (named record) without either.
+func Record(files map[string][]byte, record string) []byte {
+	var b strings.Builder
+	for _, k := range sortedKeys(files) {
+		if k == record {
+			continue
+		}
+		sum := sha256.Sum256(files[k])
+		fmt.Fprintf(&b, "%s,sha256=%s,%d\n", k, base64.RawURLEncoding.EncodeToString(sum[:]), len(files[k]))
+	}
+	b.WriteString(record + ",,\n")
+	return []byte(b.String())
 }
 
 // Sdist returns a valid .tar.gz sdist with PKG-INFO under one top-level directory; members as for Wheel, relative

@@ -40,7 +40,8 @@ func TestCheck(t *testing.T) {
 		_, err := db.AddFile(ctx, store.NewFile{
 			ProjectName: "p", NormalizedName: "p", UltraName: "p", CreateProject: i == 0, UploaderID: alice.ID,
 			Version: "1", CanonicalVersion: "1", ReleaseMetadata: []byte("{}"), Filename: fmt.Sprintf("p-%d.tar.gz", i),
-			PackageType: "sdist", PythonVersion: "source", Size: info.Size, SHA256: info.Key, MetadataSHA256: metadata, Now: time.Now(),
+			PackageType: "sdist", PythonVersion: "source", Size: info.Size, SHA256: info.Key, Blake2b256: "b2-" + info.Key,
+			MetadataSHA256: metadata, Now: time.Now(),
 		})
 		if err != nil {
 			t.Fatal(err)

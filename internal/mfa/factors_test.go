@@ -68,7 +68,7 @@ func (f *ffix) own(t *testing.T, user int64, project string) {
 	_, err := f.db.AddFile(context.Background(), store.NewFile{
 		ProjectName: project, NormalizedName: project, UltraName: project, CreateProject: true, UploaderID: user,
 		Version: "1.0", CanonicalVersion: "1.0", ReleaseMetadata: []byte(`{}`), Filename: project + "-1.0.tar.gz",
-		PackageType: "sdist", PythonVersion: "source", Size: 1, SHA256: project, Now: f.clock.now(),
+		PackageType: "sdist", PythonVersion: "source", Size: 1, SHA256: project, Blake2b256: "b2-" + project, Now: f.clock.now(),
 	})
 	if err != nil {
 		t.Fatal(err)

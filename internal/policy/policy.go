@@ -32,8 +32,11 @@ const (
 	ViewInvitations Action = "view-invitations"
 	// LeaveProject gives up the actor's own role on a project.
 	LeaveProject Action = "leave-project"
-	// RespondInvitation accepts or declines an invitation, which must be addressed to the actor (Target.InviteeID).
+	// RespondInvitation declines an invitation, which must be addressed to the actor (Target.InviteeID).
 	RespondInvitation Action = "respond-invitation"
+	// AcceptInvitation accepts one: RespondInvitation's rule, and the actor's email address must be verified,
+	// since accepting gives a role.
+	AcceptInvitation Action = "accept-invitation"
 	// Yank marks a release yanked (PEP 592); Unyank restores it.
 	Yank   Action = "yank"
 	Unyank Action = "unyank"
@@ -63,6 +66,16 @@ type Actor struct {
 	Sudo bool
 	// Admin says the user administers this index.
 	Admin bool
+	// EmailVerified says the account has confirmed its email address. Without it an account can neither publish
+	// nor be given a role: the index could not reach the person behind it, and a throwaway account could squat.
+	EmailVerified bool
+}
+
+// ActorFor is the actor of an account, before the credential is known: the request's authentication adds Token
+// (an API token) or Sudo (a web session's recent confirmation). Every path starts here, so that a rule reading
+// a property of the account finds it set whichever way the request came in.
+func ActorFor(acct store.Account) Actor {
+	return Actor{User: acct.User, Admin: acct.IsAdmin, EmailVerified: !acct.EmailVerifiedAt.IsZero()}
 }
 
 // TokenScope is what an API token allows, after its caveats were verified.
@@ -132,8 +145,11 @@ func writes(a Action) bool {
 type Target struct {
 	Project *store.Project // nil for CreateProject
 	Name    string         // normalised name
-	// InviteeID is the user an invitation is addressed to, for RespondInvitation.
+	// InviteeID is the user an invitation is addressed to, for RespondInvitation and AcceptInvitation.
 	InviteeID int64
+	// Grantee is the account a ManageRoles action gives a role to (an invitation, a role change, a transfer of
+	// ownership); nil when the action takes a role away.
+	Grantee *store.Account
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
@@ -149,6 +165,9 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 	}
 	switch action {
 	case CreateProject:
+		if err := needsVerifiedEmail(actor); err != nil {
+			return err
+		}
 		if actor.Token != nil && actor.Token.Projects != nil {
 			return &Denied{Reason: fmt.Sprintf(
 				"Invalid API Token: a project-scoped token cannot create the new project '%s'. Use a token scoped to your whole account for the first upload.", target.Name)}
@@ -170,7 +189,7 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				"The user '%s' isn't allowed to upload to project '%s'. Only its Owners and Maintainers may upload.",
 				actor.User.Username, target.Project.Name)}
 		}
-		return nil
+		return needsVerifiedEmail(actor)
 	case RemoveFactor:
 		if actor.Token != nil {
 			return &Denied{Reason: "API tokens can only upload. Manage second factors on the website."}
@@ -181,7 +200,7 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 		return nil
 	case RemoveLastFactor:
 		return e.decideLastFactor(ctx, actor)
-	case RespondInvitation:
+	case RespondInvitation, AcceptInvitation:
 		if target.Project == nil {
 			return fmt.Errorf("policy: %s needs a project", action)
 		}
@@ -193,6 +212,11 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				"This invitation to project '%s' was sent to another account. Sign in as the invited user to answer it.",
 				target.Project.Name)}
 		}
+		if action == AcceptInvitation && !actor.EmailVerified {
+			return &Denied{Reason: fmt.Sprintf(
+				"The user '%s' has no verified email address, and only accounts with one can be given a role on a project. Verify your address on your account page, then accept the invitation to project '%s' again.",
+				actor.User.Username, target.Project.Name)}
+		}
 		return nil
 	}
 	r, ok := management[action]
@@ -202,7 +226,31 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 	if target.Project == nil {
 		return fmt.Errorf("policy: %s needs a project", action)
 	}
-	return e.decideManagement(ctx, actor, r, target.Project)
+	if err := e.decideManagement(ctx, actor, r, target.Project); err != nil {
+		return err
+	}
+	if g := target.Grantee; g != nil && g.EmailVerifiedAt.IsZero() {
+		return &Denied{Reason: fmt.Sprintf(
+			"The user '%s' has no verified email address, so they cannot be given a role on project '%s'. Ask them to verify their address on their account page first.",
+			g.Username, target.Project.Name)}
+	}
+	return nil
+}
+
+// LimitsProjectCreation reports whether the rate limit on creating projects (U12) applies to actor. It exists
+// against squatting and spam by ordinary accounts; an administrator moving a whole index in creates hundreds of
+// projects in an hour and is trusted with the index anyway.
+func LimitsProjectCreation(actor Actor) bool { return !actor.Admin }
+
+// needsVerifiedEmail refuses publishing to an account that never confirmed its email address, by any credential,
+// a token an administrator made for it included.
+func needsVerifiedEmail(actor Actor) error {
+	if actor.EmailVerified {
+		return nil
+	}
+	return &Denied{Reason: fmt.Sprintf(
+		"The user '%s' has no verified email address. Verify your address on your account page before uploading: the index must be able to reach the people who publish.",
+		actor.User.Username)}
 }
 
 // rule is what a management action asks of the actor, besides a web session.

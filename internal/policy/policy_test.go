@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -28,6 +29,11 @@ func (f fakeRoles) RoleCount(_ context.Context, userID int64) (int, error) {
 	return n, nil
 }
 
+func withToken(a Actor) Actor {
+	a.Token = &TokenScope{ID: "t"}
+	return a
+}
+
 func TestDecide(t *testing.T) {
 	owner := store.User{ID: 1, Username: "owner"}
 	maint := store.User{ID: 2, Username: "maint"}
@@ -36,6 +42,7 @@ func TestDecide(t *testing.T) {
 	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	e := New(fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer})
 	scoped := func(p ...string) *TokenScope { return &TokenScope{ID: "t", Projects: p} }
+	unverified := store.Account{User: store.User{ID: 1, Username: "owner"}}
 
 	for _, tc := range []struct {
 		name   string
@@ -44,15 +51,21 @@ func TestDecide(t *testing.T) {
 		target Target
 		denied string // substring of the reason; "" = allowed
 	}{
-		{"owner uploads", Actor{User: owner, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, ""},
-		{"maintainer uploads", Actor{User: maint, Token: scoped("demo")}, Upload, Target{Project: demo}, ""},
-		{"stranger refused", Actor{User: stranger, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, "isn't allowed to upload"},
-		{"token scoped elsewhere", Actor{User: owner, Token: scoped("other")}, Upload, Target{Project: demo}, "not valid for project: 'demo'"},
-		{"empty scope allows nothing", Actor{User: owner, Token: &TokenScope{ID: "t", Projects: []string{}}}, Upload, Target{Project: demo}, "not valid for project"},
-		{"disabled owner", Actor{User: disabled, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, "disabled"},
+		{"owner uploads", Actor{EmailVerified: true, User: owner, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, ""},
+		{"maintainer uploads", Actor{EmailVerified: true, User: maint, Token: scoped("demo")}, Upload, Target{Project: demo}, ""},
+		{"stranger refused", Actor{EmailVerified: true, User: stranger, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, "isn't allowed to upload"},
+		{"token scoped elsewhere", Actor{EmailVerified: true, User: owner, Token: scoped("other")}, Upload, Target{Project: demo}, "not valid for project: 'demo'"},
+		{"empty scope allows nothing", Actor{EmailVerified: true, User: owner, Token: &TokenScope{ID: "t", Projects: []string{}}}, Upload, Target{Project: demo}, "not valid for project"},
+		{"disabled owner", Actor{EmailVerified: true, User: disabled, Token: &TokenScope{ID: "t"}}, Upload, Target{Project: demo}, "disabled"},
 		{"anonymous", Actor{}, Upload, Target{Project: demo}, "authentication"},
-		{"account token creates", Actor{User: stranger, Token: &TokenScope{ID: "t"}}, CreateProject, Target{Name: "new"}, ""},
-		{"scoped token cannot create", Actor{User: owner, Token: scoped("new")}, CreateProject, Target{Name: "new"}, "cannot create the new project 'new'"},
+		{"account token creates", Actor{EmailVerified: true, User: stranger, Token: &TokenScope{ID: "t"}}, CreateProject, Target{Name: "new"}, ""},
+		{"scoped token cannot create", Actor{EmailVerified: true, User: owner, Token: scoped("new")}, CreateProject, Target{Name: "new"}, "cannot create the new project 'new'"},
+		{"unverified owner cannot upload", Actor{User: owner, Token: &TokenScope{ID: "t"}, EmailVerified: false}, Upload, Target{Project: demo}, "has no verified email address"},
+		{"unverified user cannot create", Actor{User: stranger, Token: &TokenScope{ID: "t"}, EmailVerified: false}, CreateProject, Target{Name: "new"}, "has no verified email address"},
+		{"unverified stranger hears about the role first", Actor{User: stranger, Token: &TokenScope{ID: "t"}, EmailVerified: false}, Upload, Target{Project: demo}, "isn't allowed to upload"},
+		{"an account's actor is unverified until it verifies", withToken(ActorFor(unverified)), Upload, Target{Project: demo}, "has no verified email address"},
+		{"an administrator's token needs a verified address too", withToken(ActorFor(store.Account{User: owner, IsAdmin: true})), Upload, Target{Project: demo}, "has no verified email address"},
+		{"a verified account's actor uploads", withToken(ActorFor(store.Account{User: owner, EmailVerifiedAt: time.Unix(1, 0)})), Upload, Target{Project: demo}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
@@ -102,11 +115,13 @@ func TestDecidePermissionMatrix(t *testing.T) {
 	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	e := New(fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer})
 	creds := map[string]func(store.User) Actor{
-		"session with confirmation":    func(u store.User) Actor { return Actor{User: u, Sudo: true} },
-		"session without confirmation": func(u store.User) Actor { return Actor{User: u} },
-		"account-wide token":           func(u store.User) Actor { return Actor{User: u, Token: &TokenScope{ID: "t"}, Sudo: true} },
+		"session with confirmation":    func(u store.User) Actor { return Actor{User: u, Sudo: true, EmailVerified: true} },
+		"session without confirmation": func(u store.User) Actor { return Actor{User: u, EmailVerified: true} },
+		"account-wide token": func(u store.User) Actor {
+			return Actor{User: u, Token: &TokenScope{ID: "t"}, Sudo: true, EmailVerified: true}
+		},
 		"token scoped to the project": func(u store.User) Actor {
-			return Actor{User: u, Token: &TokenScope{ID: "t", Projects: []string{"demo"}}, Sudo: true}
+			return Actor{User: u, Token: &TokenScope{ID: "t", Projects: []string{"demo"}}, Sudo: true, EmailVerified: true}
 		},
 	}
 	seen := map[Action]bool{}
@@ -179,6 +194,17 @@ func TestDecideManagementReasons(t *testing.T) {
 			"This invitation to project 'Demo' was sent to another account. Sign in as the invited user to answer it."},
 		{"the invitee with a token", Actor{User: stranger, Token: &TokenScope{ID: "t"}}, RespondInvitation, Target{Project: demo, InviteeID: 3},
 			"API tokens can only upload. Answer invitations on the website, signed in as the invited user."},
+		{"an unverified invitee may decline", Actor{User: stranger}, RespondInvitation, Target{Project: demo, InviteeID: 3}, ""},
+		{"an unverified invitee may not accept", Actor{User: stranger}, AcceptInvitation, Target{Project: demo, InviteeID: 3},
+			"The user 'stranger' has no verified email address, and only accounts with one can be given a role on a project. Verify your address on your account page, then accept the invitation to project 'Demo' again."},
+		{"a verified invitee accepts", Actor{User: stranger, EmailVerified: true}, AcceptInvitation, Target{Project: demo, InviteeID: 3}, ""},
+		{"someone else accepts", Actor{User: owner, EmailVerified: true}, AcceptInvitation, Target{Project: demo, InviteeID: 3},
+			"This invitation to project 'Demo' was sent to another account. Sign in as the invited user to answer it."},
+		{"no role for an unverified grantee", web(owner), ManageRoles, Target{Project: demo, Grantee: &store.Account{User: stranger}},
+			"The user 'stranger' has no verified email address, so they cannot be given a role on project 'Demo'. Ask them to verify their address on their account page first."},
+		{"a role for a verified grantee", web(owner), ManageRoles, Target{Project: demo, Grantee: &store.Account{User: stranger, EmailVerifiedAt: time.Unix(1, 0)}}, ""},
+		{"a maintainer hears that only Owners manage roles, not about the grantee", web(maint), ManageRoles, Target{Project: demo, Grantee: &store.Account{User: stranger}},
+			"The user 'maint' isn't allowed to manage the collaborators of project 'Demo': only the project's Owners may, and 'maint' is a Maintainer. Ask an Owner to do it, or to make you an Owner."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
@@ -236,7 +262,7 @@ func TestReadOnly(t *testing.T) {
 	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	e := New(fakeRoles{{10, 1}: store.RoleOwner}, ReadOnly(true))
 	for _, a := range []Action{CreateProject, Upload, ManageRoles, Yank, Unyank, DeleteFile, DeleteRelease, DeleteProject, LeaveProject} {
-		err := e.Decide(context.Background(), Actor{User: owner, Sudo: true}, a, Target{Project: demo, Name: "demo"})
+		err := e.Decide(context.Background(), Actor{User: owner, Sudo: true, EmailVerified: true}, a, Target{Project: demo, Name: "demo"})
 		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "read-only mode") {
 			t.Errorf("%s in read-only mode: %v", a, err)
 		}

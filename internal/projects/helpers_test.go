@@ -94,7 +94,7 @@ func (f *fixture) project(name string, owner store.User, versions ...string) sto
 			ProjectName: name, NormalizedName: name, UltraName: name, CreateProject: i == 0, UploaderID: owner.ID,
 			Version: v, CanonicalVersion: parsed.ReleaseKey(), ReleaseMetadata: []byte(`{}`),
 			Filename: fmt.Sprintf("%s-%s-py3-none-any.whl", name, v), PackageType: "bdist_wheel", PythonVersion: "py3",
-			Size: 10, SHA256: name + v, MD5: "m", Blake2b256: "b", Now: f.now,
+			Size: 10, SHA256: name + v, MD5: "m", Blake2b256: "b-" + name + v, Now: f.now,
 		})
 		if err != nil {
 			f.t.Fatal(err)
@@ -140,7 +140,7 @@ func (f *fixture) kinds(userID, projectID int64) []string {
 }
 
 // web is a signed-in browser that confirmed its password recently.
-func web(u store.User) policy.Actor { return policy.Actor{User: u, Sudo: true} }
+func web(u store.User) policy.Actor { return policy.Actor{EmailVerified: true, User: u, Sudo: true} }
 
 var from = audit.Request{IP: "192.0.2.7", UserAgent: "test"}
 

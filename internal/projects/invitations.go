@@ -90,14 +90,11 @@ func (m *Manager) Invite(ctx context.Context, actor policy.Actor, project, usern
 	if err != nil {
 		return Invited{}, err
 	}
-	if err := m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
-		return Invited{}, err
-	}
-	invitee, err := m.user(ctx, username)
+	invitee, err := m.decideGrant(ctx, actor, p, username)
 	if err != nil {
 		return Invited{}, err
 	}
-	return m.invite(ctx, actor, p, invitee, role, "", from)
+	return m.invite(ctx, actor, p, invitee.User, role, "", from)
 }
 
 // invite creates an invitation once the decision is made; then is store.Invitation.ThenInviter.
@@ -177,8 +174,9 @@ func (m *Manager) invitation(ctx context.Context, id int64) (store.Invitation, e
 	return inv, err
 }
 
-// respond asks the policy whether actor may answer inv, and returns the invitation's project.
-func (m *Manager) respond(ctx context.Context, actor policy.Actor, inv store.Invitation) (store.Project, error) {
+// respond asks the policy whether actor may answer inv (action RespondInvitation to decline, AcceptInvitation to
+// accept), and returns the invitation's project.
+func (m *Manager) respond(ctx context.Context, actor policy.Actor, action policy.Action, inv store.Invitation) (store.Project, error) {
 	p, err := m.db.ProjectByID(ctx, inv.ProjectID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Project{}, ErrNoSuchInvitation
@@ -186,12 +184,12 @@ func (m *Manager) respond(ctx context.Context, actor policy.Actor, inv store.Inv
 	if err != nil {
 		return store.Project{}, err
 	}
-	err = m.policy.Decide(ctx, actor, policy.RespondInvitation, policy.Target{Project: &p, Name: p.NormalizedName, InviteeID: inv.InviteeID})
+	err = m.policy.Decide(ctx, actor, action, policy.Target{Project: &p, Name: p.NormalizedName, InviteeID: inv.InviteeID})
 	return p, err
 }
 
 func (m *Manager) accept(ctx context.Context, actor policy.Actor, inv store.Invitation, from audit.Request) (store.Invitation, []Notice, error) {
-	p, err := m.respond(ctx, actor, inv)
+	p, err := m.respond(ctx, actor, policy.AcceptInvitation, inv)
 	if err != nil {
 		return store.Invitation{}, nil, err
 	}
@@ -223,7 +221,7 @@ func (m *Manager) Decline(ctx context.Context, actor policy.Actor, id int64, fro
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.respond(ctx, actor, inv)
+	p, err := m.respond(ctx, actor, policy.RespondInvitation, inv)
 	if err != nil {
 		return nil, err
 	}

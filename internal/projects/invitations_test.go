@@ -12,6 +12,7 @@ import (
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/store"
+	"wharf/internal/store/storetest"
 )
 
 func TestInvitationAcceptedByLink(t *testing.T) {
@@ -46,7 +47,7 @@ func TestInvitationAcceptedByLink(t *testing.T) {
 			want  error
 		}{
 			{"another account", web(carol), inv.Token, policy.ErrDenied},
-			{"the invitee with an API token", policy.Actor{User: bob, Token: &policy.TokenScope{ID: "t"}}, inv.Token, policy.ErrDenied},
+			{"the invitee with an API token", policy.Actor{EmailVerified: true, User: bob, Token: &policy.TokenScope{ID: "t"}}, inv.Token, policy.ErrDenied},
 			{"a forged token", web(bob), inv.Token[:len(inv.Token)-2] + "AA", projects.ErrNoSuchInvitation},
 			{"garbage", web(bob), "not-a-token", projects.ErrNoSuchInvitation},
 		} {
@@ -57,7 +58,7 @@ func TestInvitationAcceptedByLink(t *testing.T) {
 		}
 
 		// No password confirmation is needed to accept: it gives the invitee nothing the inviter did not offer.
-		got, notices, err := f.m.Accept(ctx, policy.Actor{User: bob}, inv.Token, from)
+		got, notices, err := f.m.Accept(ctx, policy.Actor{EmailVerified: true, User: bob}, inv.Token, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,8 +122,8 @@ func TestInviteRefusals(t *testing.T) {
 			want    error
 		}{
 			{"a maintainer", web(bob), "demo", "erin", store.RoleMaintainer, policy.ErrDenied},
-			{"without a recent password confirmation", policy.Actor{User: alice}, "demo", "erin", store.RoleMaintainer, policy.ErrReauthRequired},
-			{"with an API token", policy.Actor{User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "demo", "erin", store.RoleMaintainer, policy.ErrDenied},
+			{"without a recent password confirmation", policy.Actor{EmailVerified: true, User: alice}, "demo", "erin", store.RoleMaintainer, policy.ErrReauthRequired},
+			{"with an API token", policy.Actor{EmailVerified: true, User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "demo", "erin", store.RoleMaintainer, policy.ErrDenied},
 			{"an unknown user", web(alice), "demo", "nobody", store.RoleMaintainer, projects.ErrNoSuchUser},
 			{"an unknown project", web(alice), "nothing", "erin", store.RoleMaintainer, projects.ErrNoSuchProject},
 			{"an unknown role", web(alice), "demo", "erin", "Admin", projects.ErrInvalidRole},
@@ -236,7 +237,7 @@ func TestRevokeInvitation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.m.RevokeInvitation(ctx, policy.Actor{User: alice}, "demo", inv.Invitation.ID, from)
+		_, err = f.m.RevokeInvitation(ctx, policy.Actor{EmailVerified: true, User: alice}, "demo", inv.Invitation.ID, from)
 		wantErr(t, "revoke without confirmation", err, policy.ErrReauthRequired)
 		notices, err := f.m.RevokeInvitation(ctx, web(alice), "demo", inv.Invitation.ID, from)
 		if err != nil {
@@ -260,4 +261,75 @@ func TestNewRefusesAShortKey(t *testing.T) {
 	if _, err := projects.New(nil, nil, nil, nil, make([]byte, 31), time.Now, projects.Options{}); err == nil {
 		t.Error("New accepted a 31-byte key")
 	}
+}
+
+// TestRolesNeedVerifiedEmail: an account without a verified address is given no role by any path: not invited,
+// not handed the project, not promoted to Owner, and an invitation it already holds cannot be accepted until the
+// address is verified. Declining, demoting and removing stay possible.
+func TestRolesNeedVerifiedEmail(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		alice, bob := f.user("alice"), f.user("bob")
+		storetest.MustUnverifiedUser(t, f.db, "dan")
+		p := f.project("demo", alice, "1.0")
+
+		_, err := f.m.Invite(ctx, web(alice), "demo", "dan", store.RoleMaintainer, from)
+		wantErr(t, "inviting an unverified account", err, policy.ErrDenied)
+		_, err = f.m.TransferOwnership(ctx, web(alice), "demo", "dan", projects.StayMaintainer, from)
+		wantErr(t, "transferring to an unverified account", err, policy.ErrDenied)
+
+		// Bob is invited while verified, then changes his address: the new one is unverified.
+		if _, err := f.m.Invite(ctx, web(alice), "demo", "bob", store.RoleMaintainer, from); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.SetEmail(ctx, bob.ID, "bob@elsewhere.example", f.now); err != nil {
+			t.Fatal(err)
+		}
+		unverifiedBob := policy.ActorFor(store.Account{User: bob})
+		_, _, err = f.m.AcceptByID(ctx, unverifiedBob, f.invitationFor(bob.ID), from)
+		wantErr(t, "accepting with an unverified address", err, policy.ErrDenied)
+		if role, _ := f.db.RoleOf(ctx, p.ID, bob.ID); role != "" {
+			t.Fatalf("bob got the role %q without a verified address", role)
+		}
+		if err := f.db.SetEmailVerified(ctx, bob.ID, "bob@elsewhere.example", f.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.m.AcceptByID(ctx, web(bob), f.invitationFor(bob.ID), from); err != nil {
+			t.Fatalf("accepting once verified: %v", err)
+		}
+
+		// A collaborator whose address became unverified keeps the role, but is not promoted until verified.
+		if err := f.db.SetEmail(ctx, bob.ID, "bob@third.example", f.now); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.m.ChangeRole(ctx, web(alice), "demo", "bob", store.RoleOwner, from)
+		wantErr(t, "promoting an unverified collaborator", err, policy.ErrDenied)
+		_, err = f.m.TransferOwnership(ctx, web(alice), "demo", "bob", projects.StayMaintainer, from)
+		wantErr(t, "transferring to an unverified collaborator", err, policy.ErrDenied)
+		if _, err := f.m.RemoveRole(ctx, web(alice), "demo", "bob", from); err != nil {
+			t.Errorf("removing an unverified collaborator: %v", err)
+		}
+
+		// An unverified invitee may still say no.
+		carol := f.user("carol")
+		if _, err := f.m.Invite(ctx, web(alice), "demo", "carol", store.RoleMaintainer, from); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.SetEmail(ctx, carol.ID, "carol@elsewhere.example", f.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.Decline(ctx, policy.ActorFor(store.Account{User: carol}), f.invitationFor(carol.ID), from); err != nil {
+			t.Errorf("an unverified invitee declining: %v", err)
+		}
+	})
+}
+
+// invitationFor is the id of the one pending invitation addressed to userID.
+func (f *fixture) invitationFor(userID int64) int64 {
+	f.t.Helper()
+	invs, err := f.db.InvitationsForUser(context.Background(), userID, f.now)
+	if err != nil || len(invs) != 1 {
+		f.t.Fatalf("pending invitations of user %d: %v %v", userID, invs, err)
+	}
+	return invs[0].ID
 }

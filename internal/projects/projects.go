@@ -23,7 +23,7 @@ import (
 type Store interface {
 	ProjectByName(ctx context.Context, normalized string) (store.Project, error)
 	ProjectByID(ctx context.Context, id int64) (store.Project, error)
-	UserByName(ctx context.Context, username string) (store.User, error)
+	AccountByName(ctx context.Context, username string) (store.Account, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
 	ProjectsForUser(ctx context.Context, userID int64) ([]store.UserProject, error)
 	Events(ctx context.Context, userID, projectID int64, limit int) ([]store.Event, error)
@@ -194,13 +194,27 @@ func (m *Manager) project(ctx context.Context, name string) (store.Project, erro
 	return p, err
 }
 
-// user finds a user by username.
-func (m *Manager) user(ctx context.Context, username string) (store.User, error) {
-	u, err := m.db.UserByName(ctx, username)
+// user finds an account by username.
+func (m *Manager) user(ctx context.Context, username string) (store.Account, error) {
+	u, err := m.db.AccountByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, ErrNoSuchUser
+		return store.Account{}, ErrNoSuchUser
 	}
 	return u, err
+}
+
+// decideGrant asks whether actor may give username a role on p, and returns that account. The policy answers
+// before "no such user" is told, so that only the project's Owners learn which names exist.
+func (m *Manager) decideGrant(ctx context.Context, actor policy.Actor, p store.Project, username string) (store.Account, error) {
+	grantee, err := m.user(ctx, username)
+	target := policy.Target{Project: &p, Name: p.NormalizedName}
+	if err == nil {
+		target.Grantee = &grantee
+	}
+	if derr := m.policy.Decide(ctx, actor, policy.ManageRoles, target); derr != nil {
+		return store.Account{}, derr
+	}
+	return grantee, err
 }
 
 // releaseKey returns the key releases are stored under, as the upload computes it, so that "1.0.0" finds the

@@ -19,7 +19,7 @@ func TestYank(t *testing.T) {
 		alice, bob := f.user("alice"), f.user("bob")
 		p := f.project("demo", alice, "1.0", "2.0")
 		f.addRole(p, bob, store.RoleMaintainer)
-		token := policy.Actor{User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}
+		token := policy.Actor{EmailVerified: true, User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}
 
 		for _, tc := range []struct {
 			name    string
@@ -44,7 +44,7 @@ func TestYank(t *testing.T) {
 		}
 
 		// No password confirmation is asked: yanking is reversible and urgent when a release is broken.
-		notices, err := f.m.Yank(ctx, policy.Actor{User: alice}, "Demo", "1.0.0", "  broken on 3.13 ", from)
+		notices, err := f.m.Yank(ctx, policy.Actor{EmailVerified: true, User: alice}, "Demo", "1.0.0", "  broken on 3.13 ", from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,8 +105,8 @@ func TestDeleteFileAndRelease(t *testing.T) {
 		}{
 			{"another project's file, by name", web(alice), "other-1.0-py3-none-any.whl", projects.ErrNoSuchFile},
 			{"a maintainer", web(bob), "demo-1.0-py3-none-any.whl", policy.ErrDenied},
-			{"without a password confirmation", policy.Actor{User: alice}, "demo-1.0-py3-none-any.whl", policy.ErrReauthRequired},
-			{"an API token", policy.Actor{User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "demo-1.0-py3-none-any.whl", policy.ErrDenied},
+			{"without a password confirmation", policy.Actor{EmailVerified: true, User: alice}, "demo-1.0-py3-none-any.whl", policy.ErrReauthRequired},
+			{"an API token", policy.Actor{EmailVerified: true, User: alice, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "demo-1.0-py3-none-any.whl", policy.ErrDenied},
 			{"an unknown file", web(alice), "demo-9.0.tar.gz", projects.ErrNoSuchFile},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestDeleteProject(t *testing.T) {
 
 		_, err = f.m.DeleteProject(ctx, web(bob), "demo", from)
 		wantErr(t, "a maintainer", err, policy.ErrDenied)
-		_, err = f.m.DeleteProject(ctx, policy.Actor{User: alice}, "demo", from)
+		_, err = f.m.DeleteProject(ctx, policy.Actor{EmailVerified: true, User: alice}, "demo", from)
 		wantErr(t, "without a password confirmation", err, policy.ErrReauthRequired)
 
 		notices, err := f.m.DeleteProject(ctx, web(alice), "demo", from)
@@ -244,7 +244,7 @@ func TestProjectsAndHistory(t *testing.T) {
 		if _, err := f.m.Yank(ctx, web(alice), "zeta", "1.0", "", from); err != nil {
 			t.Fatal(err)
 		}
-		events, err := f.m.History(ctx, policy.Actor{User: alice}, "zeta", 10)
+		events, err := f.m.History(ctx, policy.Actor{EmailVerified: true, User: alice}, "zeta", 10)
 		if err != nil || len(events) != 1 || events[0].Kind != projects.EventReleaseYanked || events[0].UserID != alice.ID {
 			t.Errorf("History = %+v, %v", events, err)
 		}

@@ -58,10 +58,12 @@ func (m *Manager) ChangeRole(ctx context.Context, actor policy.Actor, project, u
 	if err != nil {
 		return nil, err
 	}
-	if err := m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
-		return nil, err
+	var target store.Account
+	if role == store.RoleOwner {
+		target, err = m.decideGrant(ctx, actor, p, username)
+	} else if err = m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err == nil {
+		target, err = m.user(ctx, username)
 	}
-	target, err := m.user(ctx, username)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +103,7 @@ func (m *Manager) TransferOwnership(ctx context.Context, actor policy.Actor, pro
 	if err != nil {
 		return Transfer{}, err
 	}
-	if err := m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
-		return Transfer{}, err
-	}
-	to, err := m.user(ctx, toUsername)
+	to, err := m.decideGrant(ctx, actor, p, toUsername)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -120,7 +119,7 @@ func (m *Manager) TransferOwnership(ctx context.Context, actor policy.Actor, pro
 		isCollaborator = isCollaborator || c.UserID == to.ID
 	}
 	if !isCollaborator {
-		inv, err := m.invite(ctx, actor, p, to, store.RoleOwner, then, from)
+		inv, err := m.invite(ctx, actor, p, to.User, store.RoleOwner, then, from)
 		if err != nil {
 			return Transfer{}, err
 		}

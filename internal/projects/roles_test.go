@@ -40,8 +40,8 @@ func TestRemoveAndChangeRoles(t *testing.T) {
 			{name: "the last owner cannot step down", do: change(web(alice), "alice", store.RoleMaintainer), want: projects.ErrLastOwner},
 			{name: "a maintainer cannot remove an owner", do: remove(web(bob), "alice"), want: policy.ErrDenied},
 			{name: "a maintainer cannot promote themselves", do: change(web(bob), "bob", store.RoleOwner), want: policy.ErrDenied},
-			{name: "leaving needs a password confirmation", do: remove(policy.Actor{User: bob}, "bob"), want: policy.ErrReauthRequired},
-			{name: "nor from an API token", do: remove(policy.Actor{User: bob, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "bob"), want: policy.ErrDenied},
+			{name: "leaving needs a password confirmation", do: remove(policy.Actor{EmailVerified: true, User: bob}, "bob"), want: policy.ErrReauthRequired},
+			{name: "nor from an API token", do: remove(policy.Actor{EmailVerified: true, User: bob, Token: &policy.TokenScope{ID: "t"}, Sudo: true}, "bob"), want: policy.ErrDenied},
 			{name: "removing a user without a role", do: remove(web(alice), "dave"), want: projects.ErrNotCollaborator},
 			{name: "removing an unknown user", do: remove(web(alice), "nobody"), want: projects.ErrNoSuchUser},
 			{name: "an unknown role", do: change(web(alice), "bob", "owner"), want: projects.ErrInvalidRole},
@@ -182,7 +182,7 @@ func TestTransferToACollaborator(t *testing.T) {
 			{"to oneself", web(alice), "alice", projects.StayMaintainer, projects.ErrTransferToSelf},
 			{"without saying what the owner becomes", web(alice), "bob", "", projects.ErrInvalidTransfer},
 			{"by a maintainer", web(bob), "bob", projects.StayMaintainer, policy.ErrDenied},
-			{"without a password confirmation", policy.Actor{User: alice}, "bob", projects.StayMaintainer, policy.ErrReauthRequired},
+			{"without a password confirmation", policy.Actor{EmailVerified: true, User: alice}, "bob", projects.StayMaintainer, policy.ErrReauthRequired},
 			{"to an unknown user", web(alice), "nobody", projects.StayMaintainer, projects.ErrNoSuchUser},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

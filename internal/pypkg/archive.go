@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"path"
@@ -19,22 +20,34 @@ import (
 type Limits struct {
 	MaxEntries      int           // number of members
 	MaxTotalSize    int64         // real uncompressed bytes over all members read
-	MaxMetadataSize int64         // METADATA / PKG-INFO size cap
+	MaxMetadataSize int64         // METADATA / PKG-INFO / RECORD / WHEEL size cap
 	MaxDuration     time.Duration // wall-clock cap for the whole inspection
+
+	// Once a stream has inflated more than RatioMinSize real bytes, it may
+	// not have produced more than MaxRatio times its compressed size: a
+	// zip member against its compressed size, a .tar.gz's whole gzip
+	// stream against the file's size (tar members are not compressed one
+	// by one). Real data rarely compresses 50:1 at that size; bombs do by
+	// a thousand.
+	RatioMinSize int64
+	MaxRatio     int
 
 	// now replaces time.Now in tests of MaxDuration.
 	now func() time.Time
 }
 
-// DefaultLimits returns limits that no honest distribution comes near: the
-// largest wheels on PyPI unpack to a few GiB with a few tens of thousands of
-// files.
+// DefaultLimits returns the limits used unless the server's configuration
+// sets others. 512 MiB unpacked covers nearly every project; the few with
+// larger binary wheels (CUDA libraries, say) need the operator to raise
+// MaxTotalSize.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxEntries:      50_000,
-		MaxTotalSize:    4 << 30,
+		MaxTotalSize:    512 << 20,
 		MaxMetadataSize: 10 << 20,
 		MaxDuration:     30 * time.Second,
+		RatioMinSize:    64 << 20,
+		MaxRatio:        50,
 	}
 }
 
@@ -51,6 +64,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDuration <= 0 {
 		l.MaxDuration = d.MaxDuration
+	}
+	if l.RatioMinSize <= 0 {
+		l.RatioMinSize = d.RatioMinSize
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = d.MaxRatio
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -92,12 +111,29 @@ func (b *budget) add(n int) error {
 	return nil
 }
 
+// tooDense reports whether n bytes inflated from compressed bytes break the
+// ratio limit. It divides rather than multiplies so that no configured
+// ratio can overflow.
+func (b *budget) tooDense(n, compressed int64) bool {
+	if n <= b.lim.RatioMinSize {
+		return false
+	}
+	if compressed <= 0 {
+		return true
+	}
+	q, r := n/compressed, n%compressed
+	return q > int64(b.lim.MaxRatio) || q == int64(b.lim.MaxRatio) && r > 0
+}
+
 // countingReader charges every byte it returns to the budget and checks the
 // deadline on every read, so a decompression bomb stops at the cap however
-// its headers describe it.
+// its headers describe it. When dense is set, it is also called with the
+// stream's own running total, for the ratio limit.
 type countingReader struct {
-	r io.Reader
-	b *budget
+	r     io.Reader
+	b     *budget
+	n     int64
+	dense func(n int64) error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -107,6 +143,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if berr := c.b.add(n); berr != nil {
 		return n, berr
+	}
+	c.n += int64(n)
+	if c.dense != nil {
+		if derr := c.dense(c.n); derr != nil {
+			return n, derr
+		}
 	}
 	return n, err
 }
@@ -277,6 +319,10 @@ func openZip(r io.ReaderAt, size int64, b *budget, what string) (*zip.Reader, []
 	if n, ok := zipEntryCount(r, tail, tailOff); ok && n > uint64(b.lim.MaxEntries) {
 		return nil, nil, b.tooManyEntries()
 	}
+	walked, err := walkZipTail(r, size, tail, tailOff, b, what)
+	if err != nil {
+		return nil, nil, err
+	}
 	zr, err := zip.NewReader(r, size)
 	// ErrInsecurePath comes with a usable reader; the names are checked
 	// below with the message the author needs.
@@ -285,6 +331,11 @@ func openZip(r io.ReaderAt, size int64, b *budget, what string) (*zip.Reader, []
 	}
 	if len(zr.File) > b.lim.MaxEntries {
 		return nil, nil, b.tooManyEntries()
+	}
+	// The walker's proof is about the directory it read; the members are
+	// read through Go's reader, so it must have read the same one.
+	if !sameDirectory(zr.File, walked) {
+		return nil, nil, newError(ErrInvalidArchive, "Invalid %s: zip readers disagree about its central directory. Rebuild it with a standard tool (such as python -m build).", what)
 	}
 	members := make([]zipMember, 0, len(zr.File))
 	seen := make(map[string]bool, len(zr.File))
@@ -303,48 +354,91 @@ func openZip(r io.ReaderAt, size int64, b *budget, what string) (*zip.Reader, []
 		if f.Flags&0x1 != 0 {
 			return nil, nil, newError(ErrInvalidArchive, "Invalid %s: member %s is encrypted.", what, quote(f.Name))
 		}
-		members = append(members, zipMember{file: f, clean: clean, dir: strings.HasSuffix(f.Name, "/") || f.Mode().IsDir()})
+		// Python's zipfile, and so pip, knows a directory by its trailing
+		// slash alone: a member that only the mode bits call a directory
+		// would be skipped here and extracted as a file there.
+		dir := strings.HasSuffix(f.Name, "/")
+		if f.Mode().IsDir() && !dir {
+			return nil, nil, newError(ErrInvalidArchive, "Invalid %s: member %s is marked as a directory, but its name does not end with \"/\"; some tools would extract it as a file.", what, quote(f.Name))
+		}
+		if dir && f.UncompressedSize64 != 0 {
+			return nil, nil, newError(ErrInvalidArchive, "Invalid %s: directory %s has content.", what, quote(f.Name))
+		}
+		members = append(members, zipMember{file: f, clean: clean, dir: dir})
 	}
 	return zr, members, nil
 }
 
-// inflate reads every member in full through the budget, which is also what
-// checks each member's CRC. Members for which keep returns a limit > 0 are
-// returned, refused when larger than that limit.
+func sameDirectory(files []*zip.File, dir []zipDirEntry) bool {
+	if len(files) != len(dir) {
+		return false
+	}
+	for i, f := range files {
+		d := dir[i]
+		if f.Name != d.name || f.Method != d.method || f.Flags != d.flags || f.CRC32 != d.crc ||
+			f.CompressedSize64 != d.csize || f.UncompressedSize64 != d.usize {
+			return false
+		}
+	}
+	return true
+}
+
+// readMember inflates one member in full through the budget into dst and
+// returns its real size. The member's own ratio is held to the limit as it
+// streams. The CRC is checked here too: archive/zip skips the check when the
+// directory gives a CRC of zero.
+func readMember(m zipMember, b *budget, what string, dst io.Writer, buf []byte) (int64, error) {
+	if err := b.checkTime(); err != nil {
+		return 0, err
+	}
+	rc, err := m.file.Open()
+	if err != nil {
+		if errors.Is(err, zip.ErrAlgorithm) {
+			return 0, wrapError(ErrInvalidArchive, err, "Invalid %s: member %s uses an unsupported compression method; use deflate or store.", what, quote(m.clean))
+		}
+		return 0, asUserError(err, "Invalid %s: member %s cannot be read (%v).", what, quote(m.clean), err)
+	}
+	defer rc.Close()
+	compressed := int64(m.file.CompressedSize64)
+	src := &countingReader{r: rc, b: b, dense: func(n int64) error {
+		if !b.tooDense(n, compressed) {
+			return nil
+		}
+		return newError(ErrArchiveTooLarge, "Distribution file too large: member %s expands to more than %d times its compressed size (%d:1 after %d bytes); members this repetitive are refused as decompression bombs. Remove it or reduce its size.", quote(m.clean), b.lim.MaxRatio, n/max(compressed, 1), n)
+	}}
+	crc := crc32.NewIEEE()
+	n, err := io.CopyBuffer(io.MultiWriter(dst, crc), src, buf)
+	if err == nil && crc.Sum32() != m.file.CRC32 {
+		err = zip.ErrChecksum
+	}
+	if err != nil {
+		if errors.Is(err, zip.ErrChecksum) {
+			return 0, wrapError(ErrInvalidArchive, err, "Invalid %s: member %s is corrupt (checksum mismatch).", what, quote(m.clean))
+		}
+		return 0, asUserError(err, "Invalid %s: member %s cannot be decompressed (%v).", what, quote(m.clean), err)
+	}
+	return n, nil
+}
+
+// inflate reads every member in full through the budget. Members for which
+// keep returns a limit > 0 are returned, refused when larger than that limit.
 func inflate(members []zipMember, b *budget, what string, keep func(zipMember) int64) (map[string][]byte, error) {
 	kept := make(map[string][]byte)
 	buf := make([]byte, 32<<10)
 	for _, m := range members {
-		if err := b.checkTime(); err != nil {
+		limit := keep(m)
+		if limit <= 0 {
+			if _, err := readMember(m, b, what, io.Discard, buf); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var out bytes.Buffer
+		if _, err := readMember(m, b, what, &capWriter{w: &out, limit: limit, name: m.clean}, buf); err != nil {
 			return nil, err
 		}
-		rc, err := m.file.Open()
-		if err != nil {
-			if errors.Is(err, zip.ErrAlgorithm) {
-				return nil, wrapError(ErrInvalidArchive, err, "Invalid %s: member %s uses an unsupported compression method; use deflate or store.", what, quote(m.clean))
-			}
-			return nil, asUserError(err, "Invalid %s: member %s cannot be read (%v).", what, quote(m.clean), err)
-		}
-		src := &countingReader{r: rc, b: b}
-		var dst io.Writer = io.Discard
-		var out *bytes.Buffer
-		limit := keep(m)
-		if limit > 0 {
-			out = new(bytes.Buffer)
-			dst = &capWriter{w: out, limit: limit, name: m.clean}
-		}
-		_, err = io.CopyBuffer(dst, src, buf)
-		rc.Close()
-		if err != nil {
-			if errors.Is(err, zip.ErrChecksum) {
-				return nil, wrapError(ErrInvalidArchive, err, "Invalid %s: member %s is corrupt (checksum mismatch).", what, quote(m.clean))
-			}
-			return nil, asUserError(err, "Invalid %s: member %s cannot be decompressed (%v).", what, quote(m.clean), err)
-		}
-		if out != nil {
-			// Never nil, so an empty member reads as present.
-			kept[m.clean] = append([]byte{}, out.Bytes()...)
-		}
+		// Never nil, so an empty member reads as present.
+		kept[m.clean] = append([]byte{}, out.Bytes()...)
 	}
 	return kept, nil
 }

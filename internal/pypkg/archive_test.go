@@ -5,9 +5,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +54,56 @@ func makeZip(t testing.TB, entries []zipEntry) []byte {
 
 const testMetadata = "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n"
 
-// goodWheel returns the members of a minimal valid foo-1.0 wheel.
+const testWheelFile = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+
+// goodWheel returns the members of a minimal valid foo-1.0 wheel, with an
+// empty RECORD for withRecord to fill in.
 func goodWheel() []zipEntry {
 	return []zipEntry{
 		{name: "foo/__init__.py", body: "x = 1\n"},
 		{name: "foo-1.0.dist-info/METADATA", body: testMetadata},
-		{name: "foo-1.0.dist-info/WHEEL", body: "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{name: "foo-1.0.dist-info/WHEEL", body: testWheelFile},
 		{name: "foo-1.0.dist-info/RECORD", body: ""},
 	}
+}
+
+// withRecord fills every empty .dist-info/RECORD member with the RECORD a
+// build backend would write for entries: each file with its sha256 and
+// size, RECORD itself without. A test that wants an empty RECORD gives it
+// a blank line.
+func withRecord(entries []zipEntry) []zipEntry {
+	var rec strings.Builder
+	for _, e := range entries {
+		switch {
+		case strings.HasSuffix(e.name, "/"):
+		case strings.HasSuffix(e.name, ".dist-info/RECORD"):
+			fmt.Fprintf(&rec, "%s,,\n", e.name)
+		default:
+			sum := sha256.Sum256([]byte(e.body))
+			fmt.Fprintf(&rec, "%s,sha256=%s,%d\n", csvField(e.name), base64.RawURLEncoding.EncodeToString(sum[:]), len(e.body))
+		}
+	}
+	out := slices.Clone(entries)
+	for i, e := range out {
+		if strings.HasSuffix(e.name, ".dist-info/RECORD") && e.body == "" {
+			out[i].body = rec.String()
+		}
+	}
+	return out
+}
+
+// csvField quotes a field as Python's csv module does.
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\r\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+// makeWheel builds a wheel from entries, RECORD filled in by withRecord.
+func makeWheel(t testing.TB, entries []zipEntry) []byte {
+	t.Helper()
+	return makeZip(t, withRecord(entries))
 }
 
 func without(entries []zipEntry, name string) []zipEntry {
@@ -104,7 +149,8 @@ func TestReadWheelMetadata(t *testing.T) {
 		{name: "good wheel", filename: "foo-1.0-py3-none-any.whl", entries: goodWheel()},
 		{name: "stored members", filename: "foo-1.0-py3-none-any.whl", entries: []zipEntry{
 			{name: "foo-1.0.dist-info/METADATA", body: testMetadata, store: true},
-			{name: "foo-1.0.dist-info/WHEEL", body: "Wheel-Version: 1.0\n", store: true},
+			{name: "foo-1.0.dist-info/WHEEL", body: "Wheel-Version: 1.0\nTag: py3-none-any\n", store: true},
+			{name: "foo-1.0.dist-info/RECORD", store: true},
 		}},
 		{name: "with directory entries", filename: "foo-1.0-py3-none-any.whl", entries: append([]zipEntry{
 			{name: "foo/"}, {name: "foo-1.0.dist-info/"},
@@ -164,7 +210,7 @@ func TestReadWheelMetadata(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			data := tt.raw
 			if data == nil {
-				data = makeZip(t, tt.entries)
+				data = makeWheel(t, tt.entries)
 			}
 			got, err := ReadWheelMetadata(bytes.NewReader(data), int64(len(data)), mustFilename(t, tt.filename), tt.lim)
 			if tt.wantErr == nil {
@@ -192,7 +238,7 @@ func TestReadWheelMetadataExactBytes(t *testing.T) {
 	meta := "Metadata-Version: 2.1\r\nName: foo\r\nVersion: 1.0 \r\n\r\nbody\r\n"
 	entries := goodWheel()
 	entries[1].body = meta
-	data := makeZip(t, entries)
+	data := makeWheel(t, entries)
 	got, err := ReadWheelMetadata(bytes.NewReader(data), int64(len(data)), mustFilename(t, "foo-1.0-py3-none-any.whl"), Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +273,10 @@ func TestReadWheelLyingHeader(t *testing.T) {
 
 	var buf bytes.Buffer
 	out := zip.NewWriter(&buf)
-	for _, e := range goodWheel() {
+	// RECORD lists the member truthfully, so that what refuses the wheel
+	// is the member's lying header.
+	entries := withRecord(append(goodWheel(), zipEntry{name: "foo/bomb.bin", body: string(make([]byte, 1<<20))}))
+	for _, e := range entries[:len(entries)-1] {
 		f, _ := out.Create(e.name)
 		f.Write([]byte(e.body))
 	}
@@ -244,16 +293,17 @@ func TestReadWheelLyingHeader(t *testing.T) {
 	data := buf.Bytes()
 	for _, lim := range []Limits{{}, {MaxTotalSize: 64 << 10}} {
 		_, err = ReadWheelMetadata(bytes.NewReader(data), int64(len(data)), mustFilename(t, "foo-1.0-py3-none-any.whl"), lim)
-		if !errors.Is(err, ErrInvalidArchive) && !errors.Is(err, ErrArchiveTooLarge) {
+		if !errors.Is(err, ErrInvalidArchive) && !errors.Is(err, ErrArchiveTooLarge) || !strings.Contains(err.Error(), "bomb.bin") {
 			t.Errorf("limits %+v: error = %v, want the lying member refused", lim, err)
 		}
 	}
 }
 
 func TestReadWheelCorruptCRC(t *testing.T) {
-	data := makeZip(t, []zipEntry{
+	data := makeWheel(t, []zipEntry{
 		{name: "foo-1.0.dist-info/METADATA", body: testMetadata, store: true},
-		{name: "foo-1.0.dist-info/WHEEL", body: "Wheel-Version: 1.0\n", store: true},
+		{name: "foo-1.0.dist-info/WHEEL", body: testWheelFile, store: true},
+		{name: "foo-1.0.dist-info/RECORD", store: true},
 	})
 	i := bytes.Index(data, []byte("Wheel-Version"))
 	data[i] = 'X'
@@ -647,12 +697,52 @@ func TestZipEntryCountBeforeParsing(t *testing.T) {
 }
 
 func TestDefaultLimits(t *testing.T) {
-	want := Limits{MaxEntries: 50_000, MaxTotalSize: 4 << 30, MaxMetadataSize: 10 << 20, MaxDuration: 30 * time.Second}
+	want := Limits{MaxEntries: 50_000, MaxTotalSize: 512 << 20, MaxMetadataSize: 10 << 20, MaxDuration: 30 * time.Second, RatioMinSize: 64 << 20, MaxRatio: 50}
 	if diff := cmp.Diff(want, DefaultLimits(), cmp.AllowUnexported(Limits{})); diff != "" {
 		t.Errorf("DefaultLimits (-want +got):\n%s", diff)
 	}
 	got := Limits{MaxEntries: 7}.withDefaults()
 	if got.MaxEntries != 7 || got.MaxTotalSize != want.MaxTotalSize || got.MaxDuration != want.MaxDuration || got.now == nil {
 		t.Errorf("withDefaults did not keep the set field and fill the others: %+v", got)
+	}
+}
+
+// TestSdistTopDirectory: the top-level directory must be the filename's
+// stem, compared as PyPI compares names and versions (normalised name,
+// version by value), so that every backend's spelling passes and no other
+// release does.
+func TestSdistTopDirectory(t *testing.T) {
+	tests := []struct {
+		filename, top string
+		ok            bool
+	}{
+		{"demo_st-1.0.tar.gz", "demo_st-1.0", true},        // PEP 625: setuptools >= 69, flit, hatchling, poetry-core
+		{"demo-st-1.0.tar.gz", "demo-st-1.0", true},        // older setuptools
+		{"demo_st-1.0.tar.gz", "demo-st-1.0", true},        // the same name, spelled the other way
+		{"Demo.St-1.0.tar.gz", "demo_st-1.0", true},        // and with capitals and a dot
+		{"demo_st-1.0.tar.gz", "demo_st-1.0.0", true},      // the same version by value
+		{"demo_st-1.0rc1.tar.gz", "demo_st-1.0-rc1", true}, // non-canonical spelling of it
+		{"demo_st-1.0.tar.gz", "demo_st-1.0.post1", false},
+		{"demo_st-1.0.tar.gz", "demo_st-1.0+local", false},
+		{"demo_st-1.0.tar.gz", "demo-1.0", false},
+		{"demo_st-1.0.tar.gz", "demo_st-tools-1.0", false},
+		{"demo_st-1.0.tar.gz", "demo_st-1.0-extra", false},
+		{"demo_st-1.0.tar.gz", "demo_st", false},
+		{"demo_st-1.0.tar.gz", "src", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.filename+" "+tt.top, func(t *testing.T) {
+			data := gzipBytes(t, makeTar(t, []tarEntry{{name: tt.top + "/PKG-INFO", body: testPkgInfo}}))
+			_, err := ReadSdistMetadata(bytes.NewReader(data), int64(len(data)), mustFilename(t, tt.filename), Limits{})
+			if tt.ok {
+				if err != nil {
+					t.Errorf("ReadSdistMetadata: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidArchive) || !strings.Contains(err.Error(), "does not match the filename") {
+				t.Errorf("error = %v, want the top-level directory refused", err)
+			}
+		})
 	}
 }

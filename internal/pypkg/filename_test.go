@@ -91,6 +91,8 @@ func TestParseFilenameInvalid(t *testing.T) {
 		{"exe", "foo-1.0.win32.exe", "Invalid file extension: Use .tar.gz, .whl or .zip extension. See https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ for more information"},
 		{"egg", "foo-1.0-py3.11.egg", "Invalid file extension"},
 		{"tar.bz2", "foo-1.0.tar.bz2", "Invalid file extension"},
+		{"tar.xz", "foo-1.0.tar.xz", "Invalid file extension"},
+		{"tgz", "foo-1.0.tgz", "Invalid file extension"},
 		{"rpm", "foo-1.0.noarch.rpm", "Invalid file extension"},
 		{"tar", "foo-1.0.tar", "Invalid file extension"},
 		{"upper-case extension", "foo-1.0.TAR.GZ", "Invalid file extension"},

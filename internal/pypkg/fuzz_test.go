@@ -2,12 +2,15 @@ package pypkg
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"errors"
 	"io/fs"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func FuzzParseFilename(f *testing.F) {
@@ -130,15 +133,16 @@ func FuzzParseMetadata(f *testing.F) {
 // fuzzLimits keep each fuzz input cheap: the point is to find panics and
 // hangs, not to inflate a gigabyte per input.
 func fuzzLimits() Limits {
-	return Limits{MaxEntries: 1000, MaxTotalSize: 1 << 20, MaxMetadataSize: 64 << 10, MaxDuration: 5 * time.Second}
+	return Limits{MaxEntries: 1000, MaxTotalSize: 1 << 20, MaxMetadataSize: 64 << 10, MaxDuration: 5 * time.Second, RatioMinSize: 64 << 10, MaxRatio: 50}
 }
 
 func FuzzReadWheelMetadata(f *testing.F) {
+	f.Add(makeWheel(f, goodWheel()))
+	f.Add(makeWheel(f, append(goodWheel(), zipEntry{name: "foo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\nfoo = foo:main\n", store: true})))
+	f.Add(makeWheel(f, without(goodWheel(), "foo-1.0.dist-info/WHEEL")))
+	f.Add(makeWheel(f, append(goodWheel(), zipEntry{name: "foo/../x"})))
+	f.Add(makeWheel(f, append(goodWheel(), zipEntry{name: "foo/link", body: "/etc", mode: fs.ModeSymlink | 0o777})))
 	f.Add(makeZip(f, goodWheel()))
-	f.Add(makeZip(f, append(goodWheel(), zipEntry{name: "foo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\nfoo = foo:main\n", store: true})))
-	f.Add(makeZip(f, without(goodWheel(), "foo-1.0.dist-info/WHEEL")))
-	f.Add(makeZip(f, append(goodWheel(), zipEntry{name: "foo/../x"})))
-	f.Add(makeZip(f, append(goodWheel(), zipEntry{name: "foo/link", body: "/etc", mode: fs.ModeSymlink | 0o777})))
 	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
 	fn := Filename{Kind: Wheel, Name: "foo", Version: "1.0", PythonTag: "py3", ABITag: "none", PlatformTag: "any", Ext: ".whl"}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -183,6 +187,46 @@ func FuzzReadSdistMetadata(f *testing.F) {
 		}
 		if got == nil || int64(len(got)) > lim.MaxMetadataSize {
 			t.Fatalf("returned %d bytes of PKG-INFO (nil: %v)", len(got), got == nil)
+		}
+	})
+}
+
+// FuzzZipStructure: the walker never panics, refuses only with the
+// package's sentinels, and whatever it accepts archive/zip reads as the
+// same directory, in the same order (the members are then read through
+// archive/zip, so its reading must be the one the walker proved unique).
+func FuzzZipStructure(f *testing.F) {
+	f.Add(makeWheel(f, goodWheel()))
+	f.Add(makeZip(f, goodSdistZip()))
+	f.Add(append(makeZip(f, goodSdistZip()), "appended"...))
+	for _, z := range []rawZip{
+		{members: twoMembers()},
+		{members: twoMembers(), comment: "comment PK\x05\x06"},
+		{members: []rawMember{{name: "a", body: "aaaa", descriptor: 12}, {name: "b", body: "bb", descriptor: 16}}},
+		{members: []rawMember{{name: "a", body: "aaaa", zip64: true, descriptor: 20}, {name: "b", body: "bb", zip64: true, descriptor: 24}}, zip64End: true},
+		{members: []rawMember{{name: "a", body: "a"}, {name: "hidden", body: "h", hidden: true}, {name: "b", body: "b"}}},
+		{members: []rawMember{{name: "é", body: "x", flags: zipFlagUTF8, localName: "e"}}},
+		{},
+	} {
+		f.Add(z.build().data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := walkZip(bytes.NewReader(data), int64(len(data)), newBudget(fuzzLimits()), "wheel")
+		if err != nil {
+			if !errors.Is(err, ErrInvalidArchive) && !errors.Is(err, ErrArchiveTooLarge) {
+				t.Fatalf("error %v wraps neither ErrInvalidArchive nor ErrArchiveTooLarge", err)
+			}
+			return
+		}
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+			t.Fatalf("walkZip accepted an archive that archive/zip refuses: %v", err)
+		}
+		if diff := cmp.Diff(zipNames(zr.File), dirNames(entries)); diff != "" {
+			t.Fatalf("names (-archive/zip +walkZip):\n%s", diff)
+		}
+		if !sameDirectory(zr.File, entries) {
+			t.Fatalf("archive/zip and walkZip read different sizes, CRCs, methods or flags")
 		}
 	})
 }

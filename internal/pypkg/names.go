@@ -110,3 +110,33 @@ func StdlibModuleNames() []string {
 func IsStdlibModuleName(name string) bool {
 	return stdlibModules()[NormalizeName(name)]
 }
+
+// fileNames are files of a Python project that people pass to pip by mistake ("pip install requirements.txt"
+// for "pip install -r requirements.txt"), by their normalised names: whoever registered one would be installed
+// in place of the file.
+var fileNames = map[string]bool{
+	"requirements-txt": true, "requirements-dev-txt": true, "requirements-test-txt": true, "dev-requirements-txt": true,
+	"test-requirements-txt": true, "constraints-txt": true, "setup-py": true, "setup-cfg": true, "pyproject-toml": true,
+	"manage-py": true, "main-py": true, "tox-ini": true, "pipfile": true,
+	"pipfile-lock": true, "poetry-lock": true, "uv-lock": true, "readme-md": true, "readme-rst": true, "makefile": true,
+}
+
+// fileSuffixes are the extensions of files that a new project's name may not end with as typed.
+var fileSuffixes = []string{".txt", ".py", ".cfg", ".toml"}
+
+// IsFileName reports whether name is one a person types meaning a file rather than a project: a known project
+// file in any spelling, or a name that ends with a file extension (".txt", ".py", ".cfg", ".toml") as typed.
+// Such names are refused for new projects. The extension rule reads the name as typed, not normalised, so that
+// names such as "docker-py" stay possible while "docker.py" does not.
+func IsFileName(name string) bool {
+	if fileNames[NormalizeName(name)] {
+		return true
+	}
+	lower := strings.ToLower(name)
+	for _, s := range fileSuffixes {
+		if strings.HasSuffix(lower, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -149,3 +149,18 @@ func TestStdlibModuleNamesNormalised(t *testing.T) {
 		}
 	}
 }
+
+func TestIsFileName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"requirements.txt": true, "Requirements.TXT": true, "requirements-txt": true, "requirements_txt": true,
+		"setup.py": true, "setup-py": true, "setup.cfg": true, "pyproject.toml": true, "Pipfile": true,
+		"notes.txt": true, "thing.py": true, "config.cfg": true, "my.toml": true, "tool.PY": true,
+		// Legitimate names that only look close.
+		"docker-py": false, "requests": false, "toml": false, "pytest-cfg-fetcher": false, "txtai": false,
+		"py": false, "setuptools": false, "typing-extensions": false,
+	} {
+		if got := IsFileName(name); got != want {
+			t.Errorf("IsFileName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -290,7 +290,15 @@ func readTarGz(r io.ReaderAt, size int64, t *sdistTree) error {
 		return wrapError(ErrInvalidArchive, err, "Invalid sdist: the gzip stream is invalid (%v).", err)
 	}
 	defer gz.Close()
-	stream := bufio.NewReader(&countingReader{r: gz, b: t.b})
+	// Tar members are not compressed one by one: the ratio limit holds
+	// the whole stream to the size of the file.
+	b := t.b
+	stream := bufio.NewReader(&countingReader{r: gz, b: b, dense: func(n int64) error {
+		if !b.tooDense(n, size) {
+			return nil
+		}
+		return newError(ErrArchiveTooLarge, "Distribution file too large: its gzip stream expands to more than %d times the file's size (%d:1 after %d bytes); archives this repetitive are refused as decompression bombs. Remove large repetitive files from the sdist.", b.lim.MaxRatio, n/size, n)
+	}})
 	if p, _ := stream.Peek(4); string(p) == zipLocalHeaderSig {
 		return newError(ErrInvalidArchive, "Invalid sdist: the gzip stream contains a zip archive, not a tar archive.")
 	}

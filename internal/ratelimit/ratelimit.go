@@ -21,8 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
+	"wharf/internal/ident"
 )
 
 // Rule is one limit: at most Limit hits in any Window. Name identifies the counter, so two rules that must count
@@ -103,17 +102,14 @@ func combine(rules []Rule, waits []time.Duration) Decision {
 }
 
 // NormalizeKey maps the spellings of one account, address or IP to one key, so that "Alice", "alice " and
-// "ＡＬＩＣＥ" cannot each get their own allowance (R2). Text is NFKC-normalised, case-folded and trimmed. An IPv6
-// address is keyed by its /64, because one subscriber usually holds a whole /64 and could otherwise rotate through
-// 2^64 addresses; an IPv4-mapped IPv6 address counts as the IPv4 address.
+// "ＡＬＩＣＥ" cannot each get their own allowance (R2). Names and addresses get ident.Key, the key under which the
+// store finds accounts, so that every spelling that signs into an account counts on that account's one counter. An
+// IPv6 address is keyed by its /64, because one subscriber usually holds a whole /64 and could otherwise rotate
+// through 2^64 addresses; an IPv4-mapped IPv6 address counts as the IPv4 address.
 func NormalizeKey(s string) string {
-	ascii := isASCII(s)
-	if !ascii {
-		s = norm.NFKC.String(s)
-	}
-	s = strings.TrimSpace(s)
-	if mayBeIP(s) {
-		if a, err := netip.ParseAddr(s); err == nil {
+	k := ident.Key(s)
+	if mayBeIP(k) {
+		if a, err := netip.ParseAddr(k); err == nil {
 			a = a.WithZone("").Unmap()
 			if a.Is6() {
 				p, _ := a.Prefix(64)
@@ -122,27 +118,13 @@ func NormalizeKey(s string) string {
 			return a.String()
 		}
 	}
-	if ascii {
-		return strings.ToLower(s) // ASCII is its own NFKC form and folds to its lower case
-	}
-	// Folding can produce text that is no longer in NFKC (and NFKC can produce text that folds further), so
-	// normalise once more after folding. A Caser keeps state: one per call.
-	return strings.TrimSpace(norm.NFKC.String(cases.Fold().String(s)))
+	return k
 }
 
 // mayBeIP spares most user names a failed IP parse, whose error is an allocation on every login.
 func mayBeIP(s string) bool {
 	return s != "" && (s[0] == ':' || ('0' <= s[0] && s[0] <= '9') || ('a' <= s[0]|0x20 && s[0]|0x20 <= 'f')) &&
 		strings.ContainsAny(s, ".:")
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // maxKeyLen bounds the bytes a key occupies in memory or in Redis, whatever length of user name a client sends.

@@ -3,12 +3,14 @@ package ratelimit_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"wharf/internal/ident"
 	"wharf/internal/ratelimit"
 )
 
@@ -28,6 +30,8 @@ func TestNormalizeKey(t *testing.T) {
 		{"final sigma folds", "ΟΔΥΣΣΕΥΣ", "οδυσσευσ"},
 		{"combining accent composed", "Ame\u0301lie", "amélie"},
 		{"email address", "Alice@Example.COM", "alice@example.com"},
+		{"Kelvin sign", "\u212AIM", "kim"},
+		{"capital I with dot above keeps its dot", "kİm", "ki\u0307m"},
 		{"inner space kept", "alice smith", "alice smith"},
 		{"IPv4", "192.0.2.1", "192.0.2.1"},
 		{"IPv4 with spaces", " 192.0.2.1 ", "192.0.2.1"},
@@ -44,6 +48,17 @@ func TestNormalizeKey(t *testing.T) {
 				t.Errorf("NormalizeKey(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestNormalizeKeyIsTheLookupKey ties the limiter to the store: a name or address is counted under exactly the key
+// the store finds the account by (ident.Key), so no spelling that signs into an account escapes its counter (R2).
+func TestNormalizeKeyIsTheLookupKey(t *testing.T) {
+	for _, s := range []string{"kim", "KIM", "kim ", "ＫＩＭ", "\u212AIM", "kİm", "straße", "Kim@Example.com",
+		"ＫＩＭ＠ｅｘａｍｐｌｅ．ｃｏｍ", "a.b-c_d", "deadbeef", "1.2.3.4", "Ame\u0301lie"} {
+		if got, want := ratelimit.NormalizeKey(s), ident.Key(s); got != want {
+			t.Errorf("NormalizeKey(%q) = %q, but the account is found under %q", s, got, want)
+		}
 	}
 }
 
@@ -82,13 +97,21 @@ func TestWriteTooMany(t *testing.T) {
 	}
 }
 
+// defaultRules lists every field of DefaultRules by its Go name, through reflection, so that a rule added later is
+// checked without anyone remembering to list it here.
+func defaultRules() map[string]ratelimit.Rule {
+	all := map[string]ratelimit.Rule{}
+	v := reflect.ValueOf(ratelimit.DefaultRules())
+	for i := range v.NumField() {
+		all[v.Type().Field(i).Name] = v.Field(i).Interface().(ratelimit.Rule)
+	}
+	return all
+}
+
 func TestWharfRulesAreValidAndDistinct(t *testing.T) {
-	all := map[string]ratelimit.Rule{
-		"LoginAccount": ratelimit.LoginAccount, "LoginIP": ratelimit.LoginIP, "LoginGlobal": ratelimit.LoginGlobal,
-		"SecondFactor5m": ratelimit.SecondFactor5m, "SecondFactor1h": ratelimit.SecondFactor1h,
-		"SecondFactor1d": ratelimit.SecondFactor1d, "MailAddressHour": ratelimit.MailAddressHour,
-		"MailAddressDay": ratelimit.MailAddressDay, "MailIP": ratelimit.MailIP,
-		"ProjectCreateUser": ratelimit.ProjectCreateUser, "ProjectCreateIP": ratelimit.ProjectCreateIP,
+	all := defaultRules()
+	if len(all) < 16 {
+		t.Fatalf("DefaultRules has %d rules; reflection found too few", len(all))
 	}
 	m := ratelimit.NewMemory(func() time.Time { return epoch }, 0)
 	names := map[string]string{}
@@ -101,5 +124,46 @@ func TestWharfRulesAreValidAndDistinct(t *testing.T) {
 			t.Errorf("%s and %s share the name %q, so they would share a counter", v, other, r.Name)
 		}
 		names[r.Name] = v
+	}
+}
+
+// TestRulesSet: an administrator changes limits by name; what is not named keeps its value, every bad item is
+// refused with the reason, and String writes what Set reads.
+func TestRulesSet(t *testing.T) {
+	r := ratelimit.DefaultRules()
+	if err := r.Set(" project-create-user=200/1h , login-ip=30/10m,"); err != nil {
+		t.Fatal(err)
+	}
+	want := ratelimit.DefaultRules()
+	want.ProjectCreateUser.Limit = 200
+	want.LoginIP.Limit, want.LoginIP.Window = 30, 10*time.Minute
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("after Set (-want +got):\n%s", diff)
+	}
+	round := ratelimit.DefaultRules()
+	round.LoginGlobal.Limit = 1 // String must carry every rule, so Set puts this one back too
+	if err := round.Set(r.String()); err != nil {
+		t.Fatalf("Set(String()) = %v for %q", err, r.String())
+	}
+	if diff := cmp.Diff(r, round); diff != "" {
+		t.Errorf("String does not round-trip (-want +got):\n%s\n%s", diff, r.String())
+	}
+	if !strings.Contains(ratelimit.DefaultRules().String(), "2fa-1d=50/24h") || !strings.Contains(ratelimit.DefaultRules().String(), "login-account=10/5m") {
+		t.Errorf("String = %q", ratelimit.DefaultRules().String())
+	}
+	for spec, why := range map[string]string{
+		"nonsense=1/1h":             `no rule named "nonsense"`,
+		"login-ip=ten/5m":           "positive whole number",
+		"login-ip=0/5m":             "positive whole number",
+		"login-ip=10/soon":          "duration",
+		"login-ip=10/1ms":           "duration",
+		"login-ip":                  "NAME=LIMIT/WINDOW",
+		"login-ip=10":               "NAME=LIMIT/WINDOW",
+		"login-ip=10/5m,bogus=1/1h": `no rule named "bogus"`,
+	} {
+		r := ratelimit.DefaultRules()
+		if err := r.Set(spec); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("Set(%q) = %v, want an error saying %q", spec, err, why)
+		}
 	}
 }

@@ -59,19 +59,39 @@ func (s *Server) handle(h httperror.Handler) http.Handler {
 func (s *Server) handleUpload(h httperror.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Vary", "Authorization")
+		// The handler may wrap the body in a size limit that stops reading at the limit; draining goes around it.
+		body := r.Body
 		err := h(w, r)
 		if err == nil {
 			return
 		}
 		code, msg, hdr := status(err)
 		s.logError(r, code, err)
+		drain(w, r, body)
 		writeReasonPhrase(w, r, code, msg, hdr)
 	})
 }
 
-// maxDrain is how much of an unread upload body is read before answering, so that a client still sending gets the
-// answer instead of a reset connection.
-const maxDrain = 16 << 20
+// An HTTP/1.1 client such as twine sends the whole body before it reads the answer. Closing the connection on a
+// body it is still sending resets it, and the client reports "connection reset" instead of the refusal (an
+// over-size file's 413 first of all). So the rest of a refused body is read and thrown away, up to maxDrain bytes
+// and for at most drainTime; a body declared larger than that is not worth reading, and gets the reset.
+const (
+	maxDrain  = 1 << 30
+	drainTime = 2 * time.Minute
+)
+
+func drain(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	if r.ProtoMajor != 1 || r.ContentLength > maxDrain {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(drainTime)); err != nil {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	rc.SetReadDeadline(time.Time{})
+}
 
 func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg string, hdr http.Header) {
 	reason := strings.Map(func(r rune) rune {
@@ -92,7 +112,6 @@ func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg str
 		io.WriteString(w, body)
 		return
 	}
-	io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
 	conn, buf, err := hj.Hijack()
 	if err != nil {
 		return

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -144,5 +148,59 @@ func TestRoutesAndErrors(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); loc != "/simple/demo/?format=json" {
 		t.Errorf("redirect to %q", loc)
+	}
+}
+
+// limitedUploads refuses every body over one MiB as the upload handler does: by reading through a size limit.
+type limitedUploads struct{}
+
+func (limitedUploads) ServeUpload(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		return httperror.New(http.StatusRequestEntityTooLarge, "File too large. Limit for a file is 1 MiB.")
+	}
+	return nil
+}
+
+// TestOversizeUploadAnswered: a client that sends its whole body before reading, as twine does, gets the 413 and
+// its reason, not a reset connection, both when the size was declared and when the body was streamed (chunked).
+func TestOversizeUploadAnswered(t *testing.T) {
+	s := New(fakeIndex{}, limitedUploads{}, pinger{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	body := bytes.Repeat([]byte("x"), 48<<20)
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST /legacy/ HTTP/1.1\r\nHost: wharf\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+			w := bufio.NewWriter(conn)
+			if chunked {
+				fmt.Fprintf(w, "%sTransfer-Encoding: chunked\r\n\r\n", head)
+				for b := body; len(b) > 0; b = b[min(len(b), 1<<16):] {
+					fmt.Fprintf(w, "%x\r\n", min(len(b), 1<<16))
+					w.Write(b[:min(len(b), 1<<16)])
+					w.WriteString("\r\n")
+				}
+				w.WriteString("0\r\n\r\n")
+			} else {
+				fmt.Fprintf(w, "%sContent-Length: %d\r\n\r\n", head, len(body))
+				w.Write(body)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatalf("sending the body: %v (the server closed the connection on a client still sending)", err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 413 || !strings.Contains(resp.Status, "File too large") {
+				t.Errorf("status %q, want 413 with the reason", resp.Status)
+			}
+		})
 	}
 }

@@ -40,7 +40,7 @@ func seedProjects(tb testing.TB, db *store.DB, n int) []string {
 			files = append(files, store.NewFile{
 				ProjectName: name, NormalizedName: name, UltraName: name, Version: v, CanonicalVersion: v,
 				RequiresPython: ">=3.8", ReleaseMetadata: []byte(`{"summary":"bench"}`), Filename: fn,
-				PackageType: "bdist_wheel", PythonVersion: "py3", Size: 1000, SHA256: hash(fn), MD5: "m", Blake2b256: "b",
+				PackageType: "bdist_wheel", PythonVersion: "py3", Size: 1000, SHA256: hash(fn), MD5: "m", Blake2b256: hash("b2" + fn),
 				MetadataSHA256: hash("meta" + fn), Now: t0,
 			})
 		}

@@ -362,7 +362,7 @@ func TestETags(t *testing.T) {
 	})
 }
 
-// TestViewsAgree is checklist F6: the HTML page, the JSON page and the JSON API list the files and hashes the
+// TestViewsAgree is F6 (docs/security.md): the HTML page, the JSON page and the JSON API list the files and hashes the
 // database has.
 func TestViewsAgree(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, fx *fixture) {
@@ -427,7 +427,7 @@ func TestViewsAgree(t *testing.T) {
 				t.Errorf("%s disagrees with the database (-db +page):\n%s", name, diff)
 			}
 		}
-		// And the bytes served under each URL hash to what the pages say (checklist U4).
+		// And the bytes served under each URL hash to what the pages say (U4).
 		for name, fv := range want {
 			w := fx.get(t, fv.URL)
 			wantStatus(t, w, http.StatusOK)

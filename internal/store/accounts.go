@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"wharf/internal/ident"
 )
 
 // Account is a user with the state that login, verification and administration need. It is a separate type
@@ -76,10 +78,10 @@ func (db *DB) AccountByID(ctx context.Context, id int64) (Account, error) {
 	return a, nil
 }
 
-// AccountByName finds an account by username, case-insensitively.
+// AccountByName finds an account by username, in any spelling that ident.Key makes the same.
 func (db *DB) AccountByName(ctx context.Context, username string) (Account, error) {
 	a, err := scanAccount(db.sql.QueryRowContext(ctx,
-		`SELECT `+accountColumns+` FROM users WHERE username_key = $1`, UsernameKey(username)))
+		`SELECT `+accountColumns+` FROM users WHERE username_key = $1`, ident.Key(username)))
 	if err != nil {
 		// The name is left out: a user who typed a password into the username field must not find it in a log.
 		return Account{}, fmt.Errorf("account by name: %w", err)
@@ -87,10 +89,11 @@ func (db *DB) AccountByName(ctx context.Context, username string) (Account, erro
 	return a, nil
 }
 
-// AccountByEmail finds the account of an address, case-insensitively (addresses are unique in that sense).
+// AccountByEmail finds the account of an address, in any spelling that ident.Key makes the same (addresses are
+// unique in that sense).
 func (db *DB) AccountByEmail(ctx context.Context, email string) (Account, error) {
 	a, err := scanAccount(db.sql.QueryRowContext(ctx,
-		`SELECT `+accountColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+		`SELECT `+accountColumns+` FROM users WHERE email_key = $1`, ident.Key(email)))
 	if err != nil {
 		return Account{}, fmt.Errorf("account by email: %w", err)
 	}
@@ -150,8 +153,8 @@ func (db *DB) SetPasswordAndRevoke(ctx context.Context, userID int64, hash strin
 // the user has since replaced proves nothing about the new one (ErrNotFound then).
 func (db *DB) SetEmailVerified(ctx context.Context, userID int64, email string, now time.Time) error {
 	err := execOne(ctx, db.sql,
-		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2 AND lower(email) = lower($3)`,
-		micros(now), userID, email)
+		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2 AND email_key = $3`,
+		micros(now), userID, ident.Key(email))
 	if err != nil {
 		return fmt.Errorf("set email verified: %w", err)
 	}
@@ -159,10 +162,11 @@ func (db *DB) SetEmailVerified(ctx context.Context, userID int64, email string, 
 }
 
 // SetEmail replaces a user's address, which is then unverified, and spends every unused link sent to the old one.
-// ErrConflict when another account has the address.
+// ErrConflict when another account has the address, in any spelling that ident.Key makes the same.
 func (db *DB) SetEmail(ctx context.Context, userID int64, email string, now time.Time) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `UPDATE users SET email = $1, email_verified_at = NULL WHERE id = $2`, email, userID); err != nil {
+		if err := execOne(ctx, tx, `UPDATE users SET email = $1, email_key = $2, email_verified_at = NULL WHERE id = $3`,
+			email, ident.Key(email), userID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, micros(now), userID)
@@ -177,26 +181,45 @@ func (db *DB) SetEmail(ctx context.Context, userID int64, email string, now time
 	return nil
 }
 
-// SetUserDisabled disables or re-enables an account. Disabling also ends its sessions and spends its email links
-// in the same transaction, so that nothing started before the ban outlives it.
+// SetUserDisabled disables an account as DisableUser does, or re-enables one. Re-enabling brings back nothing that
+// disabling ended: the user signs in afresh and makes new API tokens.
 func (db *DB) SetUserDisabled(ctx context.Context, userID int64, disabled bool, now time.Time) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if err := execOne(ctx, tx, `UPDATE users SET disabled = $1 WHERE id = $2`, disabled, userID); err != nil {
+	if disabled {
+		_, err := db.DisableUser(ctx, userID, now)
+		return err
+	}
+	if err := execOne(ctx, db.sql, `UPDATE users SET disabled = $1 WHERE id = $2`, false, userID); err != nil {
+		return fmt.Errorf("set user disabled: %w", err)
+	}
+	return nil
+}
+
+// DisableUser disables an account and, in the same transaction, ends its sessions, spends its email links and
+// revokes its live API tokens, so that nothing started before the ban outlives it, not even once the ban is
+// lifted (S6). It says how many tokens it revoked; tokens already revoked or expired are left as they were.
+func (db *DB) DisableUser(ctx context.Context, userID int64, now time.Time) (revokedTokens int64, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, `UPDATE users SET disabled = $1 WHERE id = $2`, true, userID); err != nil {
 			return err
-		}
-		if !disabled {
-			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, micros(now), userID)
+		if _, err := tx.ExecContext(ctx, `UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, micros(now), userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1
+			WHERE user_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`, micros(now), userID)
+		if err != nil {
+			return err
+		}
+		revokedTokens, err = res.RowsAffected()
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("set user disabled: %w", err)
+		return 0, fmt.Errorf("disable user: %w", err)
 	}
-	return nil
+	return revokedTokens, nil
 }
 
 // SetAdmin grants or withdraws administration.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -146,7 +147,16 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 // Migrate applies every migration newer than the database's version, each in its own transaction.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, math.MaxInt) }
+
+// afterMigration holds the steps a migration needs that SQL cannot do, by version. Each runs right after its
+// migration's SQL, in the same transaction, so that the version is recorded only once both are done.
+var afterMigration = map[int]func(context.Context, *sql.Tx) error{
+	6: rekeyUsers,
+}
+
+// migrate applies the migrations newer than the database's version, up to and including version upTo.
+func (db *DB) migrate(ctx context.Context, upTo int) error {
 	if _, err := db.sql.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -161,6 +171,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migrate: bad migration name %s", e.Name())
+		}
+		if version > upTo {
+			break
 		}
 		body, err := fs.ReadFile(migrations, dir+"/"+e.Name())
 		if err != nil {
@@ -182,6 +195,11 @@ func (db *DB) Migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return fmt.Errorf("%s: %w", e.Name(), err)
+			}
+			if step := afterMigration[version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return fmt.Errorf("%s: %w", e.Name(), err)
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 				version, micros(time.Now()))

@@ -28,7 +28,7 @@ func TestProjectIndexShapes(t *testing.T) {
 					ProjectName: project, NormalizedName: project, UltraName: project, CreateProject: create,
 					UploaderID: alice.ID, Version: version, CanonicalVersion: version, RequiresPython: ">=3.9",
 					ReleaseMetadata: []byte(`{"summary":"s"}`), Filename: filename, PackageType: "sdist",
-					PythonVersion: "source", Size: 10, SHA256: "sha-" + filename, MD5: "md5", Blake2b256: "b2",
+					PythonVersion: "source", Size: 10, SHA256: "sha-" + filename, MD5: "md5", Blake2b256: "b2-" + filename,
 					MetadataSHA256: "meta-" + filename, Now: now,
 				})
 				if err != nil {

@@ -10,7 +10,9 @@ import (
 
 // Errors of AddFile, each a different answer to the uploader.
 var (
-	ErrFileExists      = errors.New("file already exists")
+	ErrFileExists = errors.New("file already exists")
+	// ErrContentExists is an upload whose bytes a live file already has under another filename.
+	ErrContentExists   = errors.New("file content already exists")
 	ErrFilenameReused  = errors.New("filename previously used")
 	ErrProjectTooLarge = errors.New("project size limit exceeded")
 	ErrProjectExists   = errors.New("project was created concurrently")
@@ -88,6 +90,9 @@ func (db *DB) classifyConflict(ctx context.Context, nf NewFile) (AddFileResult, 
 			return AddFileResult{}, fmt.Errorf("add file %s: %w", nf.Filename, ErrProjectExists)
 		}
 	}
+	if other, err := db.FileWithContent(ctx, nf.SHA256, nf.Blake2b256); err == nil && other != "" {
+		return AddFileResult{}, fmt.Errorf("add file %s: same content as %s: %w", nf.Filename, other, ErrContentExists)
+	}
 	return AddFileResult{}, fmt.Errorf("add file %s: %w", nf.Filename, ErrFilenameReused)
 }
 
@@ -111,6 +116,11 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 		return res, ErrFileExists
 	case registered:
 		return res, ErrFilenameReused
+	}
+	if other, err := fileWithContent(ctx, tx, nf.SHA256, nf.Blake2b256); err != nil {
+		return res, err
+	} else if other != "" {
+		return res, fmt.Errorf("same content as %s: %w", other, ErrContentExists)
 	}
 
 	p, err := scanProject(tx.QueryRowContext(ctx,
@@ -171,6 +181,10 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 		f.Filename, now); err != nil {
 		return res, err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO file_digests (sha256, blake2_256, file_id) VALUES ($1, $2, $3)`,
+		f.SHA256, f.Blake2b256, f.ID); err != nil {
+		return res, err
+	}
 	if err := journal(ctx, tx, p.ID, "add file", f.Filename, nf.UploaderID, now, &p); err != nil {
 		return res, err
 	}
@@ -180,6 +194,26 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 	p.TotalSize += f.Size
 	res.Project, res.File = p, f
 	return res, nil
+}
+
+// FileWithContent returns the filename of the live file whose bytes have the given sha256 or blake2b-256, or ""
+// when no live file has them.
+func (db *DB) FileWithContent(ctx context.Context, sha256, blake2 string) (string, error) {
+	name, err := fileWithContent(ctx, db.sql, sha256, blake2)
+	if err != nil {
+		return "", fmt.Errorf("file with content %s: %w", sha256, err)
+	}
+	return name, nil
+}
+
+func fileWithContent(ctx context.Context, q rowQuerier, sha256, blake2 string) (string, error) {
+	var name string
+	err := q.QueryRowContext(ctx, `SELECT f.filename FROM file_digests d JOIN files f ON f.id = d.file_id
+		WHERE d.sha256 = $1 OR d.blake2_256 = $2 LIMIT 1`, sha256, blake2).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
 }
 
 // journal records a change and moves the project's serial to it; p, when given, is updated to match.

@@ -14,7 +14,7 @@ const seedChunk = 2000
 
 // SeedFiles loads many files at once for benchmarks and imports, in one transaction, with multi-row statements
 // instead of AddFile's per-file round trips: projects (created without roles or uploader), their releases, files,
-// the filename registry and one journal entry per project, which becomes the project's serial. Projects that
+// the filename registry, the content registry and one journal entry per project, which becomes the project's serial. Projects that
 // already exist are skipped whole, so a seed that stopped half-way can be run again. It does none of the upload
 // path's checks: the caller vouches for names, versions and hashes.
 func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
@@ -101,6 +101,11 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 			}
 		}
 
+		// The files inserted below get ids above every existing one: the content registry takes exactly those.
+		var lastFileID int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM files`).Scan(&lastFileID); err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
 		var newFiles []*NewFile
 		for i := range files {
 			if _, ok := projectIDs[files[i].NormalizedName]; ok {
@@ -127,6 +132,11 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 			if _, err := tx.ExecContext(ctx, r.String(), names...); err != nil {
 				return fmt.Errorf("filename registry: %w", err)
 			}
+		}
+		// Repeated content is kept, as the migration keeps it in files from before the rule: the first holds it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO file_digests (sha256, blake2_256, file_id)
+			SELECT sha256, blake2_256, id FROM files WHERE id > $1 ORDER BY id ON CONFLICT DO NOTHING`, lastFileID); err != nil {
+			return fmt.Errorf("file digests: %w", err)
 		}
 
 		// One journal entry per new project, in the caller's order; its id becomes the project's serial.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"wharf/internal/ident"
 )
 
 // ProjectSummary is a project as lists show it (search results, the home page, a profile): the project and what
@@ -111,12 +113,12 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// FindAccounts lists the accounts whose username or email contains q (case-insensitively), by username, for the
-// administrators' search.
+// FindAccounts lists the accounts whose username or email contains q, compared as ident.Key compares them, by
+// username, for the administrators' search.
 func (db *DB) FindAccounts(ctx context.Context, q string, limit int) ([]Account, error) {
-	pattern := "%" + likeEscape(strings.ToLower(strings.TrimSpace(q))) + "%"
+	pattern := "%" + likeEscape(ident.Key(q)) + "%"
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+accountColumns+` FROM users
-		WHERE username_key LIKE $1 ESCAPE '\' OR lower(email) LIKE $1 ESCAPE '\'
+		WHERE username_key LIKE $1 ESCAPE '\' OR email_key LIKE $1 ESCAPE '\'
 		ORDER BY username_key LIMIT $2`, pattern, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find accounts: %w", err)

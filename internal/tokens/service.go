@@ -19,7 +19,7 @@ type Store interface {
 	CreateToken(ctx context.Context, t store.Token) error
 	TokenByID(ctx context.Context, id string) (store.Token, error)
 	TouchToken(ctx context.Context, id string, now time.Time) (bool, error)
-	UserByID(ctx context.Context, id int64) (store.User, error)
+	AccountByID(ctx context.Context, id int64) (store.Account, error)
 	RevokeToken(ctx context.Context, userID int64, id string, now time.Time) error
 }
 
@@ -115,15 +115,15 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
 		return policy.Actor{}, invalid("the token has expired")
 	}
-	user, err := s.db.UserByID(ctx, v.UserID)
+	acct, err := s.db.AccountByID(ctx, v.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return policy.Actor{}, invalid("the token's user does not exist")
 	}
 	if err != nil {
 		return policy.Actor{}, httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
 	}
-	if user.Disabled {
-		return policy.Actor{}, httperror.New(http.StatusForbidden, "The account '%s' is disabled.", user.Username)
+	if acct.Disabled {
+		return policy.Actor{}, httperror.New(http.StatusForbidden, "The account '%s' is disabled.", acct.Username)
 	}
 	scope := &policy.TokenScope{ID: v.ID, Projects: v.Projects}
 	// The record repeats the minted scope; narrowing by it too means a tampered record can never widen a token.
@@ -134,9 +134,11 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 		scope.Projects = intersect(scope.Projects, rec.Projects)
 	}
 	if first, err := s.db.TouchToken(ctx, v.ID, now); err == nil && first {
-		s.audit.Record(ctx, audit.TokenFirstUse, user.ID, 0, audit.Request{}, "token "+v.ID)
+		s.audit.Record(ctx, audit.TokenFirstUse, acct.ID, 0, audit.Request{}, "token "+v.ID)
 	}
-	return policy.Actor{User: user, Token: scope}, nil
+	actor := policy.ActorFor(acct)
+	actor.Token = scope
+	return actor, nil
 }
 
 func invalid(reason string) error {

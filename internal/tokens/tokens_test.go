@@ -625,7 +625,7 @@ func TestAllowsProject(t *testing.T) {
 	}
 }
 
-// TestScope is checklist row K2 at this layer: a token for project A does not
+// TestScope is K2 (docs/security.md) at this layer: a token for project A does not
 // allow project B.
 func TestScope(t *testing.T) {
 	m := newTestMinter(t, testKey)

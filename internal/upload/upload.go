@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +32,7 @@ type Store interface {
 	IsNameReserved(ctx context.Context, normalized string) (bool, error)
 	AddFile(ctx context.Context, nf store.NewFile) (store.AddFileResult, error)
 	FilenameUsed(ctx context.Context, filename string) (liveSHA256 string, used bool, err error)
+	FileWithContent(ctx context.Context, sha256, blake2 string) (string, error)
 	BlobReferenced(ctx context.Context, sha256 string) (bool, error)
 }
 
@@ -66,6 +66,8 @@ type Options struct {
 	ReadOnly       bool
 	// Limiter bounds how fast one user or one address creates projects (U12); nil leaves creation unbounded.
 	Limiter ratelimit.Limiter
+	// Rules holds the creation limits; the zero value means ratelimit.DefaultRules.
+	Rules ratelimit.Rules
 }
 
 // Handler serves POST /legacy/.
@@ -84,6 +86,9 @@ type Handler struct {
 // New builds the upload handler.
 func New(db Store, blobs Blobs, auth Authenticator, pol Policy, index Index,
 	log *audit.Log, opts Options, now func() time.Time, logger *slog.Logger) *Handler {
+	if opts.Rules == (ratelimit.Rules{}) {
+		opts.Rules = ratelimit.DefaultRules()
+	}
 	return &Handler{db: db, blobs: blobs, auth: auth, policy: pol, index: index, audit: log, opts: opts, now: now, log: logger}
 }
 
@@ -136,8 +141,16 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	if used && liveSHA == f.file.SHA256() {
 		return duplicate(w)
 	}
+	blake2 := hex.EncodeToString(f.blake2.Sum(nil))
 	if used {
-		return h.addFileError(store.ErrFileExists, liveSHA == "", req.filename, hex.EncodeToString(f.blake2.Sum(nil)), req.name)
+		return h.addFileError(store.ErrFileExists, liveSHA == "", req.filename, blake2, req.name)
+	}
+	// The same bytes under a second filename (another tag, another project) are refused as PyPI refuses them; the
+	// store decides it again in the commit, where concurrent uploads meet.
+	if other, err := h.db.FileWithContent(ctx, f.file.SHA256(), blake2); err != nil {
+		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
+	} else if other != "" {
+		return contentExists(req.filename, blake2, other)
 	}
 	meta, metaBytes, err := h.inspect(f, req)
 	if err != nil {
@@ -183,7 +196,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		ReleaseMetadata: releaseMetadata(meta),
 		Filename:        req.filename, PackageType: req.dist.PackageType(), PythonVersion: req.dist.PythonVersion(),
 		Size: info.Size, SHA256: info.Key, MD5: hex.EncodeToString(f.md5.Sum(nil)),
-		Blake2b256: hex.EncodeToString(f.blake2.Sum(nil)), MetadataSHA256: metadataSHA,
+		Blake2b256: blake2, MetadataSHA256: metadataSHA,
 		MaxProjectSize: h.opts.MaxProjectSize, Now: h.now().UTC(),
 	}
 	res, err := h.db.AddFile(ctx, nf)
@@ -194,6 +207,10 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		}
 		nf.CreateProject = project == nil
 		res, err = h.db.AddFile(ctx, nf)
+	}
+	if errors.Is(err, store.ErrContentExists) {
+		other, _ := h.db.FileWithContent(ctx, nf.SHA256, nf.Blake2b256)
+		return contentExists(nf.Filename, nf.Blake2b256, other)
 	}
 	if err != nil {
 		return h.addFileError(err, errors.Is(err, store.ErrFilenameReused), nf.Filename, nf.Blake2b256, nf.ProjectName)
@@ -364,15 +381,15 @@ func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request
 // creationLimit checks (count false) or counts (count true) the creation of a project against the per-user and
 // per-address limits. Only projects that were really created are counted, so refused uploads cost nothing.
 func (h *Handler) creationLimit(ctx context.Context, actor policy.Actor, ip string, count bool) error {
-	if h.opts.Limiter == nil {
+	if h.opts.Limiter == nil || !policy.LimitsProjectCreation(actor) {
 		return nil
 	}
 	for _, l := range []struct {
 		key  string
 		rule ratelimit.Rule
 	}{
-		{"user:" + strconv.FormatInt(actor.User.ID, 10), ratelimit.ProjectCreateUser},
-		{"ip:" + ip, ratelimit.ProjectCreateIP},
+		{"user:" + strconv.FormatInt(actor.User.ID, 10), h.opts.Rules.ProjectCreateUser},
+		{"ip:" + ip, h.opts.Rules.ProjectCreateIP},
 	} {
 		var d ratelimit.Decision
 		var err error
@@ -404,10 +421,14 @@ func denial(err error) error {
 }
 
 // checkNewName refuses names a new project may not take: the standard library's, reserved ones, and look-alikes of
-// existing projects (U11, U12).
+// existing projects, and names of files (U11, U12).
 func (h *Handler) checkNewName(ctx context.Context, name, normalized string) error {
 	if pypkg.IsStdlibModuleName(normalized) {
 		return httperror.New(http.StatusBadRequest, "The name '%s' isn't allowed (conflict with Python Standard Library module name).", name)
+	}
+	if pypkg.IsFileName(name) {
+		return httperror.New(http.StatusBadRequest,
+			"The name '%s' isn't allowed: it is the name of a file, which people pass to pip by mistake (as in 'pip install requirements.txt' for 'pip install -r requirements.txt'). Choose a different project name.", name)
 	}
 	reserved, err := h.db.IsNameReserved(ctx, normalized)
 	if err != nil {
@@ -438,10 +459,8 @@ func (h *Handler) inspect(f *form, req request) (*pypkg.Metadata, []byte, error)
 		raw, err = pypkg.ReadSdistMetadata(f.file, f.file.Size(), req.dist, h.opts.Archive)
 	}
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, pypkg.ErrArchiveTooLarge) {
-			return nil, nil, httperror.Wrap(err, http.StatusBadRequest, "Invalid distribution file. The archive is too large when unpacked.")
-		}
-		return nil, nil, httperror.New(http.StatusBadRequest, "%s", err.Error())
+		// pypkg's messages say which member or limit refused the archive, for the uploader to act on.
+		return nil, nil, httperror.Wrap(err, http.StatusBadRequest, "%s", err.Error())
 	}
 	meta, err := pypkg.ParseMetadata(raw)
 	if err != nil {
@@ -471,6 +490,16 @@ func (h *Handler) addFileError(err error, deleted bool, filename, blake2, projec
 	default:
 		return httperror.Wrap(err, http.StatusServiceUnavailable, "The upload could not be saved. Try again later.")
 	}
+}
+
+// contentExists is PyPI's answer to bytes that the index already holds under another filename, with that name.
+func contentExists(filename, blake2, other string) error {
+	also := ""
+	if other != "" {
+		also = fmt.Sprintf(": the same content was already uploaded as '%s'", other)
+	}
+	return httperror.New(http.StatusBadRequest, "File already exists ('%s', with blake2_256 hash '%s')%s. %s",
+		filename, blake2, also, helpFileNameReuse)
 }
 
 // releaseMetadata is the JSON kept with a release, in the key names of PyPI's JSON API.

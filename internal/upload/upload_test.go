@@ -168,6 +168,9 @@ func TestUploadRules(t *testing.T) {
 				{"pre-registration", wheelForm("demo", "1.1").Set(":action", "submit"), "__token__", 410, "pre-registration is no longer required"},
 				{"U11 standard library name", wheelForm("asyncio", "1.0"), "__token__", 400, "conflict with Python Standard Library"},
 				{"U11 look-alike of an existing project", wheelForm("dem0", "1.0"), "__token__", 400, "too similar to an existing project"},
+				{"U11 a file's name", wheelForm("requirements.txt", "1.0"), "__token__", 400, "The name 'requirements.txt' isn't allowed: it is the name of a file"},
+				{"U11 a file's name in another spelling", wheelForm("Setup_Py", "1.0"), "__token__", 400, "it is the name of a file"},
+				{"U11 a name with a file extension", wheelForm("helpers.py", "1.0"), "__token__", 400, "it is the name of a file"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					pass := tok
@@ -209,7 +212,7 @@ func TestDecompressionBomb(t *testing.T) {
 		t.Fatalf("the bomb is %d bytes compressed; it must fit the 1 MiB file limit", len(bomb))
 	}
 	code, msg := f.post(disttest.UploadForm("bomb", "1.0", disttest.WheelName("bomb", "1.0"), bomb), "__token__", tok)
-	if code != 400 || !strings.Contains(msg, "too large when unpacked") {
+	if code != 400 || !strings.Contains(msg, "Distribution file too large: it unpacks to more than") {
 		t.Errorf("bomb: %d %s", code, msg)
 	}
 }
@@ -417,7 +420,7 @@ func TestProjectCreationLimit(t *testing.T) {
 		o.Limiter = ratelimit.NewMemory(func() time.Time { return f.now }, 0)
 	})
 	tok := f.token("alice")
-	for i := range ratelimit.ProjectCreateUser.Limit {
+	for i := range ratelimit.DefaultRules().ProjectCreateUser.Limit {
 		if code, msg := f.post(wheelForm(fmt.Sprintf("proj-%d", i), "1.0"), "__token__", tok); code != 200 {
 			t.Fatalf("project %d: %d %s", i, code, msg)
 		}
@@ -432,5 +435,94 @@ func TestProjectCreationLimit(t *testing.T) {
 	f.now = f.now.Add(time.Hour + time.Minute)
 	if code, msg := f.post(wheelForm("one-too-many", "1.0"), "__token__", tok); code != 200 {
 		t.Errorf("after the window: %d %s", code, msg)
+	}
+
+	// An administrator moving an index in is not limited, from the same address either.
+	admin := f.token("root")
+	u, err := f.db.UserByName(context.Background(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetAdmin(context.Background(), u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * ratelimit.DefaultRules().ProjectCreateIP.Limit {
+		if code, msg := f.post(wheelForm(fmt.Sprintf("moved-%d", i), "1.0"), "__token__", admin); code != 200 {
+			t.Fatalf("administrator's project %d: %d %s", i, code, msg)
+		}
+	}
+}
+
+// TestContentReuse: bytes the index holds are refused under any other filename (another tag of the same wheel,
+// another version, another project), with PyPI's "File already exists" that twine --skip-existing knows, and the
+// name of the file that has them; the identical filename stays the no-op success.
+func TestContentReuse(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine.Name, func(t *testing.T) {
+			f := newFixture(t, engine.Open(t))
+			tok := f.token("alice")
+			wheel := disttest.Wheel("demo", "1.0", disttest.Metadata("demo", "1.0"), nil)
+			if code, msg := f.post(disttest.UploadForm("demo", "1.0", "demo-1.0-py3-none-any.whl", wheel), "__token__", tok); code != 200 {
+				t.Fatalf("first upload: %d %s", code, msg)
+			}
+			for _, tc := range []struct{ name, project, version, filename string }{
+				{"another tag", "demo", "1.0", "demo-1.0-py2.py3-none-any.whl"},
+				{"another build number", "demo", "1.0", "demo-1.0-1-py3-none-any.whl"},
+				{"another project", "copycat", "1.0", "copycat-1.0-py3-none-any.whl"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					code, msg := f.post(disttest.UploadForm(tc.project, tc.version, tc.filename, wheel), "__token__", tok)
+					want := fmt.Sprintf("File already exists ('%s', with blake2_256 hash", tc.filename)
+					if code != 400 || !strings.Contains(msg, want) || !strings.Contains(msg, "already uploaded as 'demo-1.0-py3-none-any.whl'") {
+						t.Errorf("got %d %q, want 400 %q naming the first file", code, msg, want)
+					}
+				})
+			}
+			if code, msg := f.post(disttest.UploadForm("demo", "1.0", "demo-1.0-py3-none-any.whl", wheel), "__token__", tok); code != 200 {
+				t.Errorf("identical re-upload: %d %s", code, msg)
+			}
+			if _, err := f.db.ProjectByName(context.Background(), "copycat"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the refused upload created its project: %v", err)
+			}
+		})
+	}
+}
+
+// TestUnverifiedEmailCannotUpload: an account that never verified its address cannot publish, with a token it made
+// or one an administrator made for it, to a new project or to one it owns.
+func TestUnverifiedEmailCannotUpload(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine.Name, func(t *testing.T) {
+			f := newFixture(t, engine.Open(t))
+			alice := f.token("alice")
+			if code, msg := f.post(wheelForm("demo", "1.0"), "__token__", alice); code != 200 {
+				t.Fatalf("verified upload: %d %s", code, msg)
+			}
+			ctx := context.Background()
+			u := storetest.MustUnverifiedUser(t, f.db, "dan")
+			dan, _, err := f.tokens.Create(ctx, u, "test", nil, time.Time{}, audit.Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, msg := f.post(wheelForm("dans-project", "1.0"), "__token__", dan)
+			if code != 403 || !strings.Contains(msg, "The user 'dan' has no verified email address") {
+				t.Errorf("new project: %d %q", code, msg)
+			}
+			// Alice verified, then changed her address: until she verifies the new one she cannot publish.
+			a, _ := f.db.UserByName(ctx, "alice")
+			if err := f.db.SetEmail(ctx, a.ID, "alice@new.example", f.now); err != nil {
+				t.Fatal(err)
+			}
+			code, msg = f.post(wheelForm("demo", "1.1"), "__token__", alice)
+			if code != 403 || !strings.Contains(msg, "Verify your address") {
+				t.Errorf("own project with an unverified new address: %d %q", code, msg)
+			}
+			if err := f.db.SetEmailVerified(ctx, a.ID, "alice@new.example", f.now); err != nil {
+				t.Fatal(err)
+			}
+			if code, msg := f.post(wheelForm("demo", "1.1"), "__token__", alice); code != 200 {
+				t.Errorf("after verifying: %d %s", code, msg)
+			}
+		})
 	}
 }

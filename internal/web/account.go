@@ -8,6 +8,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/httperror"
+	"wharf/internal/ident"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/store"
@@ -103,10 +104,10 @@ func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	newEmail := strings.TrimSpace(r.PostForm.Get("email"))
-	if strings.EqualFold(newEmail, v.account.Email) {
+	if ident.Key(newEmail) == ident.Key(v.account.Email) {
 		return s.accountPage(w, r, v, http.StatusBadRequest, "email", "That is already your address.", newEmail)
 	}
-	counters := mailCounters(newEmail, clientIP(r))
+	counters := s.mailCounters(newEmail, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)
@@ -147,7 +148,7 @@ func (s *Site) ChangePassword(w http.ResponseWriter, r *http.Request) error {
 	if next != r.PostForm.Get("new_password_confirm") {
 		return s.accountPage(w, r, v, http.StatusBadRequest, "password", errPasswordsDiffer, "")
 	}
-	counters := loginCounters(v.account.Username, clientIP(r))
+	counters := s.loginCounters(v.account.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)

@@ -20,11 +20,11 @@ type keyed struct {
 // loginCounters are the counters of password guesses against an account name from an address (R1): per account
 // (the limiter normalises the name, R2), per IP, and one ceiling for everyone. Login, re-authentication and the
 // current-password check of a password change share them, since each is a way to test a password.
-func loginCounters(username, ip string) []keyed {
+func (s *Site) loginCounters(username, ip string) []keyed {
 	return []keyed{
-		{username, []ratelimit.Rule{ratelimit.LoginAccount}},
-		{ip, []ratelimit.Rule{ratelimit.LoginIP}},
-		{ratelimit.GlobalKey, []ratelimit.Rule{ratelimit.LoginGlobal}},
+		{username, []ratelimit.Rule{s.rules.LoginAccount}},
+		{ip, []ratelimit.Rule{s.rules.LoginIP}},
+		{ratelimit.GlobalKey, []ratelimit.Rule{s.rules.LoginGlobal}},
 	}
 }
 
@@ -69,10 +69,10 @@ func (s *Site) failed(ctx context.Context, counters []keyed) {
 
 // mailCounters are the counters of an endpoint that sends mail to address (R5): per address, hourly and daily,
 // and per IP.
-func mailCounters(address, ip string) []keyed {
+func (s *Site) mailCounters(address, ip string) []keyed {
 	return []keyed{
-		{address, []ratelimit.Rule{ratelimit.MailAddressHour, ratelimit.MailAddressDay}},
-		{ip, []ratelimit.Rule{ratelimit.MailIP}},
+		{address, []ratelimit.Rule{s.rules.MailAddressHour, s.rules.MailAddressDay}},
+		{ip, []ratelimit.Rule{s.rules.MailIP}},
 	}
 }
 

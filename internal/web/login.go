@@ -9,7 +9,6 @@ import (
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
 	"wharf/internal/notify"
-	"wharf/internal/ratelimit"
 	"wharf/internal/store"
 )
 
@@ -51,7 +50,7 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request) error {
 		f.Username = f.Username[:maxUsername]
 	}
 	ctx := r.Context()
-	counters := loginCounters(f.Username, clientIP(r))
+	counters := s.loginCounters(f.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)
@@ -67,7 +66,7 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limiter.Reset(ctx, f.Username, ratelimit.LoginAccount); err != nil {
+	if err := s.limiter.Reset(ctx, f.Username, s.rules.LoginAccount); err != nil {
 		s.log.Error("rate limiter", "err", err)
 	}
 	has2FA, err := s.hasSecondFactor(ctx, acct.ID)
@@ -191,7 +190,7 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	counters := loginCounters(v.account.Username, clientIP(r))
+	counters := s.loginCounters(v.account.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)

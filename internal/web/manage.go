@@ -27,7 +27,9 @@ import (
 
 // actor is the signed-in visitor as the policy engine sees them, with the session's re-authentication state (S8).
 func (s *Site) actor(v *visitor) policy.Actor {
-	return policy.Actor{User: v.account.User, Sudo: v.session.Sudo(s.now(), s.sudoWindow), Admin: v.account.IsAdmin}
+	a := policy.ActorFor(v.account)
+	a.Sudo = v.session.Sudo(s.now(), s.sudoWindow)
+	return a
 }
 
 func managePath(name, page string) string {
@@ -371,17 +373,17 @@ func (s *Site) Invite(w http.ResponseWriter, r *http.Request) error {
 }
 
 // inviteCounters limit the mail an inviter causes, with the mail rules (R5): per inviter and per IP.
-func inviteCounters(inviterID int64, ip string) []keyed {
+func (s *Site) inviteCounters(inviterID int64, ip string) []keyed {
 	return []keyed{
-		{"invite:" + strconv.FormatInt(inviterID, 10), []ratelimit.Rule{ratelimit.MailAddressHour, ratelimit.MailAddressDay}},
-		{ip, []ratelimit.Rule{ratelimit.MailIP}},
+		{"invite:" + strconv.FormatInt(inviterID, 10), []ratelimit.Rule{s.rules.MailAddressHour, s.rules.MailAddressDay}},
+		{ip, []ratelimit.Rule{s.rules.MailIP}},
 	}
 }
 
 // checkInvites refuses while the inviter's invitation mail limit holds, and returns the counters to count a sent
 // invitation on.
 func (s *Site) checkInvites(ctx context.Context, v *visitor, r *http.Request) ([]keyed, error) {
-	counters := inviteCounters(v.account.ID, clientIP(r))
+	counters := s.inviteCounters(v.account.ID, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return nil, errLimiter(err)

@@ -66,7 +66,7 @@ func (s *Site) Register(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	// Checked first and counted only once the account exists: a form refused for its password sends no mail and
 	// must not use up the address's allowance.
-	counters := mailCounters(f.Email, clientIP(r))
+	counters := s.mailCounters(f.Email, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)
@@ -139,7 +139,7 @@ func (s *Site) ResendVerification(w http.ResponseWriter, r *http.Request) error 
 		redirect(w, r, "/manage/account/?notice=already-verified")
 		return nil
 	}
-	d, err := s.hit(ctx, mailCounters(v.account.Email, clientIP(r)))
+	d, err := s.hit(ctx, s.mailCounters(v.account.Email, clientIP(r)))
 	if err != nil {
 		return errLimiter(err)
 	}

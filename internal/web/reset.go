@@ -4,19 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"wharf/internal/accounts"
 	"wharf/internal/httperror"
 	"wharf/internal/notify"
-	"wharf/internal/ratelimit"
-)
-
-// Reset mails actually sent to one address, whatever name or address was typed to ask for them. Refusals are
-// silent: the page is the same as for a sent mail.
-var (
-	resetsSentHour = ratelimit.Rule{Name: "reset-sent-1h", Limit: 3, Window: time.Hour}
-	resetsSentDay  = ratelimit.Rule{Name: "reset-sent-1d", Limit: 10, Window: 24 * time.Hour}
 )
 
 type resetForm struct {
@@ -58,7 +49,7 @@ func (s *Site) startReset(w http.ResponseWriter, r *http.Request) error {
 			"Enter the username or email address of your account.")
 	}
 	ctx := r.Context()
-	d, err := s.hit(ctx, mailCounters(who, clientIP(r)))
+	d, err := s.hit(ctx, s.mailCounters(who, clientIP(r)))
 	if err != nil {
 		return errLimiter(err)
 	}
@@ -72,7 +63,7 @@ func (s *Site) startReset(w http.ResponseWriter, r *http.Request) error {
 	if found {
 		// Counted on counters of their own: were they the typed-address ones, asking by user name would make a
 		// later request that types the address answer 429, which would tell that the two belong together.
-		if d, err := s.limiter.Hit(ctx, acct.Email, resetsSentHour, resetsSentDay); err == nil && d.Allowed {
+		if d, err := s.limiter.Hit(ctx, acct.Email, s.rules.ResetsSentHour, s.rules.ResetsSentDay); err == nil && d.Allowed {
 			s.mailReset(acct.Email, token)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"wharf/internal/accounts"
 
@@ -191,15 +190,12 @@ func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error 
 	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
 }
 
-// secondFactorIP limits second-factor attempts per address (R3), next to the per-user rules of ratelimit.
-var secondFactorIP = ratelimit.Rule{Name: "2fa-ip-5m", Limit: 20, Window: 5 * time.Minute}
-
 // secondFactorCounters are the counters of second-factor attempts (R3): per user, across TOTP and recovery codes,
 // and per IP.
-func secondFactorCounters(userID int64, ip string) []keyed {
+func (s *Site) secondFactorCounters(userID int64, ip string) []keyed {
 	return []keyed{
-		{"user:" + strconv.FormatInt(userID, 10), []ratelimit.Rule{ratelimit.SecondFactor5m, ratelimit.SecondFactor1h, ratelimit.SecondFactor1d}},
-		{ip, []ratelimit.Rule{secondFactorIP}},
+		{"user:" + strconv.FormatInt(userID, 10), []ratelimit.Rule{s.rules.SecondFactor5m, s.rules.SecondFactor1h, s.rules.SecondFactor1d}},
+		{ip, []ratelimit.Rule{s.rules.SecondFactorIP}},
 	}
 }
 
@@ -295,7 +291,7 @@ type proof struct {
 // count per user and per IP across all three (R3), and while a limit holds even a right answer is refused. A
 // wrong answer returns the message for the form; an error is for the error page.
 func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor, recovery bool) (proof, string, error) {
-	counters := secondFactorCounters(v.account.ID, clientIP(r))
+	counters := s.secondFactorCounters(v.account.ID, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return proof{}, "", errLimiter(err)

@@ -77,6 +77,8 @@ type Options struct {
 	SudoWindow time.Duration
 	// MinPasswordLength is the accounts' floor (accounts.Hasher.MinLength), shown in the forms; default 8.
 	MinPasswordLength int
+	// Rules are the rate limits the pages apply; the zero value means ratelimit.DefaultRules.
+	Rules ratelimit.Rules
 }
 
 // Site serves the pages. Build it with New and keep Run running for its mail.
@@ -86,6 +88,7 @@ type Site struct {
 	sessions *accounts.Sessions
 	tokens   *tokens.Service
 	limiter  ratelimit.Limiter
+	rules    ratelimit.Rules
 	audit    *audit.Log
 	projects *projects.Manager
 	totp     *mfa.TOTP
@@ -131,6 +134,9 @@ func New(d Deps, o Options) (*Site, error) {
 	if o.MinPasswordLength <= 0 {
 		o.MinPasswordLength = 8
 	}
+	if o.Rules == (ratelimit.Rules{}) {
+		o.Rules = ratelimit.DefaultRules()
+	}
 	if o.SiteName == "" {
 		o.SiteName = "wharf"
 	}
@@ -147,7 +153,7 @@ func New(d Deps, o Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, audit: d.Audit, projects: d.Projects,
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, audit: d.Audit, projects: d.Projects,
 		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,

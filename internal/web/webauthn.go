@@ -253,14 +253,6 @@ func passkeyBinding(value string) string {
 	return "passkey:" + hex.EncodeToString(sum[:])
 }
 
-// passkeyIP limits failed passkey sign-ins per address: an account's per-user counters need a username, which a
-// passkey sign-in does not type. passkeyStartsIP limits the ceremonies an address starts, each of which stores a
-// challenge until it lapses.
-var (
-	passkeyIP       = ratelimit.Rule{Name: "passkey-ip-5m", Limit: 20, Window: 5 * time.Minute}
-	passkeyStartsIP = ratelimit.Rule{Name: "passkey-start-ip-5m", Limit: 60, Window: 5 * time.Minute}
-)
-
 // PasskeyOptions starts a sign-in with a passkey, without a username.
 func (s *Site) PasskeyOptions(w http.ResponseWriter, r *http.Request) error {
 	if s.webauthn == nil {
@@ -269,9 +261,9 @@ func (s *Site) PasskeyOptions(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r); err != nil {
 		return err
 	}
-	d, err := s.check(r.Context(), []keyed{{clientIP(r), []ratelimit.Rule{passkeyIP}}})
+	d, err := s.check(r.Context(), []keyed{{clientIP(r), []ratelimit.Rule{s.rules.PasskeyIP}}})
 	if err == nil && d.Allowed {
-		d, err = s.hit(r.Context(), []keyed{{clientIP(r), []ratelimit.Rule{passkeyStartsIP}}})
+		d, err = s.hit(r.Context(), []keyed{{clientIP(r), []ratelimit.Rule{s.rules.PasskeyStartsIP}}})
 	}
 	if err != nil {
 		return errLimiter(err)
@@ -307,7 +299,7 @@ func (s *Site) PasskeyLogin(w http.ResponseWriter, r *http.Request) error {
 		f.Next = p
 	}
 	ctx := r.Context()
-	counters := []keyed{{clientIP(r), []ratelimit.Rule{passkeyIP}}}
+	counters := []keyed{{clientIP(r), []ratelimit.Rule{s.rules.PasskeyIP}}}
 	d, err := s.check(ctx, counters)
 	if err != nil {
 		return errLimiter(err)

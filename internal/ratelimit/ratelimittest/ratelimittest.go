@@ -70,11 +70,11 @@ var (
 	allowed = ratelimit.Decision{Allowed: true}
 
 	// The rules wharf uses, so that the R1 and R3 scenarios check the limits that apply.
-	loginAccount = ratelimit.LoginAccount
-	loginIP      = ratelimit.LoginIP
-	mfa5m        = ratelimit.SecondFactor5m
-	mfa1h        = ratelimit.SecondFactor1h
-	mfa1d        = ratelimit.SecondFactor1d
+	loginAccount = ratelimit.DefaultRules().LoginAccount
+	loginIP      = ratelimit.DefaultRules().LoginIP
+	mfa5m        = ratelimit.DefaultRules().SecondFactor5m
+	mfa1h        = ratelimit.DefaultRules().SecondFactor1h
+	mfa1d        = ratelimit.DefaultRules().SecondFactor1d
 
 	one          = ratelimit.Rule{Name: "one", Limit: 1, Window: time.Minute}
 	three        = ratelimit.Rule{Name: "three", Limit: 3, Window: 5 * time.Minute}
@@ -211,6 +211,17 @@ func Run(t *testing.T, newLimiter func(t *testing.T) ratelimit.Limiter, advance 
 			{op: hit, key: "ＡＬＩＣＥ", rules: rules(four), want: allowed},
 			{op: hit, key: "\talice\u3000", rules: rules(four), want: refused(four, time.Minute)},
 			{op: hit, key: "bob", rules: rules(four), want: allowed},
+		}},
+		// The spellings that sign into the account kim (see ident.Key) share its login counter: ten guesses in all,
+		// whichever way they are typed. "kİm" is another account's name, so it counts apart.
+		{"R2 every spelling that signs into an account counts on its one login counter", []step{
+			{op: hit, key: "kim", rules: rules(loginAccount), times: 3, want: allowed},
+			{op: hit, key: "ＫＩＭ", rules: rules(loginAccount), times: 3, want: allowed},
+			{op: hit, key: "\u212AIM", rules: rules(loginAccount), times: 2, want: allowed},
+			{op: hit, key: "kim ", rules: rules(loginAccount), times: 2, want: allowed},
+			{op: hit, key: "KIM", rules: rules(loginAccount), want: refused(loginAccount, 5*time.Minute)},
+			{op: check, key: "\u212Aim", rules: rules(loginAccount), want: refused(loginAccount, 5*time.Minute)},
+			{op: hit, key: "kİm", rules: rules(loginAccount), want: allowed},
 		}},
 		{"IPv6 addresses count per /64, mapped IPv4 as IPv4", []step{
 			{op: hit, key: "2001:db8:1:2::1", rules: rules(twoPerMinute), want: allowed},

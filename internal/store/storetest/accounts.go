@@ -103,6 +103,88 @@ func RunAccounts(t *testing.T, open func(testing.TB) *store.DB) {
 		}
 	})
 
+	// One key (ident.Key) decides which spellings of a name or an address are one account, for lookups and for
+	// uniqueness alike, on every engine: SQLite's lower() folds ASCII only, so the key cannot be left to SQL.
+	t.Run("spellings of a name or an address", func(t *testing.T) {
+		db := open(t)
+		kim, err := db.CreateUser(ctx, store.User{Username: "kim", Email: "kim@example.com", PasswordHash: "h", CreatedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name, spelling string
+			same           bool
+		}{
+			{"as registered", "kim", true},
+			{"upper case", "KIM", true},
+			{"full-width letters", "ＫＩＭ", true},
+			{"Kelvin sign", "\u212AIM", true},
+			{"trailing space", "kim ", true},
+			{"capital I with dot above", "kİm", false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				wantErr := error(nil)
+				if !tc.same {
+					wantErr = store.ErrNotFound
+				}
+				address := tc.spelling + "@example.com"
+				if tc.spelling == "kim " {
+					address = " kim@example.com "
+				}
+				for what, found := range map[string]func() (int64, error){
+					"UserByName":     func() (int64, error) { u, err := db.UserByName(ctx, tc.spelling); return u.ID, err },
+					"AccountByName":  func() (int64, error) { a, err := db.AccountByName(ctx, tc.spelling); return a.ID, err },
+					"AccountByEmail": func() (int64, error) { a, err := db.AccountByEmail(ctx, address); return a.ID, err },
+				} {
+					id, err := found()
+					if !errors.Is(err, wantErr) || (tc.same && id != kim.ID) {
+						t.Errorf("%s(%q) = %d, %v; want %d, %v", what, tc.spelling, id, err, kim.ID, wantErr)
+					}
+				}
+				if !tc.same {
+					return
+				}
+				// Store-level uniqueness holds even for spellings the username rule would refuse first.
+				if _, err := db.CreateUser(ctx, store.User{Username: tc.spelling, Email: "other@example.org", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+					t.Errorf("a second account named %q: got %v, want ErrConflict", tc.spelling, err)
+				}
+				if _, err := db.CreateUser(ctx, store.User{Username: "other", Email: address, PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+					t.Errorf("a second account with the address %q: got %v, want ErrConflict", address, err)
+				}
+			})
+		}
+
+		// kİm is another name, and kİm@example.com another address: both may be registered.
+		dotted, err := db.CreateUser(ctx, store.User{Username: "kİm", Email: "kİm@example.com", PasswordHash: "h"})
+		if err != nil {
+			t.Fatalf("kİm next to kim: %v", err)
+		}
+		if a, err := db.AccountByEmail(ctx, "KİM@EXAMPLE.COM"); err != nil || a.ID != dotted.ID {
+			t.Errorf("kİm's address in upper case: %d, %v; want %d", a.ID, err, dotted.ID)
+		}
+		if err := db.SetEmail(ctx, dotted.ID, "ＫＩＭ@example.com", t0); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("taking kim's address in full-width letters: got %v, want ErrConflict", err)
+		}
+		if err := db.SetEmailVerified(ctx, kim.ID, "\u212AIM@EXAMPLE.COM", t0); err != nil {
+			t.Errorf("verifying kim's address written with the Kelvin sign: %v", err)
+		}
+
+		// A non-ASCII address is found in every case, which SQL's lower() does not give on SQLite.
+		umlaut, err := db.CreateUser(ctx, store.User{Username: "jorg", Email: "JÖRG@Example.com", PasswordHash: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, spelling := range []string{"jörg@example.com", "JÖRG@EXAMPLE.COM", "jo\u0308rg@example.com"} {
+			if a, err := db.AccountByEmail(ctx, spelling); err != nil || a.ID != umlaut.ID {
+				t.Errorf("AccountByEmail(%q) = %d, %v; want %d", spelling, a.ID, err, umlaut.ID)
+			}
+		}
+		found, err := db.FindAccounts(ctx, "ＪÖＲＧ@", 10)
+		if err != nil || len(found) != 1 || found[0].ID != umlaut.ID {
+			t.Errorf("FindAccounts in full-width letters: %v, %v; want jorg alone", found, err)
+		}
+	})
+
 	session := func(id string, userID int64) store.Session {
 		return store.Session{ID: id, UserID: userID, AuthLevel: "full", CreatedAt: t0, LastSeenAt: t0,
 			ExpiresAt: t0.Add(12 * time.Hour), IP: "192.0.2.1", UserAgent: "test", CSRFSecret: "c-" + id}
@@ -263,17 +345,33 @@ func RunAccounts(t *testing.T, open func(testing.TB) *store.DB) {
 		}
 	})
 
-	t.Run("disabling ends sessions and links", func(t *testing.T) {
+	t.Run("disabling ends sessions, links and tokens", func(t *testing.T) {
 		db := open(t)
-		alice := MustUser(t, db, "alice")
+		alice, bob := MustUser(t, db, "alice"), MustUser(t, db, "bob")
 		if err := db.CreateSession(ctx, session("s", alice.ID)); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.CreateEmailToken(ctx, emailToken("r", alice.ID, store.PurposeResetPassword)); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetUserDisabled(ctx, alice.ID, true, t0); err != nil {
+		now, earlier := t0.Add(time.Hour), t0.Add(time.Minute)
+		for _, tok := range []store.Token{
+			{ID: "live", UserID: alice.ID, Name: "ci", CreatedAt: t0},
+			{ID: "live-expiring", UserID: alice.ID, Name: "ci", CreatedAt: t0, ExpiresAt: now.Add(time.Hour)},
+			{ID: "expired", UserID: alice.ID, Name: "ci", CreatedAt: t0, ExpiresAt: now},
+			{ID: "revoked", UserID: alice.ID, Name: "ci", CreatedAt: t0},
+			{ID: "bobs", UserID: bob.ID, Name: "ci", CreatedAt: t0},
+		} {
+			if err := db.CreateToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.RevokeToken(ctx, alice.ID, "revoked", earlier); err != nil {
 			t.Fatal(err)
+		}
+		revoked, err := db.DisableUser(ctx, alice.ID, now)
+		if err != nil || revoked != 2 {
+			t.Fatalf("DisableUser = %d, %v; want the 2 live tokens revoked", revoked, err)
 		}
 		if a, _ := db.AccountByID(ctx, alice.ID); !a.Disabled {
 			t.Error("account not disabled")
@@ -284,11 +382,43 @@ func RunAccounts(t *testing.T, open func(testing.TB) *store.DB) {
 		if _, err := db.UseEmailToken(ctx, "r", store.PurposeResetPassword, t0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("link of a disabled user: got %v, want ErrNotFound", err)
 		}
-		if err := db.SetUserDisabled(ctx, alice.ID, false, t0); err != nil {
+		if _, err := db.DisableUser(ctx, bob.ID+100, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("disabling a missing user: got %v, want ErrNotFound", err)
+		}
+
+		if err := db.SetUserDisabled(ctx, alice.ID, false, now); err != nil {
 			t.Fatal(err)
 		}
 		if a, _ := db.AccountByID(ctx, alice.ID); a.Disabled {
 			t.Error("account still disabled after enabling")
+		}
+		// Lifting the ban brings no token back; a token revoked before keeps its time, one that had expired is
+		// left expired, and another user's is untouched.
+		revokedAt := func() map[string]time.Time {
+			out := map[string]time.Time{}
+			for _, id := range []string{"live", "live-expiring", "expired", "revoked", "bobs", "after"} {
+				if tok, err := db.TokenByID(ctx, id); err == nil {
+					out[id] = tok.RevokedAt
+				}
+			}
+			return out
+		}
+		want := map[string]time.Time{"live": now, "live-expiring": now, "expired": {}, "revoked": earlier, "bobs": {}}
+		if diff := cmp.Diff(want, revokedAt()); diff != "" {
+			t.Errorf("revoked_at after disable and enable (-want +got):\n%s", diff)
+		}
+
+		// SetUserDisabled, which older callers use, disables the same way.
+		if err := db.CreateToken(ctx, store.Token{ID: "after", UserID: alice.ID, Name: "ci", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(time.Minute)
+		if err := db.SetUserDisabled(ctx, alice.ID, true, later); err != nil {
+			t.Fatal(err)
+		}
+		want["after"] = later
+		if diff := cmp.Diff(want, revokedAt()); diff != "" {
+			t.Errorf("revoked_at after SetUserDisabled (-want +got):\n%s", diff)
 		}
 	})
 

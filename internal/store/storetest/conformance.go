@@ -20,7 +20,7 @@ func newFile(project, version, filename, sha string, uploader int64, create bool
 		ProjectName: project, NormalizedName: project, UltraName: project, CreateProject: create, UploaderID: uploader,
 		Version: version, CanonicalVersion: version, RequiresPython: ">=3.8", ReleaseMetadata: []byte(`{"summary":"s"}`),
 		Filename: filename, PackageType: "bdist_wheel", PythonVersion: "py3", Size: 100,
-		SHA256: sha, MD5: "md5", Blake2b256: "b2", Now: t0,
+		SHA256: sha, MD5: "md5", Blake2b256: "b2-" + sha, Now: t0,
 	}
 }
 
@@ -172,7 +172,7 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		db := open(t)
 		alice := MustUser(t, db, "alice")
 		for i, n := range []string{"zeta", "a0", "a-b", "B-upper-is-normalised-by-caller", "a"} {
-			if _, err := db.AddFile(ctx, newFile(n, "1", fmt.Sprintf("f%d.tar.gz", i), "x", alice.ID, true)); err != nil {
+			if _, err := db.AddFile(ctx, newFile(n, "1", fmt.Sprintf("f%d.tar.gz", i), fmt.Sprintf("x%d", i), alice.ID, true)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -248,6 +248,105 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 			if err != nil {
 				t.Errorf("identical concurrent upload: %v", err)
 			}
+		}
+	})
+
+	// The same bytes are never accepted under a second filename, in any project (a wheel re-tagged to look like
+	// another one, or one project's file copied into another): the first live file holds its content.
+	t.Run("content reuse", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		first, err := db.AddFile(ctx, newFile("orig", "1.0", "orig-1.0-py3-none-any.whl", "c0", alice.ID, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		retag := newFile("orig", "1.0", "orig-1.0-py2.py3-none-any.whl", "c0", alice.ID, false)
+		if _, err := db.AddFile(ctx, retag); !errors.Is(err, store.ErrContentExists) {
+			t.Errorf("same sha256 under another filename: got %v, want ErrContentExists", err)
+		}
+		sameBlake := newFile("copy", "1.0", "copy-1.0.tar.gz", "c1", alice.ID, true)
+		sameBlake.Blake2b256 = first.File.Blake2b256
+		if _, err := db.AddFile(ctx, sameBlake); !errors.Is(err, store.ErrContentExists) {
+			t.Errorf("same blake2b-256 in another project: got %v, want ErrContentExists", err)
+		}
+		if _, err := db.ProjectByName(ctx, "copy"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused first upload left its project behind: %v", err)
+		}
+		if name, err := db.FileWithContent(ctx, "c0", "none"); err != nil || name != "orig-1.0-py3-none-any.whl" {
+			t.Errorf("FileWithContent = %q, %v", name, err)
+		}
+		if dup, err := db.AddFile(ctx, newFile("orig", "1.0", "orig-1.0-py3-none-any.whl", "c0", alice.ID, false)); err != nil || !dup.Duplicate {
+			t.Errorf("the identical file again: %+v, %v; want the duplicate no-op", dup, err)
+		}
+		// Once the file is deleted its content may come back under another name (the deleted name never may).
+		if _, err := db.DeleteFile(ctx, "orig-1.0-py3-none-any.whl", alice.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddFile(ctx, retag); err != nil {
+			t.Errorf("content of a deleted file under a new name: %v", err)
+		}
+
+		// Twenty uploads of one content under twenty names at once: exactly one is accepted.
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.AddFile(ctx, newFile("orig", "2.0", fmt.Sprintf("orig-2.0-%d-py3-none-any.whl", i+1), "race", alice.ID, false))
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		won := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrContentExists):
+				t.Errorf("racing upload: %v", err)
+			}
+		}
+		pi, err := db.ProjectIndex(ctx, "orig")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range pi.Files {
+			if f.SHA256 == "race" {
+				n++
+			}
+		}
+		if won != 1 || n != 1 {
+			t.Errorf("%d racing uploads won and %d files hold the content, want 1 and 1", won, n)
+		}
+	})
+
+	// A seeded index (an import, a benchmark) refuses re-uploads of its content like one filled by uploads, and a
+	// second seed registers only its own files.
+	t.Run("seeded content", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		if _, err := db.AddFile(ctx, newFile("first", "1.0", "first-1.0.tar.gz", "s-first", alice.ID, true)); err != nil {
+			t.Fatal(err)
+		}
+		for i, batch := range [][]string{{"a", "b"}, {"c"}} {
+			var files []store.NewFile
+			for _, n := range batch {
+				files = append(files, newFile("seed-"+n, "1.0", "seed_"+n+"-1.0.tar.gz", "s-"+n, alice.ID, true))
+			}
+			if err := db.SeedFiles(ctx, files); err != nil {
+				t.Fatalf("seed %d: %v", i, err)
+			}
+		}
+		for _, n := range []string{"first", "a", "b", "c"} {
+			if name, err := db.FileWithContent(ctx, "s-"+n, "none"); err != nil || name == "" {
+				t.Errorf("content of %s: %q, %v; want it registered", n, name, err)
+			}
+		}
+		if _, err := db.AddFile(ctx, newFile("seed-a", "2.0", "seed_a-2.0.tar.gz", "s-b", alice.ID, false)); !errors.Is(err, store.ErrContentExists) {
+			t.Errorf("re-upload of seeded content: %v, want ErrContentExists", err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"wharf/internal/store"
 )
@@ -100,8 +101,18 @@ func openMigrated(t testing.TB, dsn string) *store.DB {
 	return db
 }
 
-// MustUser creates a user for a test.
+// MustUser creates a user with a verified address (name@example.com) for a test.
 func MustUser(t testing.TB, db *store.DB, name string) store.User {
+	t.Helper()
+	u := MustUnverifiedUser(t, db, name)
+	if err := db.SetEmailVerified(context.Background(), u.ID, u.Email, time.Unix(1, 0)); err != nil {
+		t.Fatalf("verify %s: %v", name, err)
+	}
+	return u
+}
+
+// MustUnverifiedUser creates a user who has not verified the address name@example.com.
+func MustUnverifiedUser(t testing.TB, db *store.DB, name string) store.User {
 	t.Helper()
 	u, err := db.CreateUser(context.Background(), store.User{Username: name, Email: name + "@example.com", PasswordHash: "x"})
 	if err != nil {

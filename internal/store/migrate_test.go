@@ -1,0 +1,88 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"wharf/internal/store"
+	"wharf/internal/store/storetest"
+)
+
+// openAt opens a fresh database of engine e migrated up to version only, as an older release left it.
+func openAt(t *testing.T, e storetest.Engine, version int) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, e.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.MigrateTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// insertUsers writes rows as release 5 did, with the keys it computed (lower()), bypassing today's CreateUser.
+func insertUsers(t *testing.T, db *store.DB, rows ...[2]string) {
+	t.Helper()
+	for _, r := range rows {
+		name, email := r[0], r[1]
+		stmt := `INSERT INTO users (username, username_key, email, password_hash, created_at) VALUES ('` +
+			name + `', lower('` + name + `'), '` + email + `', 'h', 0)`
+		if err := db.Exec(context.Background(), stmt); err != nil {
+			t.Fatalf("insert %s: %v", name, err)
+		}
+	}
+}
+
+// TestMigrationKeysAddresses checks migration 0006 on rows written before it: every address ends up under
+// ident.Key, non-ASCII ones included (which lower() alone would leave wrong), and two addresses that the key makes
+// one stop the migration, with nothing applied, until an administrator changes one.
+func TestMigrationKeysAddresses(t *testing.T) {
+	ctx := context.Background()
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			db := openAt(t, e, 5)
+			insertUsers(t, db, [2]string{"Kim", "Kim@Example.com"}, [2]string{"jorg", "JÖRG@Example.com"},
+				[2]string{"ann", "ＡＮＮ@example.com"}, [2]string{"ＢＯＢ", "bob@example.com"})
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct{ name, email string }{
+				{"Kim", "kim@example.com"}, {"jorg", "jörg@EXAMPLE.com"}, {"ann", "ann@example.com"}, {"ＢＯＢ", "BOB@example.com"},
+			} {
+				a, err := db.AccountByEmail(ctx, tc.email)
+				if err != nil || a.Username != tc.name {
+					t.Errorf("AccountByEmail(%q) = %q, %v; want %s", tc.email, a.Username, err, tc.name)
+				}
+				if b, err := db.AccountByName(ctx, strings.ToUpper(tc.name)); err != nil || b.ID != a.ID {
+					t.Errorf("AccountByName(%q) = %d, %v; want %d", strings.ToUpper(tc.name), b.ID, err, a.ID)
+				}
+			}
+			if _, err := db.CreateUser(ctx, store.User{Username: "ann2", Email: "Ann@example.com", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("registering ann's address after the migration: got %v, want ErrConflict", err)
+			}
+		})
+		t.Run(e.Name+"/collision", func(t *testing.T) {
+			db := openAt(t, e, 5)
+			insertUsers(t, db, [2]string{"ann", "ann@example.com"}, [2]string{"ann2", "ＡＮＮ@example.com"})
+			err := db.Migrate(ctx)
+			if err == nil || !strings.Contains(err.Error(), "accounts 1 and 2 have email addresses that are the same") {
+				t.Fatalf("Migrate = %v; want it to stop and name accounts 1 and 2", err)
+			}
+			// Nothing of 0006 stayed: once the address is changed, the whole migration runs again from the start.
+			if err := db.Exec(ctx, `UPDATE users SET email = 'ann2@example.com' WHERE id = 2`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate after the fix: %v", err)
+			}
+			if a, err := db.AccountByEmail(ctx, "ANN2@example.com"); err != nil || a.ID != 2 {
+				t.Errorf("AccountByEmail after the fix = %d, %v; want 2", a.ID, err)
+			}
+		})
+	}
+}
