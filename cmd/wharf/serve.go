@@ -193,6 +193,7 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Recovery: mfa.NewRecovery(a.db, auditLog, now),
 		WebAuthn: keys,
 		Factors:  mfa.NewFactors(a.db, decisions, auditLog),
+		Policy:   decisions,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
 }

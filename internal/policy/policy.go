@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"wharf/internal/store"
 )
@@ -48,40 +49,90 @@ const (
 	// from which address) is for the project's Owners only, so it is decided here like the writes.
 	ViewProjectHistory Action = "view-project-history"
 
-	// RemoveFactor removes one of the actor's own second factors (T6: it needs a recent re-authentication).
+	// ViewReleases shows a project's releases with the forms to yank and delete them, to its collaborators.
+	ViewReleases Action = "view-releases"
+
+	// The actor's own account, on the website only. AddFactor enrols an authenticator app or a security key, or
+	// makes new recovery codes; RemoveFactor removes one of the actor's second factors (T6: both need a recent
+	// re-authentication).
+	AddFactor    Action = "add-factor"
 	RemoveFactor Action = "remove-factor"
+	// CreateToken and RevokeToken make and revoke the actor's API tokens (S8).
+	CreateToken Action = "create-token"
+	RevokeToken Action = "revoke-token"
+	// ChangeAccount changes the actor's email address or password, or ends their other sessions.
+	ChangeAccount Action = "change-account"
+	// ViewAdmin opens the administrators' pages; Administer changes what they change (users, reserved names).
+	ViewAdmin  Action = "view-admin"
+	Administer Action = "administer"
 	// RemoveLastFactor is the removal of the actor's only remaining second factor, which accounts that must keep
 	// 2FA may not do. Callers decide it before removing and make the removal conditional on its answer, so that
 	// two concurrent removals cannot leave such an account with none.
 	RemoveLastFactor Action = "remove-last-factor"
 )
 
-// Actor is who asks, and through what credential.
+// Actor is who asks, and through what credential. Build it with SessionActor or TokenActor, never by hand
+// outside tests: both fill what the rules read of the account in one place (accountActor), so that a fact added
+// for a rule is there whichever way the request came in.
 type Actor struct {
 	User store.User
-	// Token is set when the request authenticated with an API token; nil for a web session.
-	Token *TokenScope
-	// Sudo says the web session confirmed the user's password (or a second factor) within the re-authentication
-	// window (accounts.Session.Sudo). Role changes and deletions need it (S8); it means nothing with a Token.
-	Sudo bool
 	// Admin says the user administers this index.
 	Admin bool
 	// EmailVerified says the account has confirmed its email address. Without it an account can neither publish
 	// nor be given a role: the index could not reach the person behind it, and a throwaway account could squat.
 	EmailVerified bool
+	// TwoFactor is what the account has of second factors.
+	TwoFactor TwoFactor
+
+	// Token is set when the request authenticated with an API token; nil for a web session.
+	Token *TokenScope
+	// Sudo says the web session confirmed the user's password (or a second factor) within the re-authentication
+	// window (accounts.Session.Sudo). Role changes and deletions need it (S8); it means nothing with a Token.
+	Sudo bool
 }
 
-// ActorFor is the actor of an account, before the credential is known: the request's authentication adds Token
-// (an API token) or Sudo (a web session's recent confirmation). Every path starts here, so that a rule reading
-// a property of the account finds it set whichever way the request came in.
-func ActorFor(acct store.Account) Actor {
-	return Actor{User: acct.User, Admin: acct.IsAdmin, EmailVerified: !acct.EmailVerifiedAt.IsZero()}
+// TwoFactor is an account's second factors.
+type TwoFactor struct {
+	TOTP     bool // an authenticator app
+	WebAuthn bool // security keys or passkeys
+	// Since is when the account began to have a second factor without a break since; zero when it has none.
+	Since time.Time
 }
+
+// Enabled reports whether the account has any second factor.
+func (f TwoFactor) Enabled() bool { return f.TOTP || f.WebAuthn }
 
 // TokenScope is what an API token allows, after its caveats were verified.
 type TokenScope struct {
 	ID       string
 	Projects []string // normalised names; nil = every project of the user
+	// CreatedAt is when the token was made: a token older than its account's second factor was made while the
+	// account had none.
+	CreatedAt time.Time
+}
+
+// SessionActor is the actor of a signed-in web session; sudo is accounts.Session.Sudo.
+func SessionActor(acct store.Account, sudo bool) Actor {
+	a := accountActor(acct)
+	a.Sudo = sudo
+	return a
+}
+
+// TokenActor is the actor of a request that carried a verified API token with scope.
+func TokenActor(acct store.Account, scope TokenScope) Actor {
+	a := accountActor(acct)
+	a.Token = &scope
+	return a
+}
+
+// accountActor is what every actor knows of its account, whatever the credential.
+func accountActor(acct store.Account) Actor {
+	return Actor{
+		User:          acct.User,
+		Admin:         acct.IsAdmin,
+		EmailVerified: !acct.EmailVerifiedAt.IsZero(),
+		TwoFactor:     TwoFactor{TOTP: acct.HasTOTP, WebAuthn: acct.HasWebAuthn, Since: acct.TwoFactorSince},
+	}
 }
 
 // Denied is a refusal with the reason and what to do, worded for the person who gets it (on the web or in
@@ -138,7 +189,39 @@ func New(roles Roles, opts ...Option) *Engine {
 // writes reports whether an action changes what the index serves or who may change it. A user's own second
 // factors are not projects: read-only mode leaves them alone.
 func writes(a Action) bool {
-	return a != ViewInvitations && a != ViewProjectHistory && a != RemoveFactor && a != RemoveLastFactor
+	_, own := accountActions[a]
+	return !own && a != ViewInvitations && a != ViewProjectHistory && a != ViewReleases && a != RemoveLastFactor
+}
+
+// accountRule is what an action on the actor's own account, or on the index's administration, asks.
+type accountRule struct {
+	sudo  bool   // a recent re-authentication
+	admin bool   // an administrator
+	what  string // the action in denials
+}
+
+// accountActions are taken on the website only: a leaked API token must not add a factor to an account, make
+// more tokens or administer the index.
+var accountActions = map[Action]accountRule{
+	AddFactor:     {sudo: true, what: "change your second factors"},
+	RemoveFactor:  {sudo: true, what: "change your second factors"},
+	CreateToken:   {sudo: true, what: "create API tokens"},
+	RevokeToken:   {sudo: true, what: "revoke API tokens"},
+	ChangeAccount: {sudo: true, what: "change your account"},
+	ViewAdmin:     {admin: true, what: "see the administration pages"},
+	Administer:    {admin: true, sudo: true, what: "administer the index"},
+}
+
+func decideAccount(actor Actor, r accountRule) error {
+	switch {
+	case actor.Token != nil:
+		return &Denied{Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", r.what)}
+	case r.admin && !actor.Admin:
+		return &Denied{Reason: fmt.Sprintf("Only the administrators of this index may %s.", r.what)}
+	case r.sudo && !actor.Sudo:
+		return &Denied{Reauth: true, Reason: fmt.Sprintf("Confirm your password to %s: it is needed in the last few minutes.", r.what)}
+	}
+	return nil
 }
 
 // Target is what an action applies to: an existing project, or only a name for a project to be created.
@@ -190,14 +273,6 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				actor.User.Username, target.Project.Name)}
 		}
 		return needsVerifiedEmail(actor)
-	case RemoveFactor:
-		if actor.Token != nil {
-			return &Denied{Reason: "API tokens can only upload. Manage second factors on the website."}
-		}
-		if !actor.Sudo {
-			return &Denied{Reauth: true, Reason: "Confirm your password to change your second factors: it is needed in the last few minutes."}
-		}
-		return nil
 	case RemoveLastFactor:
 		return e.decideLastFactor(ctx, actor)
 	case RespondInvitation, AcceptInvitation:
@@ -218,6 +293,9 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 				actor.User.Username, target.Project.Name)}
 		}
 		return nil
+	}
+	if r, ok := accountActions[action]; ok {
+		return decideAccount(actor, r)
 	}
 	r, ok := management[action]
 	if !ok {
@@ -255,9 +333,9 @@ func needsVerifiedEmail(actor Actor) error {
 
 // rule is what a management action asks of the actor, besides a web session.
 type rule struct {
-	// ownRole marks an action on the actor's own role, which every collaborator may take; the others are for
-	// Owners only.
-	ownRole bool
+	// ownRole marks an action on the actor's own role, which every collaborator may take; anyRole one that every
+	// collaborator may take on the project; the others are for Owners only.
+	ownRole, anyRole bool
 	// sudo asks for a recent password confirmation: role changes and deletions (S8).
 	sudo bool
 	// what names the action in denials, with %s for the project's name.
@@ -277,6 +355,7 @@ var management = map[Action]rule{
 	DeleteRelease:      {sudo: true, what: "delete releases of project '%s'"},
 	DeleteProject:      {sudo: true, what: "delete project '%s'"},
 	ViewProjectHistory: {what: "see the security history of project '%s'"},
+	ViewReleases:       {anyRole: true, what: "manage the releases of project '%s'"},
 }
 
 // decideManagement checks, in this order, the credential, the role and the confirmation: a user who may not act
@@ -295,11 +374,15 @@ func (e *Engine) decideManagement(ctx context.Context, actor Actor, r rule, p *s
 	case role == "" && r.ownRole:
 		return &Denied{Reason: fmt.Sprintf("The user '%s' has no role on project '%s', so there is nothing to leave.",
 			actor.User.Username, p.Name)}
+	case role == "" && r.anyRole:
+		return &Denied{Reason: fmt.Sprintf(
+			"The user '%s' isn't allowed to %s: only its Owners and Maintainers may. Ask one of its Owners to invite you.",
+			actor.User.Username, what)}
 	case role == "":
 		return &Denied{Reason: fmt.Sprintf(
 			"The user '%s' isn't allowed to %s: only the project's Owners may, and '%s' isn't a collaborator. Ask one of its Owners.",
 			actor.User.Username, what, actor.User.Username)}
-	case role != store.RoleOwner && !r.ownRole:
+	case role != store.RoleOwner && !r.ownRole && !r.anyRole:
 		return &Denied{Reason: fmt.Sprintf(
 			"The user '%s' isn't allowed to %s: only the project's Owners may, and '%s' is a %s. Ask an Owner to do it, or to make you an Owner.",
 			actor.User.Username, what, actor.User.Username, role)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +28,6 @@ func (f fakeRoles) RoleCount(_ context.Context, userID int64) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func withToken(a Actor) Actor {
-	a.Token = &TokenScope{ID: "t"}
-	return a
 }
 
 func TestDecide(t *testing.T) {
@@ -63,9 +59,9 @@ func TestDecide(t *testing.T) {
 		{"unverified owner cannot upload", Actor{User: owner, Token: &TokenScope{ID: "t"}, EmailVerified: false}, Upload, Target{Project: demo}, "has no verified email address"},
 		{"unverified user cannot create", Actor{User: stranger, Token: &TokenScope{ID: "t"}, EmailVerified: false}, CreateProject, Target{Name: "new"}, "has no verified email address"},
 		{"unverified stranger hears about the role first", Actor{User: stranger, Token: &TokenScope{ID: "t"}, EmailVerified: false}, Upload, Target{Project: demo}, "isn't allowed to upload"},
-		{"an account's actor is unverified until it verifies", withToken(ActorFor(unverified)), Upload, Target{Project: demo}, "has no verified email address"},
-		{"an administrator's token needs a verified address too", withToken(ActorFor(store.Account{User: owner, IsAdmin: true})), Upload, Target{Project: demo}, "has no verified email address"},
-		{"a verified account's actor uploads", withToken(ActorFor(store.Account{User: owner, EmailVerifiedAt: time.Unix(1, 0)})), Upload, Target{Project: demo}, ""},
+		{"an account's actor is unverified until it verifies", TokenActor(unverified, TokenScope{ID: "t"}), Upload, Target{Project: demo}, "has no verified email address"},
+		{"an administrator's token needs a verified address too", TokenActor(store.Account{User: owner, IsAdmin: true}, TokenScope{ID: "t"}), Upload, Target{Project: demo}, "has no verified email address"},
+		{"a verified account's actor uploads", TokenActor(store.Account{User: owner, EmailVerifiedAt: time.Unix(1, 0)}, TokenScope{ID: "t"}), Upload, Target{Project: demo}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
@@ -99,6 +95,7 @@ var permissions = []struct {
 	{DeleteRelease, true, false, false, true},
 	{DeleteProject, true, false, false, true},
 	{ViewProjectHistory, true, false, false, false},
+	{ViewReleases, true, true, false, false},
 }
 
 type outcome struct {
@@ -315,5 +312,88 @@ func TestFactorRemoval(t *testing.T) {
 	}
 	if err := New(failingRoles{}).Decide(context.Background(), Actor{User: owner, Sudo: true}, RemoveLastFactor, Target{}); err == nil || errors.Is(err, ErrDenied) {
 		t.Fatalf("a failing store gave %v, want an internal error", err)
+	}
+}
+
+// TestActorsKnowTheirAccount: both ways an actor is made carry every fact of the account, and the same ones; a
+// field added to Actor for a new rule fails here until accountActor fills it from the account.
+func TestActorsKnowTheirAccount(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	acct := store.Account{
+		User:            store.User{ID: 7, Username: "alice", Email: "alice@example.com", PasswordHash: "h", CreatedAt: t0},
+		EmailVerifiedAt: t0, IsAdmin: true, PasswordChangedAt: t0, HasTOTP: true, HasWebAuthn: true, TwoFactorSince: t0,
+	}
+	credentialFields := map[string]bool{"Token": true, "Sudo": true}
+	session := SessionActor(acct, true)
+	token := TokenActor(acct, TokenScope{ID: "t", CreatedAt: t0})
+	for name, a := range map[string]Actor{"session": session, "token": token} {
+		v := reflect.ValueOf(a)
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !credentialFields[f.Name] && v.Field(i).IsZero() {
+				t.Errorf("%s actor: %s is not filled from the account", name, f.Name)
+			}
+		}
+	}
+	if token.Token == nil || !token.Token.CreatedAt.Equal(t0) {
+		t.Fatal("the token's creation time was lost")
+	}
+	session.Sudo, token.Token = false, nil
+	if diff := cmp.Diff(session, token); diff != "" {
+		t.Errorf("the two constructors disagree on the account (-session +token):\n%s", diff)
+	}
+	if !session.TwoFactor.Enabled() || (TwoFactor{}).Enabled() {
+		t.Error("TwoFactor.Enabled")
+	}
+}
+
+// accountPermissions is the specification of the actions on one's own account and on the index's administration:
+// website only, an administrator where admin is set, a recent confirmation where sudo is set.
+var accountPermissions = []struct {
+	action      Action
+	admin, sudo bool
+}{
+	{AddFactor, false, true},
+	{RemoveFactor, false, true},
+	{CreateToken, false, true},
+	{RevokeToken, false, true},
+	{ChangeAccount, false, true},
+	{ViewAdmin, true, false},
+	{Administer, true, true},
+}
+
+func TestDecideAccountActions(t *testing.T) {
+	user := store.User{ID: 1, Username: "alice"}
+	e := New(fakeRoles{}, ReadOnly(true)) // none of these changes a project, so read-only mode refuses none
+	seen := map[Action]bool{}
+	for _, p := range accountPermissions {
+		seen[p.action] = true
+		for _, tc := range []struct {
+			name  string
+			actor Actor
+			want  outcome
+		}{
+			{"administrator, confirmed", Actor{User: user, Admin: true, Sudo: true}, outcome{Allowed: true}},
+			{"administrator, unconfirmed", Actor{User: user, Admin: true}, outcome{Allowed: !p.sudo, Reauth: p.sudo}},
+			{"user, confirmed", Actor{User: user, Sudo: true}, outcome{Allowed: !p.admin}},
+			{"user, unconfirmed", Actor{User: user}, outcome{Allowed: !p.admin && !p.sudo, Reauth: !p.admin && p.sudo}},
+			{"administrator's token", Actor{User: user, Admin: true, Sudo: true, Token: &TokenScope{ID: "t"}}, outcome{}},
+		} {
+			t.Run(fmt.Sprintf("%s/%s", p.action, tc.name), func(t *testing.T) {
+				err := e.Decide(context.Background(), tc.actor, p.action, Target{})
+				if err != nil && !errors.Is(err, ErrDenied) {
+					t.Fatalf("Decide = %v, want a decision", err)
+				}
+				got := outcome{Allowed: err == nil, Reauth: errors.Is(err, ErrReauthRequired)}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("Decide (-want +got):\n%s\nreason: %v", diff, err)
+				}
+			})
+		}
+	}
+	for a := range accountActions {
+		if !seen[a] {
+			t.Errorf("action %s has a rule but no row in accountPermissions", a)
+		}
 	}
 }

@@ -12,16 +12,21 @@ import (
 	"time"
 
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/store"
 )
 
-// status maps a handler's error to what the client is told. Anything unexpected is a 500 whose cause goes only to
-// the log.
+// status maps a handler's error to what the client is told: the one place where errors become statuses. A policy
+// denial is a 403 with its reason. Anything unexpected is a 500 whose cause goes only to the log.
 func status(err error) (int, string, http.Header) {
 	var he *httperror.Error
+	var denied *policy.Denied
 	switch {
 	case errors.As(err, &he):
 		return he.Status, he.Message, he.Header
+	case errors.As(err, &denied):
+		// The policy's reason is worded for the person refused, on a page or in twine's output.
+		return http.StatusForbidden, denied.Reason, nil
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "Not Found", nil
 	default:

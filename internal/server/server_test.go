@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 )
 
 type fakeIndex struct{}
@@ -202,5 +203,21 @@ func TestOversizeUploadAnswered(t *testing.T) {
 				t.Errorf("status %q, want 413 with the reason", resp.Status)
 			}
 		})
+	}
+}
+
+// TestPolicyDenialIsForbiddenWithItsReason: the one mapping turns the policy's refusals into a 403 that carries the
+// reason, in the status line twine shows.
+func TestPolicyDenialIsForbiddenWithItsReason(t *testing.T) {
+	reason := "The user 'alice' isn't allowed to upload to project 'demo'. Only its Owners and Maintainers may upload."
+	ts := newTestServer(t, fmt.Errorf("upload: %w", &policy.Denied{Reason: reason}), nil)
+	resp, err := http.Post(ts.URL+"/legacy/", "multipart/form-data; boundary=x", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Status != "403 "+reason || !strings.Contains(string(body), reason) {
+		t.Errorf("got %q with body %q, want a 403 carrying the reason", resp.Status, body)
 	}
 }

@@ -17,6 +17,10 @@ type Account struct {
 	EmailVerifiedAt   time.Time // zero = not verified
 	IsAdmin           bool
 	PasswordChangedAt time.Time
+	// The account's second factors: whether it has an authenticator app and security keys or passkeys, and since
+	// when it has had at least one without a break (zero = none now).
+	HasTOTP, HasWebAuthn bool
+	TwoFactorSince       time.Time
 }
 
 // Session is what the database knows of a browser session: never its token, only the token's hash.
@@ -52,13 +56,16 @@ type EmailToken struct {
 
 // password_changed_at is NULL for rows inserted by CreateUser, whose password dates from the account's creation.
 const accountColumns = `id, username, email, password_hash, disabled, created_at, email_verified_at, is_admin,
-	COALESCE(password_changed_at, created_at)`
+	COALESCE(password_changed_at, created_at), two_factor_since,
+	EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = users.id),
+	EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = users.id)`
 
 func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var created, changed int64
-	var verified sql.NullInt64
-	err := row.Scan(&a.ID, &a.Username, &a.Email, &a.PasswordHash, &a.Disabled, &created, &verified, &a.IsAdmin, &changed)
+	var verified, since sql.NullInt64
+	err := row.Scan(&a.ID, &a.Username, &a.Email, &a.PasswordHash, &a.Disabled, &created, &verified, &a.IsAdmin, &changed,
+		&since, &a.HasTOTP, &a.HasWebAuthn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, ErrNotFound
 	}
@@ -66,6 +73,7 @@ func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 		return Account{}, err
 	}
 	a.CreatedAt, a.EmailVerifiedAt, a.PasswordChangedAt = fromMicros(created), fromNullMicros(verified), fromMicros(changed)
+	a.TwoFactorSince = fromNullMicros(since)
 	return a, nil
 }
 

@@ -95,6 +95,12 @@ func (db *DB) RemoveFactor(ctx context.Context, userID int64, kind string, id in
 		if keepOne && len(all) == 1 {
 			return ErrLastFactor
 		}
+		if len(all) == 1 {
+			// The account is unprotected from now: a factor added later starts a new period.
+			if err := execOne(ctx, tx, `UPDATE users SET two_factor_since = NULL WHERE id = $1`, userID); err != nil {
+				return err
+			}
+		}
 		if kind == FactorTOTP {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM totp_pending WHERE user_id = $1`, userID); err != nil {
 				return err

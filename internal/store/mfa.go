@@ -91,7 +91,10 @@ func (db *DB) ActivateTOTP(ctx context.Context, userID int64, sealed []byte, ste
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return twoFactorAdded(ctx, tx, userID, now)
 	})
 	if err != nil {
 		return TOTPCredential{}, fmt.Errorf("activate totp: %w", err)
@@ -193,4 +196,11 @@ func (db *DB) UseRecoveryCode(ctx context.Context, userID, id int64, now time.Ti
 		return 0, fmt.Errorf("use recovery code: %w", err)
 	}
 	return left, nil
+}
+
+// twoFactorAdded starts the account's protection by second factors at now, unless it already had one.
+func twoFactorAdded(ctx context.Context, tx *sql.Tx, userID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE users SET two_factor_since = COALESCE(two_factor_since, $1) WHERE id = $2`,
+		micros(now), userID)
+	return err
 }

@@ -161,12 +161,17 @@ func (db *DB) UserByWebAuthnHandle(ctx context.Context, handle []byte) (int64, e
 func (db *DB) AddWebAuthnCredential(ctx context.Context, c WebAuthnCredential) (WebAuthnCredential, error) {
 	c.CreatedAt = fromMicros(micros(c.CreatedAt))
 	c.LastUsedAt = time.Time{}
-	err := db.sql.QueryRowContext(ctx,
-		`INSERT INTO webauthn_credentials (user_id, credential_id, public_key, sign_count, aaguid, transports,
-		 attestation_format, backup_eligible, backup_state, discoverable, label, created_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		c.UserID, c.CredentialID, c.PublicKey, int64(c.SignCount), c.AAGUID, strings.Join(c.Transports, ","),
-		c.AttestationFormat, c.BackupEligible, c.BackupState, c.Discoverable, c.Label, micros(c.CreatedAt)).Scan(&c.ID)
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx,
+			`INSERT INTO webauthn_credentials (user_id, credential_id, public_key, sign_count, aaguid, transports,
+			 attestation_format, backup_eligible, backup_state, discoverable, label, created_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+			c.UserID, c.CredentialID, c.PublicKey, int64(c.SignCount), c.AAGUID, strings.Join(c.Transports, ","),
+			c.AttestationFormat, c.BackupEligible, c.BackupState, c.Discoverable, c.Label, micros(c.CreatedAt)).Scan(&c.ID); err != nil {
+			return err
+		}
+		return twoFactorAdded(ctx, tx, c.UserID, c.CreatedAt)
+	})
 	if isUniqueViolation(err) {
 		return WebAuthnCredential{}, fmt.Errorf("add webauthn credential: %w", ErrConflict)
 	}

@@ -125,7 +125,7 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	if acct.Disabled {
 		return policy.Actor{}, httperror.New(http.StatusForbidden, "The account '%s' is disabled.", acct.Username)
 	}
-	scope := &policy.TokenScope{ID: v.ID, Projects: v.Projects}
+	scope := &policy.TokenScope{ID: v.ID, Projects: v.Projects, CreatedAt: rec.CreatedAt}
 	// The record repeats the minted scope; narrowing by it too means a tampered record can never widen a token.
 	switch {
 	case len(rec.Projects) > 0 && scope.Projects == nil:
@@ -136,9 +136,7 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	if first, err := s.db.TouchToken(ctx, v.ID, now); err == nil && first {
 		s.audit.Record(ctx, audit.TokenFirstUse, acct.ID, 0, audit.Request{}, "token "+v.ID)
 	}
-	actor := policy.ActorFor(acct)
-	actor.Token = scope
-	return actor, nil
+	return policy.TokenActor(acct, *scope), nil
 }
 
 func invalid(reason string) error {

@@ -412,10 +412,10 @@ func (h *Handler) creationLimit(ctx context.Context, actor policy.Actor, ip stri
 	return nil
 }
 
+// denial passes the policy's refusals on (the server shows their reason with a 403) and words its failures.
 func denial(err error) error {
-	var d *policy.Denied
-	if errors.As(err, &d) {
-		return httperror.New(http.StatusForbidden, "%s", d.Reason)
+	if errors.Is(err, policy.ErrDenied) {
+		return err
 	}
 	return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
 }

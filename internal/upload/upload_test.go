@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -107,6 +108,11 @@ func (f *fixture) postRaw(body io.Reader, length int64, contentType, user, pass 
 	err := f.h.ServeUpload(rec, req)
 	if err == nil {
 		return rec.Code, rec.Body.String()
+	}
+	// As the server maps them: a policy denial is a 403 with its reason.
+	var denied *policy.Denied
+	if errors.As(err, &denied) {
+		return http.StatusForbidden, denied.Reason
 	}
 	var he *httperror.Error
 	if !errors.As(err, &he) {

@@ -8,6 +8,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/ident"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
@@ -46,9 +47,9 @@ type accountPage struct {
 // Account is the account page: the address, the password, where the account is signed in, and its security
 // history. Changing anything here needs a recent re-authentication; looking does not.
 func (s *Site) Account(w http.ResponseWriter, r *http.Request) error {
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	return s.accountPage(w, r, v, http.StatusOK, "", "", "")
 }
@@ -98,7 +99,7 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 // ChangeEmail replaces the account's address. The new one must be verified; the old one is told, since it is the
 // one an attacker who took the session does not control.
 func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	v, err := s.post(w, r, guard{action: policy.ChangeAccount, back: "/manage/account/"})
 	if v == nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
 // ChangePassword needs the current password as well as a recent re-authentication (P6), and ends every other
 // session of the account. Wrong current passwords count like failed logins.
 func (s *Site) ChangePassword(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	v, err := s.post(w, r, guard{action: policy.ChangeAccount, back: "/manage/account/"})
 	if v == nil {
 		return err
 	}
@@ -200,7 +201,7 @@ func (s *Site) EndSession(w http.ResponseWriter, r *http.Request) error {
 // EndOtherSessions signs out every session of the account but this one. It needs a recent re-authentication, so
 // that someone who stole a session cannot use it to sign the owner out.
 func (s *Site) EndOtherSessions(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/"})
+	v, err := s.post(w, r, guard{action: policy.ChangeAccount, back: "/manage/account/"})
 	if v == nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )
@@ -29,12 +30,9 @@ type adminPage struct {
 
 // Admin is the administrators' page: find and disable users, reserve project names, see the index's mode.
 func (s *Site) Admin(w http.ResponseWriter, r *http.Request) error {
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, policy.ViewAdmin)
 	if v == nil {
-		return nil
-	}
-	if !v.account.IsAdmin {
-		return errAdminsOnly
+		return err
 	}
 	ctx := r.Context()
 	p := adminPage{Query: strings.TrimSpace(r.URL.Query().Get("q")), ReadOnly: s.readOnly, Self: v.account.ID}
@@ -67,7 +65,7 @@ func (s *Site) EnableUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Site) setDisabled(w http.ResponseWriter, r *http.Request, disable bool) error {
-	v, err := s.post(w, r, guard{admin: true, sudo: true, back: "/admin/"})
+	v, err := s.post(w, r, guard{action: policy.Administer, back: "/admin/"})
 	if v == nil {
 		return err
 	}
@@ -97,7 +95,7 @@ func (s *Site) setDisabled(w http.ResponseWriter, r *http.Request, disable bool)
 
 // ReserveName keeps a project name from ever being registered (U12): a prohibited name, or one held for someone.
 func (s *Site) ReserveName(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{admin: true, sudo: true, back: "/admin/"})
+	v, err := s.post(w, r, guard{action: policy.Administer, back: "/admin/"})
 	if v == nil {
 		return err
 	}

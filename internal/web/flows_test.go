@@ -426,7 +426,11 @@ func TestAdmin(t *testing.T) {
 		cb.login("carol", testPassword)
 		tok := fx.mintToken(t, carol)
 
-		wantStatus(t, cb.get("/admin/"), 403, "admin page for a non-admin")
+		denied := cb.get("/admin/")
+		wantStatus(t, denied, 403, "admin page for a non-admin")
+		if got := denied.text("#error-message"); got != "Only the administrators of this index may see the administration pages." {
+			t.Errorf("the refusal says %q, not the policy's reason", got)
+		}
 		ab := fx.browser("root")
 		ab.login("root", testPassword)
 		page := ab.get("/admin/?q=CAR")

@@ -192,6 +192,7 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Recovery: recovery,
 		WebAuthn: keys,
 		Factors:  mfa.NewFactors(db, policy.New(db), auditLog),
+		Policy:   policy.New(db),
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -166,9 +166,9 @@ func (s *Site) newReauthForm(ctx context.Context, userID int64, next string) (re
 
 // ReauthForm asks a signed-in user for their password before a sensitive action (S8).
 func (s *Site) ReauthForm(w http.ResponseWriter, r *http.Request) error {
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	f, err := s.newReauthForm(r.Context(), v.account.ID, r.URL.Query().Get("next"))
 	if err != nil {

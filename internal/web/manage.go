@@ -27,9 +27,7 @@ import (
 
 // actor is the signed-in visitor as the policy engine sees them, with the session's re-authentication state (S8).
 func (s *Site) actor(v *visitor) policy.Actor {
-	a := policy.ActorFor(v.account)
-	a.Sudo = v.session.Sudo(s.now(), s.sudoWindow)
-	return a
+	return policy.SessionActor(v.account, v.session.Sudo(s.now(), s.sudoWindow))
 }
 
 func managePath(name, page string) string {
@@ -40,15 +38,14 @@ func managePath(name, page string) string {
 // the password and come back to back (a local path); a denial shows its reason; the Manager's own errors their
 // message. It returns nil when it has answered with a redirect.
 func manageErr(w http.ResponseWriter, r *http.Request, err error, back string) error {
-	var denied *policy.Denied
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, policy.ErrReauthRequired):
 		redirect(w, r, reauthURL(back))
 		return nil
-	case errors.As(err, &denied):
-		return httperror.Wrap(err, http.StatusForbidden, "%s", denied.Reason)
+	case errors.Is(err, policy.ErrDenied):
+		return err // the server's one mapping shows the reason
 	case errors.Is(err, projects.ErrNoSuchProject), errors.Is(err, projects.ErrNoSuchUser),
 		errors.Is(err, projects.ErrNoSuchRelease), errors.Is(err, projects.ErrNoSuchFile),
 		errors.Is(err, projects.ErrNoSuchInvitation), errors.Is(err, projects.ErrNotCollaborator):
@@ -154,9 +151,9 @@ func (s *Site) MyProjects(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	ctx := r.Context()
 	a := s.actor(v)
@@ -232,9 +229,9 @@ func (s *Site) InvitationLink(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	token := r.URL.Query().Get("token")
@@ -316,9 +313,9 @@ func (s *Site) Collaboration(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	ctx := r.Context()
 	pi, err := s.projectOf(ctx, r.PathValue("name"))
@@ -507,9 +504,9 @@ func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	ctx := r.Context()
 	pi, err := s.projectOf(ctx, r.PathValue("name"))
@@ -520,11 +517,10 @@ func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	role := roleOf(cs, v.account.ID)
-	if role == "" {
-		return httperror.New(http.StatusForbidden, "Only the collaborators of project '%s' can manage its releases.", pi.Project.Name)
+	if err := s.policy.Decide(ctx, s.actor(v), policy.ViewReleases, policy.Target{Project: &pi.Project, Name: pi.Project.NormalizedName}); err != nil {
+		return err
 	}
-	p := releasesPage{Project: pi.Project, MyRole: role}
+	p := releasesPage{Project: pi.Project, MyRole: roleOf(cs, v.account.ID)}
 	for i := len(pi.Releases) - 1; i >= 0; i-- {
 		rel := pi.Releases[i]
 		row := manageRelease{Release: rel}
@@ -595,9 +591,9 @@ func (s *Site) ProjectHistory(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	v := s.page(w, r, false)
+	v, err := s.page(w, r, "")
 	if v == nil {
-		return nil
+		return err
 	}
 	name := r.PathValue("name")
 	evs, err := s.projects.History(r.Context(), s.actor(v), name, historyLength)

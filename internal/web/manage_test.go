@@ -254,6 +254,16 @@ func TestManageSudo(t *testing.T) {
 		b := fx.browser("bob")
 		b.login("bob", testPassword)
 		wantStatus(t, b.get("/manage/project/demo-pkg/history/"), 403, "maintainer reads history")
+		// Any collaborator sees the releases page; someone with no role is refused with the policy's reason.
+		wantStatus(t, b.get(releases), 200, "maintainer sees the releases")
+		c := fx.browser("stranger")
+		fx.user("stranger")
+		c.login("stranger", testPassword)
+		refused := c.get(releases)
+		wantStatus(t, refused, 403, "a stranger opens the releases page")
+		if got := refused.text("#error-message"); !strings.Contains(got, "only its Owners and Maintainers may") {
+			t.Errorf("the refusal says %q", got)
+		}
 		// A Maintainer sees the collaborators but no forms, with the policy's reason.
 		cp := b.get(collab)
 		wantStatus(t, cp, 200, "maintainer's collaboration page")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"wharf/internal/policy"
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
@@ -140,12 +141,10 @@ var errCSRF = httperror.New(http.StatusForbidden,
 
 // guard says what a state-changing form needs beyond a signed-in session with a valid CSRF token.
 type guard struct {
-	// sudo requires a re-authentication within the sudo window; the visitor is sent to confirm the password and
-	// then back to back.
-	sudo bool
-	back string
-	// admin requires an administrator.
-	admin bool
+	// action is what the form does, for the policy to decide; "" needs only a signed-in visitor. A missing
+	// re-authentication sends the visitor to confirm the password and then back to back.
+	action policy.Action
+	back   string
 }
 
 // post checks a state-changing form: a complete login (else to the login page), a CSRF token made for this very
@@ -162,33 +161,47 @@ func (s *Site) post(w http.ResponseWriter, r *http.Request, g guard) (*visitor, 
 	if !v.session.CheckCSRF(r.PostForm.Get("csrf_token")) {
 		return nil, errCSRF
 	}
-	if g.admin && !v.account.IsAdmin {
-		return nil, errAdminsOnly
-	}
-	if g.sudo && !v.session.Sudo(s.now(), s.sudoWindow) {
-		redirect(w, r, reauthURL(g.back))
-		return nil, nil
+	if g.action != "" {
+		if ok, err := s.allowed(w, r, v, g.action, g.back); !ok {
+			return nil, err
+		}
 	}
 	return v, nil
 }
 
-// page checks a page that needs a signed-in visitor, and a recent re-authentication when sudo is set. It returns
-// nil when it has answered with a redirect.
-func (s *Site) page(w http.ResponseWriter, r *http.Request, sudo bool) *visitor {
+// allowed asks the policy whether v may take action. A missing re-authentication is answered with a redirect to
+// confirm and come back to back; allowed then returns false and no error, and with a denial false and the denial,
+// which the server turns into a page with its reason.
+func (s *Site) allowed(w http.ResponseWriter, r *http.Request, v *visitor, action policy.Action, back string) (bool, error) {
+	err := s.policy.Decide(r.Context(), s.actor(v), action, policy.Target{})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, policy.ErrReauthRequired):
+		redirect(w, r, reauthURL(back))
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// page checks a page that needs a signed-in visitor, and, when action is set, that the policy lets the visitor take
+// it (the page is its form, or shows what only some may see). It returns a nil visitor when it has answered with a
+// redirect (with a nil error) or was refused (with the denial).
+func (s *Site) page(w http.ResponseWriter, r *http.Request, action policy.Action) (*visitor, error) {
 	v := signedIn(r)
 	here := r.URL.RequestURI()
 	if v == nil {
 		redirect(w, r, loginURL(here))
-		return nil
+		return nil, nil
 	}
-	if sudo && !v.session.Sudo(s.now(), s.sudoWindow) {
-		redirect(w, r, reauthURL(here))
-		return nil
+	if action != "" {
+		if ok, err := s.allowed(w, r, v, action, here); !ok {
+			return nil, err
+		}
 	}
-	return v
+	return v, nil
 }
-
-var errAdminsOnly = httperror.New(http.StatusForbidden, "This page is for the administrators of this index.")
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/notify"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
@@ -40,9 +41,9 @@ type tokensPage struct {
 // Tokens lists the user's API tokens and offers to create one. Like PyPI it needs a recent re-authentication to
 // open, since creating and revoking do.
 func (s *Site) Tokens(w http.ResponseWriter, r *http.Request) error {
-	v := s.page(w, r, true)
+	v, err := s.page(w, r, policy.CreateToken)
 	if v == nil {
-		return nil
+		return err
 	}
 	return s.tokensPage(w, r, v, http.StatusOK, tokensPage{Scope: "account"}, "")
 }
@@ -69,7 +70,7 @@ func (s *Site) tokensPage(w http.ResponseWriter, r *http.Request, v *visitor, st
 // CreateToken mints a token and shows it once, on a response no cache may keep (K8). The owner is mailed, so that
 // a token made by someone else does not go unnoticed.
 func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/token/"})
+	v, err := s.post(w, r, guard{action: policy.CreateToken, back: "/manage/account/token/"})
 	if v == nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 
 // RevokeToken revokes one of the user's tokens; another user's token is not found, exactly like a missing one (K4).
 func (s *Site) RevokeToken(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/token/"})
+	v, err := s.post(w, r, guard{action: policy.RevokeToken, back: "/manage/account/token/"})
 	if v == nil {
 		return err
 	}

@@ -45,9 +45,9 @@ func (s *Site) TOTPPage(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
 	}
-	v := s.page(w, r, true)
+	v, err := s.page(w, r, policy.AddFactor)
 	if v == nil {
-		return nil
+		return err
 	}
 	ctx := r.Context()
 	enrolled, err := s.totp.Enrolled(ctx, v.account.ID)
@@ -69,7 +69,7 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/totp/"})
+	v, err := s.post(w, r, guard{action: policy.AddFactor, back: "/manage/account/totp/"})
 	if v == nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/totp/"})
+	v, err := s.post(w, r, guard{action: policy.AddFactor, back: "/manage/account/totp/"})
 	if v == nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error 
 	if s.totp == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/totp/"})
+	v, err := s.post(w, r, guard{action: policy.AddFactor, back: "/manage/account/totp/"})
 	if v == nil {
 		return err
 	}

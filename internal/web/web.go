@@ -22,6 +22,7 @@ import (
 	"wharf/internal/audit"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
@@ -46,6 +47,11 @@ type Store interface {
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
 }
 
+// Decider is the policy engine; *policy.Engine satisfies it.
+type Decider interface {
+	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
+}
+
 // Deps are the services the pages call.
 type Deps struct {
 	Store    Store
@@ -55,6 +61,8 @@ type Deps struct {
 	Limiter  ratelimit.Limiter
 	Mailer   notify.Mailer
 	Audit    *audit.Log
+	// Policy decides who may do what; every page that changes something, or shows what only some may see, asks it.
+	Policy Decider
 	// Projects serves the management pages; nil leaves them out (they answer 404).
 	Projects *projects.Manager
 	// TOTP and Recovery serve the second factors; nil leaves them out (their pages answer 404 and login needs
@@ -89,6 +97,7 @@ type Site struct {
 	tokens   *tokens.Service
 	limiter  ratelimit.Limiter
 	rules    ratelimit.Rules
+	policy   Decider
 	audit    *audit.Log
 	projects *projects.Manager
 	totp     *mfa.TOTP
@@ -116,7 +125,7 @@ type Site struct {
 
 // New checks the options and builds the site. It logs a warning when the session cookie cannot be marked Secure.
 func New(d Deps, o Options) (*Site, error) {
-	if d.Store == nil || d.Users == nil || d.Sessions == nil || d.Tokens == nil || d.Limiter == nil || d.Mailer == nil || d.Audit == nil {
+	if d.Store == nil || d.Users == nil || d.Sessions == nil || d.Tokens == nil || d.Limiter == nil || d.Mailer == nil || d.Audit == nil || d.Policy == nil {
 		return nil, errors.New("web: every dependency is required")
 	}
 	if (d.TOTP == nil) != (d.Recovery == nil) || (d.TOTP == nil) != (d.Factors == nil) || (d.WebAuthn != nil && d.TOTP == nil) {
@@ -153,7 +162,7 @@ func New(d Deps, o Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, audit: d.Audit, projects: d.Projects,
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects,
 		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,

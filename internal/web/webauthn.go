@@ -92,9 +92,9 @@ func (s *Site) KeysPage(w http.ResponseWriter, r *http.Request) error {
 	if s.webauthn == nil {
 		return errNoMFA
 	}
-	v := s.page(w, r, true)
+	v, err := s.page(w, r, policy.AddFactor)
 	if v == nil {
-		return nil
+		return err
 	}
 	keys, err := s.webauthn.Keys(r.Context(), v.account.ID)
 	if err != nil {
@@ -133,7 +133,7 @@ func (s *Site) AddKey(w http.ResponseWriter, r *http.Request) error {
 	if s.webauthn == nil {
 		return errNoMFA
 	}
-	v, err := s.post(w, r, guard{sudo: true, back: "/manage/account/webauthn/"})
+	v, err := s.post(w, r, guard{action: policy.AddFactor, back: "/manage/account/webauthn/"})
 	if v == nil {
 		return err
 	}

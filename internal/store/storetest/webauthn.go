@@ -225,6 +225,49 @@ func RunWebAuthn(t *testing.T, open func(testing.TB) *store.DB) {
 		}
 	})
 
+	// The account carries its factors and since when it has been protected without a break, which decides
+	// whether an API token was made while the account had no second factor.
+	t.Run("two-factor since", func(t *testing.T) {
+		db := open(t)
+		u := MustUser(t, db, "alice")
+		t1, t2, t3 := t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(3*time.Hour)
+		state := func(what string, totp, keys bool, since time.Time) {
+			t.Helper()
+			a, err := db.AccountByID(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.HasTOTP != totp || a.HasWebAuthn != keys || !a.TwoFactorSince.Equal(since) {
+				t.Errorf("%s: totp %v, keys %v, since %v; want %v, %v, %v", what, a.HasTOTP, a.HasWebAuthn, a.TwoFactorSince, totp, keys, since)
+			}
+		}
+		state("no factor", false, false, time.Time{})
+		if err := db.PutTOTPPending(ctx, store.TOTPPending{UserID: u.ID, Sealed: []byte("s"), CreatedAt: t1, ExpiresAt: t2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ActivateTOTP(ctx, u.ID, []byte("s"), 1, t1); err != nil {
+			t.Fatal(err)
+		}
+		state("an app", true, false, t1)
+		key, err := db.AddWebAuthnCredential(ctx, store.WebAuthnCredential{UserID: u.ID, CredentialID: []byte("k1"), PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		state("an app and a key", true, true, t1)
+		if _, err := db.RemoveFactor(ctx, u.ID, store.FactorTOTP, 0, true); err != nil {
+			t.Fatal(err)
+		}
+		state("the key kept the account protected", false, true, t1)
+		if _, err := db.RemoveFactor(ctx, u.ID, store.FactorWebAuthn, key.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		state("the last factor removed", false, false, time.Time{})
+		if _, err := db.AddWebAuthnCredential(ctx, store.WebAuthnCredential{UserID: u.ID, CredentialID: []byte("k2"), PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t3}); err != nil {
+			t.Fatal(err)
+		}
+		state("a new period", false, true, t3)
+	})
+
 	t.Run("sign counts only rise", func(t *testing.T) {
 		db := open(t)
 		alice, bob := MustUser(t, db, "alice"), MustUser(t, db, "bob")
