@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"time"
 
 	"wharf/internal/blob"
 	"wharf/internal/config"
+	"wharf/internal/critical"
+	"wharf/internal/notify"
 	"wharf/internal/store"
 	"wharf/internal/tokens"
 )
@@ -54,3 +59,31 @@ func open(ctx context.Context, cfg config.Config, migrate bool) (*app, error) {
 }
 
 func (a *app) Close() error { return a.db.Close() }
+
+// newMailer sends mail through SMTP when WHARF_SMTP_URL is set and writes it into <data-dir>/outbox otherwise.
+func newMailer(cfg config.Config, now func() time.Time, logger *slog.Logger) (notify.Mailer, error) {
+	if cfg.SMTPURL != "" {
+		m, err := notify.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("mail goes through SMTP", "relay", m.String())
+		return m, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "outbox")
+	m, err := notify.NewOutbox(dir, cfg.MailFrom, now)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("mail goes to the outbox folder (set WHARF_SMTP_URL to send it)", "dir", dir)
+	return m, nil
+}
+
+// newDesignator builds the critical-project designation, which mails the collaborators of each new one.
+func newDesignator(cfg config.Config, a *app, rec critical.Recorder, mailer notify.Mailer, now func() time.Time, logger *slog.Logger) (*critical.Designator, error) {
+	letters, err := notify.NewTemplates(cfg.SiteName, cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return critical.NewDesignator(a.db, rec, mailer, letters, now, logger), nil
+}

@@ -5,6 +5,8 @@
 //	wharf user       manage users: create, disable, enable, admin
 //	wharf name       reserve project names
 //	wharf token      mint API tokens
+//	wharf critical   designate, list, mark and release critical projects
+//	wharf downloads  import web-server and CDN access logs as download counts
 //	wharf fsck       prove that the database and the blob store agree
 //	wharf version    print the version
 package main
@@ -50,6 +52,8 @@ func init() {
 		{"name", "reserve project names: name reserve NAME --reason R", runName},
 		{"token", "mint API tokens: token create --user NAME [--project P]... [--expires 720h]", runToken},
 		{"fsck", "check that every file row has its blob with the right size and sha256", runFsck},
+		{"downloads", "count downloads from access logs: downloads import FILE... (combined log format, plain or gzip, - for stdin)", runDownloads},
+		{"critical", "critical projects: critical recompute [--dry-run] | list | mark NAME --reason R | release NAME --reason R", runCritical},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "wharf", version)
 			return nil
@@ -93,7 +97,7 @@ func run(ctx context.Context, e *env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: wharf COMMAND [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'wharf COMMAND -h' for the flags of a command. Every flag has a WHARF_* environment variable.")
 }

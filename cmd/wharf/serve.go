@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -64,7 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeLimiter()
-	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly))
+	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly), policy.BaseURL(cfg.BaseURL), policy.Audit(auditLog))
 	archive := pypkg.DefaultLimits()
 	archive.MaxTotalSize = cfg.MaxUnpackedSize
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
@@ -75,7 +74,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, limiter, now, logger)
+	mailer, err := newMailer(cfg, now, logger)
+	if err != nil {
+		return err
+	}
+	designator, err := newDesignator(cfg, a, auditLog, mailer, now, logger)
+	if err != nil {
+		return err
+	}
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, limiter, mailer, now, logger)
 	if err != nil {
 		return err
 	}
@@ -88,8 +95,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	background := make(chan struct{}, 3)
+	background := make(chan struct{}, 4)
 	go func() { index.Run(bgCtx); background <- struct{}{} }()
+	go func() {
+		designator.RunDaily(bgCtx, critical.Options{Percent: cfg.CriticalPercent, Window: cfg.CriticalWindow}, time.Hour, a.db.ClaimDay)
+		background <- struct{}{}
+	}()
 	go func() { downloads.Run(bgCtx); background <- struct{}{} }()
 	go func() { site.Run(bgCtx); background <- struct{}{} }()
 
@@ -110,9 +121,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	err = httpServer.Shutdown(shutdownCtx)
 	// The background loops flush what they hold (download counts, queued mail) when they stop.
 	stopBackground()
-	<-background
-	<-background
-	<-background
+	for range cap(background) {
+		<-background
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -143,27 +154,9 @@ func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, fun
 	return ratelimit.NewRedis(client, now, ""), func() { client.Close() }, nil
 }
 
-// newSite builds the pages and the account services behind them: mail through SMTP when WHARF_SMTP_URL is set and
-// into <data-dir>/outbox otherwise.
+// newSite builds the pages and the account services behind them.
 func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
-	decisions *policy.Engine, limiter ratelimit.Limiter, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
-	var mailer notify.Mailer
-	if cfg.SMTPURL != "" {
-		m, err := notify.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
-		if err != nil {
-			return nil, err
-		}
-		logger.Info("mail goes through SMTP", "relay", m.String())
-		mailer = m
-	} else {
-		dir := filepath.Join(cfg.DataDir, "outbox")
-		m, err := notify.NewOutbox(dir, cfg.MailFrom, now)
-		if err != nil {
-			return nil, err
-		}
-		logger.Info("mail goes to the outbox folder (set WHARF_SMTP_URL to send it)", "dir", dir)
-		mailer = m
-	}
+	decisions *policy.Engine, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
 	hasher := accounts.NewHasher(2, 8)
 	totp, err := mfa.NewTOTP(a.db, a.key, cfg.SiteName, auditLog, now)
 	if err != nil {

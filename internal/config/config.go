@@ -44,6 +44,9 @@ type Config struct {
 	// RateLimits are the limits on logins, second factors, mail and project creation (WHARF_RATE_LIMITS changes
 	// them by name).
 	RateLimits ratelimit.Rules
+	// CriticalPercent of all projects, the most downloaded over CriticalWindow, are designated critical.
+	CriticalPercent float64
+	CriticalWindow  time.Duration
 
 	ShutdownTimeout time.Duration
 
@@ -68,6 +71,8 @@ func Defaults() Config {
 		MaxProjectSize:  10 << 30,
 		MaxUnpackedSize: 512 << 20,
 		RateLimits:      ratelimit.DefaultRules(),
+		CriticalPercent: 1,
+		CriticalWindow:  180 * 24 * time.Hour,
 		ShutdownTimeout: 20 * time.Second,
 		MailFrom:        "wharf <noreply@localhost>",
 		SiteName:        "wharf",
@@ -102,6 +107,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
 	env("WHARF_MAX_UNPACKED_SIZE", sizeInto(&c.MaxUnpackedSize))
 	env("WHARF_RATE_LIMITS", c.RateLimits.Set)
+	env("WHARF_CRITICAL_PERCENT", floatInto(&c.CriticalPercent))
+	env("WHARF_CRITICAL_WINDOW", daysInto(&c.CriticalWindow))
 	env("WHARF_SMTP_URL", str(&c.SMTPURL))
 	env("WHARF_REDIS_URL", str(&c.RedisURL))
 	env("WHARF_MAIL_FROM", str(&c.MailFrom))
@@ -124,6 +131,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.SiteName, "site-name", c.SiteName, "name of this index in pages and mail (WHARF_SITE_NAME)")
 	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
 	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
+	fs.Func("critical-percent", "share of projects, by downloads, designated critical, e.g. 1 (WHARF_CRITICAL_PERCENT)", floatInto(&c.CriticalPercent))
+	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
 	fs.Func("rate-limits", "change rate limits by name, e.g. project-create-user=200/1h,login-ip=30/5m (WHARF_RATE_LIMITS)", c.RateLimits.Set)
 	var positional []string
 	for {
@@ -176,6 +185,12 @@ func (c *Config) resolve() error {
 	}
 	if c.MaxUnpackedSize <= 0 {
 		return errors.New("WHARF_MAX_UNPACKED_SIZE: must be positive")
+	}
+	if !(c.CriticalPercent > 0 && c.CriticalPercent <= 100) {
+		return fmt.Errorf("WHARF_CRITICAL_PERCENT: %v must be above 0 and at most 100", c.CriticalPercent)
+	}
+	if c.CriticalWindow < 24*time.Hour {
+		return errors.New("WHARF_CRITICAL_WINDOW: must be at least a day (1d)")
 	}
 	if a, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") {
 		return fmt.Errorf("WHARF_MAIL_FROM: %q is not a mail address", c.MailFrom)
@@ -280,6 +295,44 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}
 	return n * mult, nil
+}
+
+func floatInto(dst *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*dst = f
+		return nil
+	}
+}
+
+// ParseDays reads a duration in days ("180d") or as Go writes durations ("4320h").
+func ParseDays(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 180d", v)
+	}
+	return d, nil
+}
+
+func daysInto(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := ParseDays(v)
+		if err == nil {
+			*dst = d
+		}
+		return err
+	}
 }
 
 func sizeInto(dst *int64) func(string) error {

@@ -67,6 +67,10 @@ func TestLimitSettings(t *testing.T) {
 	if c.MaxUnpackedSize != 2<<30 {
 		t.Errorf("unpacked size %d, want the flag's 2 GiB", c.MaxUnpackedSize)
 	}
+	c, _, err = load(t, []string{"--critical-window", "90d"}, map[string]string{"WHARF_CRITICAL_PERCENT": "0.5", "WHARF_CRITICAL_WINDOW": "30d"})
+	if err != nil || c.CriticalPercent != 0.5 || c.CriticalWindow != 90*24*time.Hour {
+		t.Errorf("critical settings: %v %v %v", c.CriticalPercent, c.CriticalWindow, err)
+	}
 }
 
 func TestInvalidValuesNameTheVariable(t *testing.T) {
@@ -85,6 +89,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_RATE_LIMITS": "project-create=5/1h"}, nil, "WHARF_RATE_LIMITS"},
 		{map[string]string{"WHARF_MAX_UNPACKED_SIZE": "0"}, nil, "WHARF_MAX_UNPACKED_SIZE"},
 		{nil, []string{"--rate-limits", "login-ip=many/5m"}, "rate-limits"},
+		{map[string]string{"WHARF_CRITICAL_PERCENT": "0"}, nil, "WHARF_CRITICAL_PERCENT"},
+		{map[string]string{"WHARF_CRITICAL_PERCENT": "lots"}, nil, "WHARF_CRITICAL_PERCENT"},
+		{map[string]string{"WHARF_CRITICAL_WINDOW": "2h"}, nil, "WHARF_CRITICAL_WINDOW"},
 	} {
 		_, _, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -25,11 +25,13 @@ const (
 	KindFactorAdded     = "factor-added"
 	KindFactorRemoved   = "factor-removed"
 	KindRecoveryUsed    = "recovery-code-used"
+	KindCriticalProject = "critical-project"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
 const (
 	accountPath = "/manage/account/"
+	tokensPath  = "/manage/account/token/"
 	resetPath   = "/account/reset-password/"
 )
 
@@ -67,16 +69,18 @@ func NewTemplates(siteName, baseURL string) (*Templates, error) {
 // data is everything a template may use; each message fills what it needs.
 type data struct {
 	Site, BaseURL, AccountURL, ResetURL string
+	TokensURL                           string
 	Link                                string
 	Address, Name, Scope                string
 	Project, Role, Inviter              string
 	IP, UserAgent                       string
 	Summary                             string
+	Protected                           bool // the reader's account has a second factor
 }
 
 func (t *Templates) render(kind, to string, d data) (Message, error) {
 	d.Site, d.BaseURL = t.site, t.base
-	d.AccountURL, d.ResetURL = t.base+accountPath, t.base+resetPath
+	d.AccountURL, d.ResetURL, d.TokensURL = t.base+accountPath, t.base+resetPath, t.base+tokensPath
 	var subject, text strings.Builder
 	if err := mailTemplates.ExecuteTemplate(&subject, kind+".subject", d); err != nil {
 		return Message{}, fmt.Errorf("notify: %s: %w", kind, err)
@@ -192,4 +196,11 @@ func (t *Templates) FactorRemoved(to, what string) (Message, error) {
 // RecoveryCodeUsed tells the owner that a recovery code was spent and how many remain (L2).
 func (t *Templates) RecoveryCodeUsed(to string, remaining int) (Message, error) {
 	return t.render(KindRecoveryUsed, to, data{Summary: fmt.Sprintf("%d unused codes remain.", remaining)})
+}
+
+// CriticalProject tells a collaborator (with role) of project that it was designated critical (why is one
+// sentence), what changes, and what to do; protected says whether the reader's account has a second factor.
+func (t *Templates) CriticalProject(to, project, role, why string, protected bool) (Message, error) {
+	return t.render(KindCriticalProject, to, data{Project: clean(project, 100), Role: clean(role, 50),
+		Summary: clean(why, 300), Protected: protected})
 }

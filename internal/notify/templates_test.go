@@ -28,6 +28,25 @@ func TestTemplates(t *testing.T) {
 		wantText    []string // each must appear in the body
 	}{
 		{
+			name: "CriticalProject without a second factor",
+			build: func() (Message, error) {
+				return tp.CriticalProject(to, "sampleproject", "Maintainer", "it is among the top 1 % of projects by downloads.", false)
+			},
+			wantKind:    KindCriticalProject,
+			wantSubject: "sampleproject is now a critical project on Example Index",
+			wantText: []string{"(Maintainer)", "top 1 %", "Your account has no second factor yet",
+				base + "/manage/account/\n", base + "/manage/account/token/\n"},
+		},
+		{
+			name: "CriticalProject with a second factor",
+			build: func() (Message, error) {
+				return tp.CriticalProject(to, "sampleproject", "Owner", "an administrator designated it.", true)
+			},
+			wantKind:    KindCriticalProject,
+			wantSubject: "sampleproject is now a critical project on Example Index",
+			wantText:    []string{"there is nothing to do,\nunless", "created before it was enabled", base + "/manage/account/token/"},
+		},
+		{
 			name:        "VerifyEmail",
 			build:       func() (Message, error) { return tp.VerifyEmail(to, base+"/account/verify-email/?token=abc123") },
 			wantKind:    KindVerifyEmail,

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"wharf/internal/audit"
 	"wharf/internal/store"
 )
 
@@ -139,6 +141,9 @@ func accountActor(acct store.Account) Actor {
 // twine's output).
 type Denied struct {
 	Reason string
+	// Rule names the 2FA rule that refused (RuleCritical, ...), for the security history; empty for the rules of
+	// roles and credentials.
+	Rule string
 	// Reauth says that a password confirmation is all that is missing: the web layer can send the user to it and
 	// come back, rather than show the reason.
 	Reauth bool
@@ -158,18 +163,37 @@ func (d *Denied) Is(target error) bool {
 	return target == ErrDenied || target == ErrReauthRequired && d.Reauth
 }
 
-// Roles is what the engine reads of project roles.
+// Roles is what the engine reads of projects at decision time: roles, and whether a project must be protected by
+// second factors.
 type Roles interface {
 	RoleOf(ctx context.Context, projectID, userID int64) (string, error)
 	// RoleCount is how many projects the user is an Owner or Maintainer of.
 	RoleCount(ctx context.Context, userID int64) (int, error)
+	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
 }
 
 // Engine is the policy engine.
 type Engine struct {
 	roles    Roles
 	readOnly bool
+	baseURL  string
+	audit    Recorder
 }
+
+// Recorder appends to the security history; *audit.Log satisfies it.
+type Recorder interface {
+	Record(ctx context.Context, kind string, userID, projectID int64, from audit.Request, detail string) error
+}
+
+// EventDenied is the audit event of a refusal by the rules that protect projects with second factors.
+const EventDenied = "policy:denied"
+
+// BaseURL is the index's public URL, for the links in denials that say where to enable two-factor
+// authentication.
+func BaseURL(u string) Option { return func(e *Engine) { e.baseURL = strings.TrimSuffix(u, "/") } }
+
+// Audit records the 2FA rules' refusals in the security history of the user and the project.
+func Audit(r Recorder) Option { return func(e *Engine) { e.audit = r } }
 
 // Option configures an Engine.
 type Option func(*Engine)
@@ -233,10 +257,37 @@ type Target struct {
 	// Grantee is the account a ManageRoles action gives a role to (an invitation, a role change, a transfer of
 	// ownership); nil when the action takes a role away.
 	Grantee *store.Account
+	// Role is the role a ManageRoles action gives Grantee, or an AcceptInvitation action gives the actor; Offer
+	// says the ManageRoles action only offers it (an invitation), to be given on acceptance.
+	Role  string
+	Offer bool
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
 func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target Target) error {
+	err := e.decide(ctx, actor, action, target)
+	if err == nil && protectedWrites[action] && target.Project != nil {
+		err = e.decideProtection(ctx, actor, target.Project)
+	}
+	if err == nil && (action == AcceptInvitation || action == ManageRoles && target.Grantee != nil) {
+		err = e.decideNewRole(ctx, actor, action, target)
+	}
+	var d *Denied
+	if e.audit != nil && errors.As(err, &d) && d.Rule != "" {
+		var projectID int64
+		if target.Project != nil {
+			projectID = target.Project.ID
+		}
+		// The denial is news for the account's owner and for the project's: a stolen token being tried, or a
+		// maintainer who has yet to enable 2FA.
+		e.audit.Record(ctx, EventDenied, actor.User.ID, projectID, audit.Request{UserAgent: "wharf policy"},
+			fmt.Sprintf("%s refused by rule %s", action, d.Rule))
+	}
+	return err
+}
+
+// decide applies the rules of roles, credentials, confirmations and accounts.
+func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target Target) error {
 	if actor.User.ID == 0 {
 		return &Denied{Reason: "Invalid or non-existent authentication information. See the help on API tokens for more information."}
 	}
@@ -313,6 +364,94 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 			g.Username, target.Project.Name)}
 	}
 	return nil
+}
+
+// The rules that require second factors, as denials and audit events name them.
+const (
+	// RuleCritical: nobody without 2FA publishes, updates or modifies a critical project, by any path.
+	RuleCritical = "critical-project"
+	// RuleProjectRequires2FA: the same for a project whose Owners require 2FA of every collaborator.
+	RuleProjectRequires2FA = "project-requires-2fa"
+	// RuleTokenBefore2FA: on such a project, an API token made before its account's 2FA is refused: it may
+	// have leaked while the account had none.
+	RuleTokenBefore2FA = "token-before-2fa"
+	// RuleNewRole: accepting a role on such a project, and becoming an Owner of any project, needs 2FA first.
+	RuleNewRole = "new-role-needs-2fa"
+)
+
+// protectedWrites are the actions that publish, update or modify a project, which the 2FA rules hold.
+var protectedWrites = map[Action]bool{
+	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
+}
+
+// decideProtection applies RuleCritical, RuleProjectRequires2FA and RuleTokenBefore2FA to a write that the other
+// rules allow.
+func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Project) error {
+	prot, err := e.roles.ProjectProtection(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if !prot.Critical() && !prot.Require2FA {
+		return nil
+	}
+	rule, why := RuleProjectRequires2FA, fmt.Sprintf("Project '%s' requires two-factor authentication of its collaborators", p.Name)
+	if prot.Critical() {
+		rule, why = RuleCritical, fmt.Sprintf("Project '%s' is a critical project", p.Name)
+	}
+	then := "then try again"
+	if actor.Token != nil {
+		then = fmt.Sprintf("then create a new API token at %s/manage/account/token/ and upload with it", e.baseURL)
+	}
+	if !actor.TwoFactor.Enabled() {
+		return &Denied{Rule: rule, Reason: fmt.Sprintf(
+			"%s: nobody without two-factor authentication can publish, update or modify it. Enable two-factor authentication for '%s' at %s/manage/account/ (a security key, a passkey or an authenticator app), %s.",
+			why, actor.User.Username, e.baseURL, then)}
+	}
+	if actor.Token != nil && actor.Token.CreatedAt.Before(actor.TwoFactor.Since) {
+		return &Denied{Rule: RuleTokenBefore2FA, Reason: fmt.Sprintf(
+			"%s, and this API token was created on %s, before two-factor authentication was enabled for '%s' on %s: it may have leaked while the account was unprotected. Create a new API token at %s/manage/account/token/ and upload with it.",
+			why, actor.Token.CreatedAt.UTC().Format(time.DateOnly), actor.User.Username,
+			actor.TwoFactor.Since.UTC().Format(time.DateOnly), e.baseURL)}
+	}
+	return nil
+}
+
+// decideNewRole applies RuleNewRole: a role on a project protected by 2FA, or an Owner's role on any project, goes
+// only to an account with a second factor. An invitation may be sent to anyone; it is accepting it that waits.
+func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, target Target) error {
+	hasFactor := actor.TwoFactor.Enabled()
+	if action == ManageRoles {
+		if target.Offer {
+			return nil
+		}
+		hasFactor = target.Grantee.HasTOTP || target.Grantee.HasWebAuthn
+	}
+	if hasFactor {
+		return nil
+	}
+	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	var why string
+	switch {
+	case prot.Critical():
+		why = fmt.Sprintf("project '%s' is a critical project", target.Project.Name)
+	case prot.Require2FA:
+		why = fmt.Sprintf("project '%s' requires two-factor authentication of its collaborators", target.Project.Name)
+	case target.Role == store.RoleOwner:
+		why = "every Owner of a project must have it"
+	default:
+		return nil
+	}
+	if action == AcceptInvitation {
+		return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
+			"Enable two-factor authentication before accepting this invitation: %s. Add a security key, a passkey or an authenticator app at %s/manage/account/, then accept the invitation again.",
+			why, e.baseURL)}
+	}
+	return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
+		"The user '%s' has no second factor and cannot be given this role: %s. Ask them to enable two-factor authentication first.",
+		target.Grantee.Username, why)}
 }
 
 // LimitsProjectCreation reports whether the rate limit on creating projects (U12) applies to actor. It exists

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"wharf/internal/audit"
 	"wharf/internal/store"
 )
 
@@ -18,6 +19,21 @@ type fakeRoles map[[2]int64]string
 
 func (f fakeRoles) RoleOf(_ context.Context, projectID, userID int64) (string, error) {
 	return f[[2]int64{projectID, userID}], nil
+}
+
+// ProjectProtection: no project is protected; see protectedRoles.
+func (fakeRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {
+	return store.Protection{}, nil
+}
+
+// protectedRoles adds the protection of some projects to fakeRoles.
+type protectedRoles struct {
+	fakeRoles
+	prot map[int64]store.Protection
+}
+
+func (p protectedRoles) ProjectProtection(_ context.Context, id int64) (store.Protection, error) {
+	return p.prot[id], nil
 }
 
 func (f fakeRoles) RoleCount(_ context.Context, userID int64) (int, error) {
@@ -229,6 +245,10 @@ func (failingRoles) RoleCount(context.Context, int64) (int, error) {
 	return 0, errors.New("database down")
 }
 
+func (failingRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {
+	return store.Protection{}, errors.New("database down")
+}
+
 func TestDecideErrorsAreNotDenials(t *testing.T) {
 	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	web := Actor{User: store.User{ID: 1, Username: "owner"}, Sudo: true}
@@ -395,5 +415,199 @@ func TestDecideAccountActions(t *testing.T) {
 		if !seen[a] {
 			t.Errorf("action %s has a rule but no row in accountPermissions", a)
 		}
+	}
+}
+
+// writesHeldBy2FA is the specification of what the 2FA rules hold: everything that publishes, updates or modifies
+// a project. Reading a project's pages and leaving it stay open to a collaborator without a second factor.
+var writesHeldBy2FA = map[Action]bool{
+	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
+}
+
+type recorded struct{ events []string }
+
+func (r *recorded) Record(_ context.Context, kind string, userID, projectID int64, _ audit.Request, detail string) error {
+	r.events = append(r.events, fmt.Sprintf("%s user=%d project=%d %s", kind, userID, projectID, detail))
+	return nil
+}
+
+// TestTwoFactorRules is the table of rules 1 and 2 (critical projects, and projects whose Owners require 2FA):
+// project state x account x credential x action, for an Owner, who may do everything on a normal project. Every
+// action of the permission table has its rows; the expected outcome is computed from the specification above,
+// not from the engine's own tables.
+func TestTwoFactorRules(t *testing.T) {
+	t2fa := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
+	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
+	optedIn := &store.Project{ID: 12, Name: "Opted", NormalizedName: "opted"}
+	roles := protectedRoles{
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner},
+		prot:      map[int64]store.Protection{11: {CriticalSince: t2fa}, 12: {Require2FA: true}},
+	}
+	rec := &recorded{}
+	e := New(roles, BaseURL("https://index.example/"), Audit(rec))
+	owner := store.User{ID: 1, Username: "owner"}
+	accounts := map[string]TwoFactor{
+		"no 2FA":        {},
+		"TOTP":          {TOTP: true, Since: t2fa},
+		"WebAuthn":      {WebAuthn: true, Since: t2fa},
+		"TOTP and keys": {TOTP: true, WebAuthn: true, Since: t2fa},
+	}
+	credentials := map[string]func(Actor) Actor{
+		"session": func(a Actor) Actor { a.Sudo = true; return a },
+		"token made after 2FA": func(a Actor) Actor {
+			a.Token = &TokenScope{ID: "t", CreatedAt: t2fa.Add(time.Hour)}
+			return a
+		},
+		"token made before 2FA": func(a Actor) Actor {
+			a.Token = &TokenScope{ID: "t", CreatedAt: t2fa.Add(-time.Hour)}
+			return a
+		},
+		"project token": func(a Actor) Actor {
+			a.Token = &TokenScope{ID: "t", Projects: []string{"normal", "critical", "opted"}, CreatedAt: t2fa.Add(time.Hour)}
+			return a
+		},
+	}
+	for _, p := range permissions {
+		for _, project := range []*store.Project{normal, critical, optedIn} {
+			for acctName, tf := range accounts {
+				for credName, cred := range credentials {
+					for _, admin := range []bool{false, true} {
+						actor := cred(Actor{User: owner, EmailVerified: true, TwoFactor: tf, Admin: admin})
+						// The Owner's permission without the 2FA rules: everything from a confirmed session,
+						// only uploads from a token.
+						wantAllowed := actor.Token == nil || p.action == Upload
+						wantRule := ""
+						if wantAllowed && writesHeldBy2FA[p.action] && project != normal {
+							switch {
+							case !tf.Enabled() && project == critical:
+								wantRule = RuleCritical
+							case !tf.Enabled():
+								wantRule = RuleProjectRequires2FA
+							case actor.Token != nil && actor.Token.CreatedAt.Before(tf.Since):
+								wantRule = RuleTokenBefore2FA
+							}
+						}
+						wantAllowed = wantAllowed && wantRule == ""
+						name := fmt.Sprintf("%s/%s/%s/%s/admin=%v", p.action, project.NormalizedName, acctName, credName, admin)
+						t.Run(name, func(t *testing.T) {
+							err := e.Decide(context.Background(), actor, p.action, Target{Project: project, Name: project.NormalizedName})
+							if err != nil && !errors.Is(err, ErrDenied) {
+								t.Fatalf("Decide = %v, want a decision", err)
+							}
+							var d *Denied
+							errors.As(err, &d)
+							gotRule := ""
+							if d != nil {
+								gotRule = d.Rule
+							}
+							if (err == nil) != wantAllowed || gotRule != wantRule {
+								t.Fatalf("Decide = %v (rule %q), want allowed=%v rule %q", err, gotRule, wantAllowed, wantRule)
+							}
+							if wantRule != "" && !strings.Contains(d.Reason, "https://index.example/manage/account/") {
+								t.Errorf("the denial does not say where to act: %s", d.Reason)
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+	if len(rec.events) == 0 || !strings.HasPrefix(rec.events[0], EventDenied+" user=1 project=1") {
+		t.Errorf("the 2FA refusals were not recorded: %v", rec.events[:min(len(rec.events), 3)])
+	}
+	inTable := map[Action]bool{}
+	for _, p := range permissions {
+		inTable[p.action] = true
+	}
+	for a := range writesHeldBy2FA {
+		if !inTable[a] {
+			t.Errorf("%s is held by the 2FA rules but has no row in the permission table", a)
+		}
+	}
+	for a := range protectedWrites {
+		if !writesHeldBy2FA[a] {
+			t.Errorf("the engine holds %s by the 2FA rules, which the specification does not", a)
+		}
+	}
+}
+
+// TestTwoFactorDenialsForTwine: the words a maintainer reads in twine's output say which rule refused and what
+// to do, with the index's own URL.
+func TestTwoFactorDenialsForTwine(t *testing.T) {
+	t2fa := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	roles := protectedRoles{fakeRoles: fakeRoles{{11, 1}: store.RoleMaintainer}, prot: map[int64]store.Protection{11: {CriticalSince: t2fa}}}
+	e := New(roles, BaseURL("https://index.example"))
+	p := &store.Project{ID: 11, Name: "Requests", NormalizedName: "requests"}
+	user := store.User{ID: 1, Username: "kim"}
+	for _, tc := range []struct {
+		name  string
+		actor Actor
+		want  string
+	}{
+		{"no second factor", Actor{User: user, EmailVerified: true, Token: &TokenScope{ID: "t"}},
+			"Project 'Requests' is a critical project: nobody without two-factor authentication can publish, update or modify it. Enable two-factor authentication for 'kim' at https://index.example/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at https://index.example/manage/account/token/ and upload with it."},
+		{"a token older than the second factor", Actor{User: user, EmailVerified: true, TwoFactor: TwoFactor{TOTP: true, Since: t2fa},
+			Token: &TokenScope{ID: "t", CreatedAt: t2fa.AddDate(0, 0, -3)}},
+			"Project 'Requests' is a critical project, and this API token was created on 2026-02-26, before two-factor authentication was enabled for 'kim' on 2026-03-01: it may have leaked while the account was unprotected. Create a new API token at https://index.example/manage/account/token/ and upload with it."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Decide(context.Background(), tc.actor, Upload, Target{Project: p, Name: p.NormalizedName})
+			if diff := cmp.Diff(tc.want, fmt.Sprint(err)); diff != "" {
+				t.Errorf("reason (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNewRolesNeed2FA is rule 6: accepting a role on a protected project, and becoming an Owner of any project,
+// need a second factor; an invitation may still be sent, since accepting it is what waits.
+func TestNewRolesNeed2FA(t *testing.T) {
+	roles := protectedRoles{
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner},
+		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}},
+	}
+	e := New(roles)
+	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
+	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
+	owner := Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true, Sudo: true, TwoFactor: TwoFactor{TOTP: true}}
+	verified := time.Unix(1, 0)
+	bare := &store.Account{User: store.User{ID: 2, Username: "bare"}, EmailVerifiedAt: verified}
+	keyed := &store.Account{User: store.User{ID: 3, Username: "keyed"}, EmailVerifiedAt: verified, HasWebAuthn: true}
+	invitee := func(tf TwoFactor) Actor {
+		return Actor{User: store.User{ID: 2, Username: "bare"}, EmailVerified: true, TwoFactor: tf}
+	}
+	for _, tc := range []struct {
+		name   string
+		actor  Actor
+		action Action
+		target Target
+		rule   string // "" = allowed
+	}{
+		{"invite anyone to a critical project", owner, ManageRoles, Target{Project: critical, Grantee: bare, Role: store.RoleMaintainer, Offer: true}, ""},
+		{"offer anyone ownership", owner, ManageRoles, Target{Project: normal, Grantee: bare, Role: store.RoleOwner, Offer: true}, ""},
+		{"make a Maintainer of a normal project without 2FA", owner, ManageRoles, Target{Project: normal, Grantee: bare, Role: store.RoleMaintainer}, ""},
+		{"make an Owner without 2FA", owner, ManageRoles, Target{Project: normal, Grantee: bare, Role: store.RoleOwner}, RuleNewRole},
+		{"make an Owner with a key", owner, ManageRoles, Target{Project: normal, Grantee: keyed, Role: store.RoleOwner}, ""},
+		{"a role on a critical project without 2FA", owner, ManageRoles, Target{Project: critical, Grantee: bare, Role: store.RoleMaintainer}, RuleNewRole},
+		{"accept a normal Maintainer's role without 2FA", invitee(TwoFactor{}), AcceptInvitation, Target{Project: normal, InviteeID: 2, Role: store.RoleMaintainer}, ""},
+		{"accept ownership without 2FA", invitee(TwoFactor{}), AcceptInvitation, Target{Project: normal, InviteeID: 2, Role: store.RoleOwner}, RuleNewRole},
+		{"accept a role on a critical project without 2FA", invitee(TwoFactor{}), AcceptInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleMaintainer}, RuleNewRole},
+		{"accept it with 2FA", invitee(TwoFactor{TOTP: true}), AcceptInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleOwner}, ""},
+		{"decline without 2FA", invitee(TwoFactor{}), RespondInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleOwner}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
+			var d *Denied
+			got := ""
+			if errors.As(err, &d) {
+				got = d.Rule
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.rule || (tc.rule == "") != (err == nil) {
+				t.Errorf("Decide = %v (rule %q), want rule %q", err, got, tc.rule)
+			}
+		})
 	}
 }

@@ -76,9 +76,19 @@ func engines(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	}
 }
 
+// user creates an account with a verified address and an authenticator app, as every account that becomes an
+// Owner must have; storetest.MustUser makes one without a second factor.
 func (f *fixture) user(name string) store.User {
 	f.t.Helper()
-	return storetest.MustUser(f.t, f.db, name)
+	u := storetest.MustUser(f.t, f.db, name)
+	ctx := context.Background()
+	if err := f.db.PutTOTPPending(ctx, store.TOTPPending{UserID: u.ID, Sealed: []byte("s"), CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)}); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.db.ActivateTOTP(ctx, u.ID, []byte("s"), 1, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	return u
 }
 
 // project creates a project owned by owner with one wheel per version, and returns it.
@@ -140,7 +150,10 @@ func (f *fixture) kinds(userID, projectID int64) []string {
 }
 
 // web is a signed-in browser that confirmed its password recently.
-func web(u store.User) policy.Actor { return policy.Actor{EmailVerified: true, User: u, Sudo: true} }
+// web is u's signed-in session with a recent confirmation, as the policy sees it for an account made by user.
+func web(u store.User) policy.Actor {
+	return policy.Actor{EmailVerified: true, User: u, Sudo: true, TwoFactor: policy.TwoFactor{TOTP: true, Since: time.Unix(1, 0)}}
+}
 
 var from = audit.Request{IP: "192.0.2.7", UserAgent: "test"}
 

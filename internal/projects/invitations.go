@@ -90,7 +90,7 @@ func (m *Manager) Invite(ctx context.Context, actor policy.Actor, project, usern
 	if err != nil {
 		return Invited{}, err
 	}
-	invitee, err := m.decideGrant(ctx, actor, p, username)
+	invitee, err := m.decideGrant(ctx, actor, p, username, role, true)
 	if err != nil {
 		return Invited{}, err
 	}
@@ -184,7 +184,7 @@ func (m *Manager) respond(ctx context.Context, actor policy.Actor, action policy
 	if err != nil {
 		return store.Project{}, err
 	}
-	err = m.policy.Decide(ctx, actor, action, policy.Target{Project: &p, Name: p.NormalizedName, InviteeID: inv.InviteeID})
+	err = m.policy.Decide(ctx, actor, action, policy.Target{Project: &p, Name: p.NormalizedName, InviteeID: inv.InviteeID, Role: inv.Role})
 	return p, err
 }
 

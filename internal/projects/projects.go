@@ -203,11 +203,12 @@ func (m *Manager) user(ctx context.Context, username string) (store.Account, err
 	return u, err
 }
 
-// decideGrant asks whether actor may give username a role on p, and returns that account. The policy answers
-// before "no such user" is told, so that only the project's Owners learn which names exist.
-func (m *Manager) decideGrant(ctx context.Context, actor policy.Actor, p store.Project, username string) (store.Account, error) {
+// decideGrant asks whether actor may give username role on p (offer: by an invitation, given on acceptance), and
+// returns that account. The policy answers before "no such user" is told, so that only the project's Owners learn
+// which names exist.
+func (m *Manager) decideGrant(ctx context.Context, actor policy.Actor, p store.Project, username, role string, offer bool) (store.Account, error) {
 	grantee, err := m.user(ctx, username)
-	target := policy.Target{Project: &p, Name: p.NormalizedName}
+	target := policy.Target{Project: &p, Name: p.NormalizedName, Role: role, Offer: offer}
 	if err == nil {
 		target.Grantee = &grantee
 	}

@@ -3,6 +3,7 @@ package projects
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"wharf/internal/audit"
 	"wharf/internal/policy"
@@ -60,7 +61,7 @@ func (m *Manager) ChangeRole(ctx context.Context, actor policy.Actor, project, u
 	}
 	var target store.Account
 	if role == store.RoleOwner {
-		target, err = m.decideGrant(ctx, actor, p, username)
+		target, err = m.decideGrant(ctx, actor, p, username, role, false)
 	} else if err = m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err == nil {
 		target, err = m.user(ctx, username)
 	}
@@ -103,22 +104,26 @@ func (m *Manager) TransferOwnership(ctx context.Context, actor policy.Actor, pro
 	if err != nil {
 		return Transfer{}, err
 	}
-	to, err := m.decideGrant(ctx, actor, p, toUsername)
-	if err != nil {
-		return Transfer{}, err
-	}
-	if to.ID == actor.User.ID {
-		return Transfer{}, ErrTransferToSelf
-	}
 	before, err := m.db.Collaborators(ctx, p.ID)
 	if err != nil {
 		return Transfer{}, err
 	}
-	isCollaborator := false
-	for _, c := range before {
-		isCollaborator = isCollaborator || c.UserID == to.ID
+	// A collaborator becomes an Owner at once; anyone else is offered the role by an invitation.
+	offer := true
+	if acct, err := m.user(ctx, toUsername); err == nil {
+		if acct.ID == actor.User.ID {
+			if err := m.policy.Decide(ctx, actor, policy.ManageRoles, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
+				return Transfer{}, err
+			}
+			return Transfer{}, ErrTransferToSelf
+		}
+		offer = !slices.ContainsFunc(before, func(c store.Collaborator) bool { return c.UserID == acct.ID })
 	}
-	if !isCollaborator {
+	to, err := m.decideGrant(ctx, actor, p, toUsername, store.RoleOwner, offer)
+	if err != nil {
+		return Transfer{}, err
+	}
+	if offer {
 		inv, err := m.invite(ctx, actor, p, to.User, store.RoleOwner, then, from)
 		if err != nil {
 			return Transfer{}, err

@@ -11,6 +11,7 @@ import (
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/store"
+	"wharf/internal/store/storetest"
 )
 
 func TestRemoveAndChangeRoles(t *testing.T) {
@@ -248,4 +249,40 @@ func TestTransferByInvitation(t *testing.T) {
 			t.Errorf("notices (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestOwnersNeed2FA: an account without a second factor is not made an Owner, neither by a transfer nor by a
+// promotion nor by accepting an Owner's invitation; it may be offered the role, and becomes an Owner once it has
+// a factor.
+func TestOwnersNeed2FA(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		alice := f.user("alice")
+		bare := storetest.MustUser(t, f.db, "bare")
+		f.project("demo", alice, "1.0")
+		f.addRole(store.Project{ID: mustProject(t, f, "demo")}, bare, store.RoleMaintainer)
+		_, err := f.m.ChangeRole(ctx, web(alice), "demo", "bare", store.RoleOwner, from)
+		wantErr(t, "promoting an account without 2FA", err, policy.ErrDenied)
+		_, err = f.m.TransferOwnership(ctx, web(alice), "demo", "bare", projects.StayMaintainer, from)
+		wantErr(t, "transferring to an account without 2FA", err, policy.ErrDenied)
+
+		carl := storetest.MustUser(t, f.db, "carl")
+		if _, err := f.m.Invite(ctx, web(alice), "demo", "carl", store.RoleOwner, from); err != nil {
+			t.Fatalf("offering ownership: %v", err)
+		}
+		noFactor := policy.SessionActor(store.Account{User: carl, EmailVerifiedAt: f.now}, false)
+		_, _, err = f.m.AcceptByID(ctx, noFactor, f.invitationFor(carl.ID), from)
+		wantErr(t, "accepting ownership without 2FA", err, policy.ErrDenied)
+		_, _, err = f.m.AcceptByID(ctx, web(carl), f.invitationFor(carl.ID), from)
+		wantErr(t, "accepting it with 2FA", err, nil)
+	})
+}
+
+func mustProject(t *testing.T, f *fixture, name string) int64 {
+	t.Helper()
+	p, err := f.db.ProjectByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
 }

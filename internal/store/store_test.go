@@ -14,5 +14,6 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/mfa", func(t *testing.T) { storetest.RunMFA(t, e.Open) })
 		t.Run(e.Name+"/webauthn", func(t *testing.T) { storetest.RunWebAuthn(t, e.Open) })
 		t.Run(e.Name+"/factors", func(t *testing.T) { storetest.RunFactors(t, e.Open) })
+		t.Run(e.Name+"/download-imports", func(t *testing.T) { storetest.RunDownloads(t, e.Open) })
 	}
 }

@@ -240,6 +240,17 @@ func (fx *fixture) user(name string) store.Account {
 	return a
 }
 
+// withKey gives an account a security key directly in the store, so that the policy counts it as protected by a
+// second factor (an Owner must be); its browser then needs a session made with sessionBrowser, since signing in
+// with the password alone stops at the second step.
+func (fx *fixture) withKey(a store.Account) {
+	fx.t.Helper()
+	if _, err := fx.db.AddWebAuthnCredential(context.Background(), store.WebAuthnCredential{UserID: a.ID,
+		CredentialID: []byte("key of " + a.Username), PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: fx.clock.Now()}); err != nil {
+		fx.t.Fatal(err)
+	}
+}
+
 func (fx *fixture) account(id int64) store.Account {
 	fx.t.Helper()
 	a, err := fx.db.AccountByID(context.Background(), id)

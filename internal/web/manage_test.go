@@ -114,7 +114,7 @@ func TestInviteOnSiteAndDecline(t *testing.T) {
 		fx.ownedProject(t, alice)
 		a := fx.browser("alice")
 		a.login("alice", testPassword)
-		wantRedirect(t, a.submit(collab, "/manage/project/demo-pkg/collaboration/invite/", url.Values{"username": {"bob"}, "role": {"Owner"}}),
+		wantRedirect(t, a.submit(collab, "/manage/project/demo-pkg/collaboration/invite/", url.Values{"username": {"bob"}, "role": {"Maintainer"}}),
 			collab, "invite")
 		b := fx.browser("bob")
 		b.login("bob", testPassword)
@@ -316,13 +316,55 @@ func TestTransferToNewcomer(t *testing.T) {
 			t.Fatalf("before acceptance: %v", got)
 		}
 		link := fx.lastLink(notify.KindInvitation, bob.Email)
-		b := fx.browser("bob")
-		b.login("bob", testPassword)
+		// Becoming an Owner needs a second factor: Bob has a security key, and a session that used it.
+		fx.withKey(bob)
+		b := fx.sessionBrowser("bob", bob.ID, accounts.LevelFull, 0)
 		page := b.get(link)
 		token := attr(page.find(`form[action=/account/invitation/] input[name=token]`), "value")
 		wantRedirect(t, b.submit(link, "/account/invitation/", url.Values{"token": {token}}), "/manage/projects/", "accept transfer")
 		if got := fx.roles(t, "demo-pkg"); got["alice"] != "" || got["bob"] != "Owner" {
 			t.Fatalf("after acceptance: %v", got)
+		}
+	})
+}
+
+// TestCriticalProjectPages: on a critical project, an Owner without a second factor is refused every change on
+// the website with the rule's reason on the page, may still read the releases page, and is let through once the
+// account has a factor.
+func TestCriticalProjectPages(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		alice := fx.user("alice")
+		tok := fx.ownedProject(t, alice)
+		p, err := fx.db.ProjectByName(context.Background(), "demo-pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.db.MarkCritical(context.Background(), []int64{p.ID}, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		a := fx.browser("alice")
+		a.login("alice", testPassword)
+		wantStatus(t, a.get(releases), 200, "the releases page of a critical project")
+		refused := a.submit(releases, "/manage/project/demo-pkg/releases/yank/", url.Values{"version": {"1.0"}, "reason": {"x"}})
+		wantStatus(t, refused, 403, "yank without 2FA")
+		if got := refused.text("#error-message"); !strings.Contains(got, "Project 'demo-pkg' is a critical project: nobody without two-factor authentication") {
+			t.Errorf("the refusal says %q", got)
+		}
+		if code := fx.upload(t, fx.browser("twine"), tok, "demo-pkg", "1.1"); code != http.StatusForbidden {
+			t.Errorf("token upload without 2FA: %d, want 403", code)
+		}
+		fx.clock.Advance(time.Hour)
+		fx.withKey(alice)
+		b := fx.sessionBrowser("alice-with-key", alice.ID, accounts.LevelFull, 0)
+		wantRedirect(t, b.submit(releases, "/manage/project/demo-pkg/releases/yank/", url.Values{"version": {"1.0"}, "reason": {"x"}}),
+			releases+"?notice=yanked", "yank with 2FA")
+		if code := fx.upload(t, fx.browser("twine"), tok, "demo-pkg", "1.1"); code != http.StatusForbidden {
+			t.Errorf("upload with a token older than the key: %d, want 403", code)
+		}
+		created := b.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"after the key"}, "scope": {"account"}})
+		wantStatus(t, created, 200, "a new token")
+		if code := fx.upload(t, fx.browser("twine"), created.text("#new-token"), "demo-pkg", "1.1"); code != http.StatusOK {
+			t.Errorf("upload with a new token: %d, want 200", code)
 		}
 	})
 }

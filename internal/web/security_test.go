@@ -734,6 +734,7 @@ func TestManageRouteMatrix(t *testing.T) {
 		ctx := context.Background()
 		alice, bob, carol, mallory := fx.user("alice"), fx.user("bob"), fx.user("carol"), fx.user("mallory")
 		erin := fx.user("erin")
+		fx.withKey(mallory) // the role and transfer rows make mallory an Owner, which needs a second factor
 		ids := map[string]int64{"alice": alice.ID, "bob": bob.ID, "carol": carol.ID, "mallory": mallory.ID}
 		var project, invID, invToken string
 		n := 0

@@ -350,6 +350,41 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		}
 	})
 
+	// A daily job runs once a day however many instances ask for the day at once.
+	t.Run("claim a day", func(t *testing.T) {
+		db := open(t)
+		for _, tc := range []struct {
+			day  string
+			want int
+		}{{"2026-07-01", 1}, {"2026-07-01", 0}, {"2026-06-30", 0}, {"2026-07-02", 1}} {
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			won := 0
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ok, err := db.ClaimDay(ctx, "job", tc.day)
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if ok {
+						won++
+					}
+				}()
+			}
+			wg.Wait()
+			if won != tc.want {
+				t.Errorf("day %s: %d of 20 claims won, want %d", tc.day, won, tc.want)
+			}
+		}
+		if ok, err := db.ClaimDay(ctx, "another-job", "2026-07-01"); err != nil || !ok {
+			t.Errorf("another job's day: %v %v", ok, err)
+		}
+	})
+
 	t.Run("downloads", func(t *testing.T) {
 		db := open(t)
 		alice := MustUser(t, db, "alice")

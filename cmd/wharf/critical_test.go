@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wharf/internal/store"
+)
+
+// TestCriticalCommands: an administrator designates the top projects on demand (dry run first), lists them, and
+// marks and releases one with a reason; each newly critical project's collaborators get a mail in the outbox.
+func TestCriticalCommands(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, dir, "a long passphrase\n", "user", "create", "alice", "--email", "alice@example.com"); code != 0 {
+		t.Fatalf("user create: %d %q", code, errOut)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := db.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range 3 {
+		name := fmt.Sprintf("pkg-%d", i)
+		res, err := db.AddFile(ctx, store.NewFile{ProjectName: name, NormalizedName: name, UltraName: name, CreateProject: true,
+			UploaderID: alice.ID, Version: "1.0", CanonicalVersion: "1.0", ReleaseMetadata: []byte("{}"),
+			Filename: name + "-1.0.tar.gz", PackageType: "sdist", PythonVersion: "source", Size: 1,
+			SHA256: "sha-" + name, Blake2b256: "b2-" + name, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AddDownloads(ctx, now.Format(time.DateOnly), map[int64]int64{res.Project.ID: int64(10 * (i + 1))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	var res struct {
+		Size       int
+		DryRun     bool `json:"dry_run"`
+		Designated []struct{ Name string }
+	}
+	code, out, errOut := runCLI(t, dir, "", "critical", "recompute", "--dry-run", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.DryRun || len(res.Designated) != 1 || res.Designated[0].Name != "pkg-2" {
+		t.Fatalf("dry run: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, dir, "", "critical", "list"); code != 0 || !strings.HasPrefix(out, "0 critical projects") {
+		t.Fatalf("a dry run designated: %q", out)
+	}
+	code, out, errOut = runCLI(t, dir, "", "critical", "recompute", "--percent", "50")
+	if code != 0 || !strings.Contains(out, "designated 1:\n  pkg-2 (30 downloads)") {
+		t.Fatalf("recompute: %d %q %q", code, out, errOut)
+	}
+	mails, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	if len(mails) != 1 {
+		t.Fatalf("%d mails in the outbox, want one to alice", len(mails))
+	}
+	if b, _ := os.ReadFile(mails[0]); !strings.Contains(string(b), "pkg-2 is now a critical project") {
+		t.Errorf("the mail says:\n%s", b)
+	}
+
+	if code, out, _ := runCLI(t, dir, "", "critical", "mark", "PKG_0", "--reason", "everything depends on it"); code != 0 || out != "pkg-0 is now critical\n" {
+		t.Errorf("mark: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, dir, "", "critical", "release", "pkg-2"); code != 1 || !strings.Contains(errOut, "--reason") {
+		t.Errorf("release without a reason: %d %q", code, errOut)
+	}
+	if code, out, _ := runCLI(t, dir, "", "critical", "release", "pkg-2", "--reason", "archived"); code != 0 || out != "pkg-2 is no longer critical\n" {
+		t.Errorf("release: %d %q", code, out)
+	}
+	var list []struct {
+		Name          string
+		CriticalSince string `json:"critical_since"`
+	}
+	code, out, _ = runCLI(t, dir, "", "critical", "list", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].Name != "pkg-0" || list[0].CriticalSince == "" {
+		t.Errorf("list: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, dir, "", "critical", "mark", "nothing-here", "--reason", "x"); code != 1 || !strings.Contains(errOut, `no project "nothing-here"`) {
+		t.Errorf("mark a missing project: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, dir, "", "critical", "recompute", "--percent", "0"); code != 1 || !strings.Contains(errOut, "percent") {
+		t.Errorf("a zero share: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, dir, "", "critical"); code != 1 || !strings.Contains(errOut, "usage") {
+		t.Errorf("no action: %d %q", code, errOut)
+	}
+}

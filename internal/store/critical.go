@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Protection is what the 2FA policy reads of a project: whether it is critical (since when) and whether its
+// Owners require two-factor authentication of every collaborator.
+type Protection struct {
+	CriticalSince time.Time // zero = not critical
+	Require2FA    bool
+}
+
+// Critical reports whether the project is designated critical.
+func (p Protection) Critical() bool { return !p.CriticalSince.IsZero() }
+
+// ProjectProtection reads a project's protection at decision time, so that a rule never works from a copy of the
+// project loaded before a designation.
+func (db *DB) ProjectProtection(ctx context.Context, projectID int64) (Protection, error) {
+	var since sql.NullInt64
+	var p Protection
+	err := db.sql.QueryRowContext(ctx, `SELECT critical_since, require_2fa FROM projects WHERE id = $1`, projectID).
+		Scan(&since, &p.Require2FA)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Protection{}, fmt.Errorf("project %d protection: %w", projectID, err)
+	}
+	p.CriticalSince = fromNullMicros(since)
+	return p, nil
+}
+
+// Downloaded is a project with its downloads over a window.
+type Downloaded struct {
+	ID             int64
+	Name           string
+	NormalizedName string
+	Downloads      int64
+	CriticalSince  time.Time // zero = not critical
+}
+
+// ProjectCount is the number of projects in the index.
+func (db *DB) ProjectCount(ctx context.Context) (int, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("project count: %w", err)
+	}
+	return n, nil
+}
+
+// TopDownloaded returns the limit projects with the most downloads on days from since (UTC) on, most first (ties
+// by the older project), leaving out projects without any.
+func (db *DB) TopDownloaded(ctx context.Context, since time.Time, limit int) ([]Downloaded, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT p.id, p.name, p.normalized_name, d.n, p.critical_since
+		FROM (SELECT project_id, sum(count) AS n FROM downloads WHERE day >= $1 GROUP BY project_id
+		      ORDER BY n DESC, project_id LIMIT $2) d
+		JOIN projects p ON p.id = d.project_id
+		WHERE d.n > 0
+		ORDER BY d.n DESC, p.id`, since.UTC().Format(time.DateOnly), limit)
+	if err != nil {
+		return nil, fmt.Errorf("top downloaded: %w", err)
+	}
+	defer rows.Close()
+	var out []Downloaded
+	for rows.Next() {
+		var d Downloaded
+		var critical sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Name, &d.NormalizedName, &d.Downloads, &critical); err != nil {
+			return nil, fmt.Errorf("top downloaded: %w", err)
+		}
+		d.CriticalSince = fromNullMicros(critical)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("top downloaded: %w", err)
+	}
+	return out, nil
+}
+
+// MarkCritical designates the projects ids critical at now, in one transaction, and returns those that were not
+// critical before: a project keeps the time of its first designation.
+func (db *DB) MarkCritical(ctx context.Context, ids []int64, now time.Time) ([]int64, error) {
+	var newly []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		newly = newly[:0]
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `UPDATE projects SET critical_since = $1 WHERE id = $2 AND critical_since IS NULL`,
+				micros(now), id)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				newly = append(newly, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark critical: %w", err)
+	}
+	return newly, nil
+}
+
+// ReleaseCritical ends a project's designation; it reports whether the project was critical.
+func (db *DB) ReleaseCritical(ctx context.Context, projectID int64) (bool, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE projects SET critical_since = NULL WHERE id = $1 AND critical_since IS NOT NULL`, projectID)
+	if err != nil {
+		return false, fmt.Errorf("release critical: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("release critical: %w", err)
+	}
+	return n == 1, nil
+}
+
+// CriticalProjects lists the critical projects with their downloads from since on, most downloaded first.
+func (db *DB) CriticalProjects(ctx context.Context, since time.Time) ([]Downloaded, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT p.id, p.name, p.normalized_name, COALESCE(sum(d.count), 0), p.critical_since
+		FROM projects p LEFT JOIN downloads d ON d.project_id = p.id AND d.day >= $1
+		WHERE p.critical_since IS NOT NULL
+		GROUP BY p.id, p.name, p.normalized_name, p.critical_since
+		ORDER BY 4 DESC, p.id`, since.UTC().Format(time.DateOnly))
+	if err != nil {
+		return nil, fmt.Errorf("critical projects: %w", err)
+	}
+	defer rows.Close()
+	var out []Downloaded
+	for rows.Next() {
+		var d Downloaded
+		var critical int64
+		if err := rows.Scan(&d.ID, &d.Name, &d.NormalizedName, &d.Downloads, &critical); err != nil {
+			return nil, fmt.Errorf("critical projects: %w", err)
+		}
+		d.CriticalSince = fromMicros(critical)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("critical projects: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimDay moves the job's day forward to day ("YYYY-MM-DD") and reports whether this call did: of several
+// instances asking for the same day, exactly one is told to run the job.
+func (db *DB) ClaimDay(ctx context.Context, job, day string) (bool, error) {
+	res, err := db.sql.ExecContext(ctx, `INSERT INTO job_days (name, day) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET day = excluded.day WHERE job_days.day < excluded.day`, job, day)
+	if err != nil {
+		return false, fmt.Errorf("claim %s for %s: %w", job, day, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim %s for %s: %w", job, day, err)
+	}
+	return n == 1, nil
+}
