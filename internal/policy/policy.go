@@ -53,6 +53,9 @@ const (
 
 	// ViewReleases shows a project's releases with the forms to yank and delete them, to its collaborators.
 	ViewReleases Action = "view-releases"
+	// SetProject2FA turns on or off (Target.Require2FA) the project's requirement of two-factor authentication
+	// of every collaborator.
+	SetProject2FA Action = "set-project-2fa"
 
 	// The actor's own account, on the website only. AddFactor enrols an authenticator app or a security key, or
 	// makes new recovery codes; RemoveFactor removes one of the actor's second factors (T6: both need a recent
@@ -261,6 +264,8 @@ type Target struct {
 	// says the ManageRoles action only offers it (an invitation), to be given on acceptance.
 	Role  string
 	Offer bool
+	// Require2FA is the setting SetProject2FA asks for.
+	Require2FA bool
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
@@ -358,6 +363,9 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 	if err := e.decideManagement(ctx, actor, r, target.Project); err != nil {
 		return err
 	}
+	if action == SetProject2FA {
+		return e.decideProject2FA(ctx, actor, target)
+	}
 	if g := target.Grantee; g != nil && g.EmailVerifiedAt.IsZero() {
 		return &Denied{Reason: fmt.Sprintf(
 			"The user '%s' has no verified email address, so they cannot be given a role on project '%s'. Ask them to verify their address on their account page first.",
@@ -382,6 +390,7 @@ const (
 // protectedWrites are the actions that publish, update or modify a project, which the 2FA rules hold.
 var protectedWrites = map[Action]bool{
 	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
+	SetProject2FA: true,
 }
 
 // decideProtection applies RuleCritical, RuleProjectRequires2FA and RuleTokenBefore2FA to a write that the other
@@ -454,6 +463,40 @@ func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, 
 		target.Grantee.Username, why)}
 }
 
+// decideProject2FA lets an Owner require 2FA of a project's collaborators only with a factor of their own (rule
+// 2), and keeps the requirement on a critical project, which has it whatever its setting.
+func (e *Engine) decideProject2FA(ctx context.Context, actor Actor, target Target) error {
+	if target.Require2FA {
+		if !actor.TwoFactor.Enabled() {
+			return &Denied{Reason: fmt.Sprintf(
+				"Enable two-factor authentication for your own account before requiring it of the collaborators of project '%s': add a security key, a passkey or an authenticator app at %s/manage/account/.",
+				target.Project.Name, e.baseURL)}
+		}
+		return nil
+	}
+	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if prot.Critical() {
+		return &Denied{Rule: RuleCritical, Reason: fmt.Sprintf(
+			"Project '%s' is a critical project: two-factor authentication stays required of its collaborators. Only an administrator can release a project from being critical.",
+			target.Project.Name)}
+	}
+	return nil
+}
+
+// FullyProtected reports whether every Owner and Maintainer of a project (cs, at least one) has a second factor,
+// so that no password alone can change what the project's users install.
+func FullyProtected(cs []store.Collaborator) bool {
+	for _, c := range cs {
+		if !c.TwoFactor() {
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
 // LimitsProjectCreation reports whether the rate limit on creating projects (U12) applies to actor. It exists
 // against squatting and spam by ordinary accounts; an administrator moving a whole index in creates hundreds of
 // projects in an hour and is trusted with the index anyway.
@@ -495,6 +538,7 @@ var management = map[Action]rule{
 	DeleteProject:      {sudo: true, what: "delete project '%s'"},
 	ViewProjectHistory: {what: "see the security history of project '%s'"},
 	ViewReleases:       {anyRole: true, what: "manage the releases of project '%s'"},
+	SetProject2FA:      {sudo: true, what: "change the two-factor requirement of project '%s'"},
 }
 
 // decideManagement checks, in this order, the credential, the role and the confirmation: a user who may not act

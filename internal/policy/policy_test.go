@@ -112,6 +112,7 @@ var permissions = []struct {
 	{DeleteProject, true, false, false, true},
 	{ViewProjectHistory, true, false, false, false},
 	{ViewReleases, true, true, false, false},
+	{SetProject2FA, true, false, false, true},
 }
 
 type outcome struct {
@@ -422,6 +423,7 @@ func TestDecideAccountActions(t *testing.T) {
 // a project. Reading a project's pages and leaving it stay open to a collaborator without a second factor.
 var writesHeldBy2FA = map[Action]bool{
 	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
+	SetProject2FA: true,
 }
 
 type recorded struct{ events []string }
@@ -469,6 +471,9 @@ func TestTwoFactorRules(t *testing.T) {
 		},
 	}
 	for _, p := range permissions {
+		if p.action == SetProject2FA {
+			continue // its own rules on top: TestSetProject2FA
+		}
 		for _, project := range []*store.Project{normal, critical, optedIn} {
 			for acctName, tf := range accounts {
 				for credName, cred := range credentials {
@@ -609,5 +614,55 @@ func TestNewRolesNeed2FA(t *testing.T) {
 				t.Errorf("Decide = %v (rule %q), want rule %q", err, got, tc.rule)
 			}
 		})
+	}
+}
+
+// TestSetProject2FA is rule 2's switch: an Owner with a second factor turns the requirement on; turning it off is
+// itself a change that the requirement holds; a critical project keeps it.
+func TestSetProject2FA(t *testing.T) {
+	roles := protectedRoles{
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer},
+		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}, 12: {Require2FA: true}},
+	}
+	e := New(roles)
+	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
+	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
+	opted := &store.Project{ID: 12, Name: "Opted", NormalizedName: "opted"}
+	owner := func(tf TwoFactor) Actor {
+		return Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true, Sudo: true, TwoFactor: tf}
+	}
+	withKey, without := owner(TwoFactor{WebAuthn: true}), owner(TwoFactor{})
+	maintainer := Actor{User: store.User{ID: 2, Username: "maint"}, EmailVerified: true, Sudo: true, TwoFactor: TwoFactor{TOTP: true}}
+	for _, tc := range []struct {
+		name    string
+		actor   Actor
+		project *store.Project
+		on      bool
+		denied  string // "" = allowed
+	}{
+		{"an Owner with a key turns it on", withKey, normal, true, ""},
+		{"an Owner without a factor cannot", without, normal, true, "Enable two-factor authentication for your own account"},
+		{"a Maintainer cannot", maintainer, normal, true, "only the project's Owners may"},
+		{"an Owner turns it off", withKey, opted, false, ""},
+		{"an Owner without a factor cannot turn it off", without, opted, false, "requires two-factor authentication of its collaborators"},
+		{"nobody turns it off on a critical project", withKey, critical, false, "stays required"},
+		{"turning it on there is harmless", withKey, critical, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Decide(context.Background(), tc.actor, SetProject2FA, Target{Project: tc.project, Name: tc.project.NormalizedName, Require2FA: tc.on})
+			if tc.denied == "" {
+				if err != nil {
+					t.Fatalf("denied: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), tc.denied) {
+				t.Fatalf("Decide = %v, want a denial saying %q", err, tc.denied)
+			}
+		})
+	}
+	if !FullyProtected([]store.Collaborator{{HasTOTP: true}, {HasWebAuthn: true}}) || FullyProtected(nil) ||
+		FullyProtected([]store.Collaborator{{HasTOTP: true}, {}}) {
+		t.Error("FullyProtected")
 	}
 }

@@ -46,6 +46,7 @@ type Store interface {
 	DeleteFile(ctx context.Context, filename string, userID int64, now time.Time) (store.File, error)
 	DeleteRelease(ctx context.Context, projectID int64, canonicalVersion string, userID int64, now time.Time) ([]store.File, error)
 	DeleteProject(ctx context.Context, projectID, userID int64, now time.Time, reserveReason string) (store.Project, []store.File, error)
+	SetRequire2FA(ctx context.Context, projectID int64, on bool) error
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
@@ -147,6 +148,7 @@ const (
 	NoticeFileDeleted        = "file-deleted"
 	NoticeReleaseDeleted     = "release-deleted"
 	NoticeProjectDeleted     = "project-deleted"
+	NoticeRequire2FA         = "require-2fa"
 )
 
 // Notice is a mail the caller should send. Security notices go to every Owner, the one who acted included: if
@@ -177,6 +179,7 @@ const (
 	EventFileDeleted        = "file:remove"
 	EventReleaseDeleted     = "release:remove"
 	EventProjectDeleted     = "project:remove"
+	EventRequire2FA         = "project:require-2fa"
 )
 
 // record appends an event and goes on when that fails: the change it describes has already happened and must not
@@ -287,4 +290,30 @@ func (m *Manager) History(ctx context.Context, actor policy.Actor, project strin
 		return nil, err
 	}
 	return m.db.Events(ctx, 0, p.ID, limit)
+}
+
+// SetRequire2FA makes two-factor authentication a condition of every collaborator's writes to the project (on),
+// or no longer (off). Only an Owner with a second factor may, after a recent confirmation; a critical project
+// keeps the requirement. Every collaborator is told, since it changes what they can do.
+func (m *Manager) SetRequire2FA(ctx context.Context, actor policy.Actor, project string, on bool, from audit.Request) ([]Notice, error) {
+	p, err := m.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.policy.Decide(ctx, actor, policy.SetProject2FA, policy.Target{Project: &p, Name: p.NormalizedName, Require2FA: on}); err != nil {
+		return nil, err
+	}
+	if err := m.db.SetRequire2FA(ctx, p.ID, on); err != nil {
+		return nil, err
+	}
+	detail := "no longer requires two-factor authentication of its collaborators"
+	if on {
+		detail = "requires two-factor authentication of every collaborator"
+	}
+	m.record(ctx, EventRequire2FA, actor, p.ID, from, detail)
+	cs, err := m.db.Collaborators(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return notify(audience(cs, true), Notice{Kind: NoticeRequire2FA, Project: p.Name, By: actor.User.Username, Detail: detail}), nil
 }

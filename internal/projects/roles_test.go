@@ -2,6 +2,7 @@ package projects_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -285,4 +286,36 @@ func mustProject(t *testing.T, f *fixture, name string) int64 {
 		t.Fatal(err)
 	}
 	return p.ID
+}
+
+// TestSetRequire2FA: the switch is recorded, audited and told to every collaborator; refusals change nothing.
+func TestSetRequire2FA(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		alice, bob := f.user("alice"), f.user("bob")
+		p := f.project("demo", alice, "1.0")
+		f.addRole(p, bob, store.RoleMaintainer)
+		ns, err := f.m.SetRequire2FA(ctx, web(alice), "demo", true, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prot, _ := f.db.ProjectProtection(ctx, p.ID); !prot.Require2FA {
+			t.Error("the requirement was not recorded")
+		}
+		if len(ns) != 2 || ns[0].Kind != projects.NoticeRequire2FA {
+			t.Errorf("notices %+v, want one to each collaborator", ns)
+		}
+		_, err = f.m.SetRequire2FA(ctx, web(bob), "demo", false, from)
+		wantErr(t, "a Maintainer turns it off", err, policy.ErrDenied)
+		if prot, _ := f.db.ProjectProtection(ctx, p.ID); !prot.Require2FA {
+			t.Error("a refused change changed the setting")
+		}
+		if _, err := f.m.SetRequire2FA(ctx, web(alice), "demo", false, from); err != nil {
+			t.Fatal(err)
+		}
+		events, _ := f.db.Events(ctx, 0, p.ID, 5)
+		if len(events) < 2 || events[0].Kind != projects.EventRequire2FA || !strings.Contains(events[0].Detail, "no longer") {
+			t.Errorf("history %+v", events)
+		}
+	})
 }

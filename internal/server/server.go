@@ -144,6 +144,7 @@ func (s *Server) routes() {
 	m.Handle("POST /manage/project/{name}/collaboration/leave/{$}", s.page(w.LeaveProject))
 	m.Handle("POST /manage/project/{name}/collaboration/transfer/{$}", s.page(w.TransferOwnership))
 	m.Handle("POST /manage/project/{name}/collaboration/revoke/{$}", s.page(w.RevokeInvitation))
+	m.Handle("POST /manage/project/{name}/collaboration/require-2fa/{$}", s.page(w.Require2FA))
 	m.Handle("GET /manage/project/{name}/releases/{$}", s.page(w.Releases))
 	m.Handle("POST /manage/project/{name}/releases/yank/{$}", s.page(w.Yank))
 	m.Handle("POST /manage/project/{name}/releases/unyank/{$}", s.page(w.Unyank))

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )
@@ -58,6 +59,22 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 		// One ETag per release: the serial alone would give two releases' documents the same tag.
 		suffix = "a" + strconv.FormatInt(rel.ID, 10)
 	}
+	// The protection changes without a new serial (a designation, a maintainer's new factor): the tag carries it.
+	prot, err := ix.db.ProjectProtection(r.Context(), pi.Project.ID)
+	if err != nil {
+		return err
+	}
+	cs, err := ix.db.Collaborators(r.Context(), pi.Project.ID)
+	if err != nil {
+		return err
+	}
+	critical, protected := prot.Critical(), policy.FullyProtected(cs)
+	if critical {
+		suffix += "c"
+	}
+	if protected {
+		suffix += "p"
+	}
 	etag := makeETag("j", pi.Project.LastSerial, suffix)
 	h := w.Header()
 	h["Content-Type"] = jsonTypeHeader
@@ -73,7 +90,10 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 		return err
 	}
 	si.Releases[shown].Metadata = meta
-	body := marshal(ix.apiDocument(si, shown, oneRelease))
+	doc := ix.apiDocument(si, shown, oneRelease)
+	// wharf's own fields: whether the project is critical, and whether every maintainer has a second factor.
+	doc.Info["critical"], doc.Info["fully_protected"] = critical, protected
+	body := marshal(doc)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method != http.MethodHead {
 		w.Write(body)

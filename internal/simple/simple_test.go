@@ -852,3 +852,45 @@ func TestHotPathAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONAPIProtection: the JSON API says whether a project is critical and whether every maintainer has a second
+// factor, and its ETag changes with them, though neither moves the project's serial.
+func TestJSONAPIProtection(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		read := func() (map[string]any, string) {
+			w := fx.get(t, "/pypi/demo-pkg/json")
+			wantStatus(t, w, http.StatusOK)
+			var d struct{ Info map[string]any }
+			if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
+				t.Fatal(err)
+			}
+			return d.Info, w.Header().Get("Etag")
+		}
+		info, before := read()
+		if info["critical"] != false || info["fully_protected"] != false {
+			t.Fatalf("a normal project: critical %v, fully protected %v", info["critical"], info["fully_protected"])
+		}
+		p, err := fx.db.ProjectByName(ctx, "demo-pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.db.MarkCritical(ctx, []int64{p.ID}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.db.AddWebAuthnCredential(ctx, store.WebAuthnCredential{UserID: fx.user.ID, CredentialID: []byte("k"),
+			PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		info, after := read()
+		if info["critical"] != true || info["fully_protected"] != true {
+			t.Errorf("a critical project with its only maintainer on a key: critical %v, fully protected %v", info["critical"], info["fully_protected"])
+		}
+		if after == before {
+			t.Errorf("the ETag %s did not change with the protection", after)
+		}
+		if w := fx.get(t, "/pypi/demo-pkg/json", "If-None-Match", before); w.Code != http.StatusOK {
+			t.Errorf("the old ETag still matches: %d", w.Code)
+		}
+	})
+}

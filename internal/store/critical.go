@@ -35,6 +35,14 @@ func (db *DB) ProjectProtection(ctx context.Context, projectID int64) (Protectio
 	return p, nil
 }
 
+// SetRequire2FA records whether a project's Owners require two-factor authentication of every collaborator.
+func (db *DB) SetRequire2FA(ctx context.Context, projectID int64, on bool) error {
+	if err := execOne(ctx, db.sql, `UPDATE projects SET require_2fa = $1 WHERE id = $2`, on, projectID); err != nil {
+		return fmt.Errorf("set require 2fa: %w", err)
+	}
+	return nil
+}
+
 // Downloaded is a project with its downloads over a window.
 type Downloaded struct {
 	ID             int64

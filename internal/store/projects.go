@@ -116,17 +116,24 @@ func (db *DB) RoleOf(ctx context.Context, projectID, userID int64) (string, erro
 	return role, nil
 }
 
-// Collaborator is a user's role on a project.
+// Collaborator is a user's role on a project, with the user's second factors.
 type Collaborator struct {
-	UserID   int64
-	Username string
-	Role     string
+	UserID               int64
+	Username             string
+	Role                 string
+	HasTOTP, HasWebAuthn bool
 }
+
+// TwoFactor reports whether the collaborator's account has a second factor.
+func (c Collaborator) TwoFactor() bool { return c.HasTOTP || c.HasWebAuthn }
 
 // Collaborators lists a project's roles, owners first.
 func (db *DB) Collaborators(ctx context.Context, projectID int64) ([]Collaborator, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
+		`SELECT u.id, u.username, r.role,
+		        EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.id),
+		        EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id)
+		 FROM roles r JOIN users u ON u.id = r.user_id
 		 WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_key`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("collaborators: %w", err)
@@ -135,7 +142,7 @@ func (db *DB) Collaborators(ctx context.Context, projectID int64) ([]Collaborato
 	var out []Collaborator
 	for rows.Next() {
 		var c Collaborator
-		if err := rows.Scan(&c.UserID, &c.Username, &c.Role); err != nil {
+		if err := rows.Scan(&c.UserID, &c.Username, &c.Role, &c.HasTOTP, &c.HasWebAuthn); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/simple"
 	"wharf/internal/store"
@@ -179,6 +180,9 @@ type projectPage struct {
 	Files       []fileRow
 	Maintainers []store.Collaborator
 	Links       []link
+	// Critical and FullyProtected are the project's protection: designated critical, and every maintainer with a
+	// second factor.
+	Critical, FullyProtected bool
 }
 
 // Project is a project's page, showing its latest release.
@@ -225,6 +229,11 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 	if p.Maintainers, err = s.db.Collaborators(r.Context(), pi.Project.ID); err != nil {
 		return err
 	}
+	prot, err := s.db.ProjectProtection(r.Context(), pi.Project.ID)
+	if err != nil {
+		return err
+	}
+	p.Critical, p.FullyProtected = prot.Critical(), policy.FullyProtected(p.Maintainers)
 	for i := len(releases) - 1; i >= 0; i-- {
 		rel := releases[i]
 		v, verr := pypkg.ParseVersion(rel.Version)

@@ -135,6 +135,8 @@ func noticeText(n projects.Notice) string {
 		return fmt.Sprintf("%s deleted release %s.", n.By, n.Detail)
 	case projects.NoticeProjectDeleted:
 		return fmt.Sprintf("%s deleted the project. Its name and filenames stay reserved.", n.By)
+	case projects.NoticeRequire2FA:
+		return fmt.Sprintf("%s changed the project's settings: it %s.", n.By, n.Detail)
 	}
 	return fmt.Sprintf("%s made a change (%s).", n.By, n.Kind)
 }
@@ -282,6 +284,7 @@ func (s *Site) AcceptInvitationLink(w http.ResponseWriter, r *http.Request) erro
 
 type collaborationPage struct {
 	Project       store.Project
+	Protection    store.Protection
 	Collaborators []store.Collaborator
 	Invitations   []store.Invitation
 	CanManage     bool
@@ -326,7 +329,11 @@ func (s *Site) Collaboration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := collaborationPage{Project: pi.Project, Collaborators: cs, Me: v.account.Username, MyRole: roleOf(cs, v.account.ID)}
+	prot, err := s.db.ProjectProtection(ctx, pi.Project.ID)
+	if err != nil {
+		return err
+	}
+	p := collaborationPage{Project: pi.Project, Protection: prot, Collaborators: cs, Me: v.account.Username, MyRole: roleOf(cs, v.account.ID)}
 	invs, err := s.projects.ProjectInvitations(ctx, s.actor(v), pi.Project.Name)
 	var denied *policy.Denied
 	switch {
@@ -338,6 +345,13 @@ func (s *Site) Collaboration(w http.ResponseWriter, r *http.Request) error {
 		return manageErr(w, r, err, "")
 	}
 	return s.render(w, r, http.StatusOK, "collaboration", "Collaborators of "+pi.Project.Name, p, "")
+}
+
+// Require2FA turns the project's requirement of two-factor authentication of every collaborator on or off.
+func (s *Site) Require2FA(w http.ResponseWriter, r *http.Request) error {
+	return s.manageAction(w, r, "collaboration", "settings-changed", func(ctx context.Context, a policy.Actor, name string) ([]projects.Notice, error) {
+		return s.projects.SetRequire2FA(ctx, a, name, r.PostForm.Get("require_2fa") == "on", requestOf(r))
+	})
 }
 
 // Invite invites a user by username. Each invitation mails its invitee, so invitations count against the

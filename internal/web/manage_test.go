@@ -368,3 +368,62 @@ func TestCriticalProjectPages(t *testing.T) {
 		}
 	})
 }
+
+// TestRequire2FASwitch: an Owner with a second factor makes 2FA a condition of every collaborator's writes; Owners
+// see who has a factor; the project page says whether the project is critical and fully protected.
+func TestRequire2FASwitch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		alice, bob := fx.user("alice"), fx.user("bob")
+		fx.ownedProject(t, alice)
+		p, err := fx.db.ProjectByName(ctx, "demo-pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.db.AddRole(ctx, p.ID, bob.ID, store.RoleMaintainer, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		bobToken := fx.mintToken(t, bob)
+		fx.clock.Advance(time.Hour)
+		fx.withKey(alice)
+		a := fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
+
+		page := a.get(collab)
+		if got := page.text(`tr[data-user=alice] td.two-factor`) + "|" + page.text(`tr[data-user=bob] td.two-factor`); got != "security key|none" {
+			t.Errorf("the Owner sees the factors %q", got)
+		}
+		if page.find("#require-2fa-form") == nil {
+			t.Fatal("no switch for the Owner")
+		}
+		wantRedirect(t, a.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require_2fa": {"on"}}),
+			collab+"?notice=settings-changed", "require 2FA")
+		if got := fx.mailsOf(notify.KindProjectChanged, bob.Email); len(got) == 0 || !strings.Contains(got[len(got)-1].Body, "requires two-factor authentication") {
+			t.Errorf("bob was not told: %v", got)
+		}
+		if code := fx.upload(t, fx.browser("twine"), bobToken, "demo-pkg", "1.1"); code != http.StatusForbidden {
+			t.Errorf("bob's upload without 2FA: %d, want 403", code)
+		}
+		proj := a.get("/project/demo-pkg/")
+		if proj.find("#critical-badge") != nil || proj.find("#protected-badge") != nil || proj.find("#unprotected") == nil {
+			t.Errorf("project page of a project with an unprotected maintainer: %s", proj.text("#protection"))
+		}
+
+		// A critical project keeps the requirement: no switch, and the badges say so once bob has a key too.
+		if _, err := fx.db.MarkCritical(ctx, []int64{p.ID}, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		fx.withKey(bob)
+		if a.get(collab).find("#require-2fa-form") != nil {
+			t.Error("a critical project offers to drop the requirement")
+		}
+		refused := a.post("/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require_2fa": {"off"},
+			"csrf_token": {a.csrf(collab, "/manage/project/demo-pkg/collaboration/invite/")}})
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "stays required") {
+			t.Errorf("turning it off on a critical project: %d %q", refused.status(), refused.text("#error-message"))
+		}
+		proj = fx.browser("anyone").get("/project/demo-pkg/")
+		if proj.find("#critical-badge") == nil || proj.find("#protected-badge") == nil {
+			t.Errorf("project page of a critical, fully protected project: %s", proj.text("#protection"))
+		}
+	})
+}

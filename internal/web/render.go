@@ -217,6 +217,7 @@ var notices = map[string]string{
 	"invitation-accepted": "Invitation accepted: the project is now among yours.",
 	"invitation-declined": "Invitation declined.",
 	"invited":             "The invitation was sent.",
+	"settings-changed":    "The project's settings were changed.",
 	"role-changed":        "The role was changed.",
 	"role-removed":        "The collaborator was removed. Their tokens scoped to the project were revoked.",
 	"left":                "You left the project.",

@@ -45,6 +45,7 @@ type Store interface {
 	TokensForUser(ctx context.Context, userID int64) ([]store.Token, error)
 	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
+	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
