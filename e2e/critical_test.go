@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,4 +189,40 @@ func (in *instance) newToken(user string) string {
 		in.t.Fatalf("token create: %v", err)
 	}
 	return tok.Token
+}
+
+// TestMandatePhases: the global mandate's phases, set by dates in the configuration, seen through twine by a
+// maintainer without 2FA: before, everything; in restrict, no new project; in enforce, no upload at all.
+func TestMandatePhases(t *testing.T) {
+	tool(t, "/usr/bin/twine")
+	in := newInstance(t, storetest.Engines(t)[0])
+	in.start()
+	bare := in.userWithToken("bare")
+	dir := t.TempDir()
+	wheel := func(name, version string) string {
+		p := filepath.Join(dir, disttest.WheelName(name, version))
+		if err := os.WriteFile(p, disttest.Wheel(name, version, disttest.Metadata(name, version), nil), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	in.twine(t, bare, true, "", wheel("bare-lib", "1.0"))
+
+	past, future := time.Now().AddDate(0, 0, -1).Format(time.DateOnly), time.Now().AddDate(0, 1, 0).Format(time.DateOnly)
+	restart := func(env ...string) {
+		in.stop(syscall.SIGTERM)
+		in.extraEnv = env
+		in.start()
+	}
+	restart("WHARF_MANDATE_NOTICE="+past, "WHARF_MANDATE_RESTRICT="+past, "WHARF_MANDATE_ENFORCE="+future)
+	if out := in.mustRun("", "policy", "show"); !strings.HasPrefix(out, "phase in force: restrict") {
+		t.Fatalf("policy show: %s", out)
+	}
+	in.twine(t, bare, true, "", wheel("bare-lib", "1.1"))
+	in.twine(t, bare, false, "so it can no longer create projects. From "+future+" nothing but enrolling a factor will be open to it.",
+		wheel("bare-other", "1.0"))
+
+	restart("WHARF_MANDATE_ENFORCE=" + past)
+	in.twine(t, bare, false, "Two-factor authentication is required of every account that maintains projects on this index, and 'bare' has none",
+		wheel("bare-lib", "1.2"))
 }

@@ -12,6 +12,7 @@ import (
 	"wharf/internal/config"
 	"wharf/internal/critical"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/store"
 	"wharf/internal/tokens"
 )
@@ -86,4 +87,21 @@ func newDesignator(cfg config.Config, a *app, rec critical.Recorder, mailer noti
 		return nil, err
 	}
 	return critical.NewDesignator(a.db, rec, mailer, letters, now, logger), nil
+}
+
+// mandateOf is the global 2FA mandate the configuration sets.
+func mandateOf(cfg config.Config) (policy.Mandate, error) {
+	m := policy.Mandate{Notice: cfg.MandateNotice, Restrict: cfg.MandateRestrict, Enforce: cfg.MandateEnforce,
+		Restricted: policy.DefaultRestricted, EnforceAccountsFrom: cfg.MandateEnforceAccountsFrom}
+	if cfg.MandateRestricted != "" {
+		acts, err := policy.ParseActions(cfg.MandateRestricted)
+		if err != nil {
+			return policy.Mandate{}, fmt.Errorf("WHARF_MANDATE_RESTRICTED: %w", err)
+		}
+		m.Restricted = acts
+	}
+	if err := m.Validate(); err != nil {
+		return policy.Mandate{}, fmt.Errorf("WHARF_MANDATE_NOTICE / _RESTRICT / _ENFORCE: %w", err)
+	}
+	return m, nil
 }

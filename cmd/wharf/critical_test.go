@@ -96,3 +96,45 @@ func TestCriticalCommands(t *testing.T) {
 		t.Errorf("no action: %d %q", code, errOut)
 	}
 }
+
+// TestPolicyShow: the mandate's phase follows the configured dates, and a bad list of actions stops the command
+// with the variable's name.
+func TestPolicyShow(t *testing.T) {
+	dir := t.TempDir()
+	show := func(vars map[string]string, args ...string) (int, string, string) {
+		var out, errOut strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string {
+			if k == "WHARF_DATA_DIR" {
+				return dir
+			}
+			return vars[k]
+		}}
+		code := run(context.Background(), e, append([]string{"policy", "show"}, args...))
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := show(nil); code != 0 || !strings.HasPrefix(out, "phase in force: none\n") || !strings.Contains(out, "nothing") {
+		t.Errorf("no mandate: %d %q %q", code, out, errOut)
+	}
+	past := time.Now().AddDate(0, -1, 0).Format(time.DateOnly)
+	future := time.Now().AddDate(0, 1, 0).Format(time.DateOnly)
+	code, out, errOut := show(map[string]string{"WHARF_MANDATE_NOTICE": past, "WHARF_MANDATE_RESTRICT": past,
+		"WHARF_MANDATE_ENFORCE": future, "WHARF_MANDATE_RESTRICTED": "create-project,upload"})
+	if code != 0 || !strings.HasPrefix(out, "phase in force: restrict\n") || !strings.Contains(out, "now: create-project, upload") {
+		t.Errorf("restrict: %d %q %q", code, out, errOut)
+	}
+	var js struct {
+		Phase      string
+		Restricted []string
+		Enforce    string
+	}
+	code, out, _ = show(map[string]string{"WHARF_MANDATE_ENFORCE": past}, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &js) != nil || js.Phase != "enforce" || len(js.Restricted) != 3 || js.Enforce == "" {
+		t.Errorf("enforce, as JSON: %d %q", code, out)
+	}
+	if code, _, errOut := show(map[string]string{"WHARF_MANDATE_RESTRICTED": "create-project,fly"}); code != 1 || !strings.Contains(errOut, "WHARF_MANDATE_RESTRICTED") {
+		t.Errorf("an unknown action: %d %q", code, errOut)
+	}
+	if code, _, errOut := show(map[string]string{"WHARF_MANDATE_RESTRICT": future, "WHARF_MANDATE_ENFORCE": past}); code != 1 || !strings.Contains(errOut, "WHARF_MANDATE") {
+		t.Errorf("dates out of order: %d %q", code, errOut)
+	}
+}

@@ -5,6 +5,7 @@
 //	wharf user       manage users: create, disable, enable, admin
 //	wharf name       reserve project names
 //	wharf token      mint API tokens
+//	wharf policy     show the 2FA mandate's phase and what it refuses
 //	wharf critical   designate, list, mark and release critical projects
 //	wharf downloads  import web-server and CDN access logs as download counts
 //	wharf fsck       prove that the database and the blob store agree
@@ -53,6 +54,7 @@ func init() {
 		{"token", "mint API tokens: token create --user NAME [--project P]... [--expires 720h]", runToken},
 		{"fsck", "check that every file row has its blob with the right size and sha256", runFsck},
 		{"downloads", "count downloads from access logs: downloads import FILE... (combined log format, plain or gzip, - for stdin)", runDownloads},
+		{"policy", "the 2FA mandate: policy show [--json] prints the phase in force and what it refuses", runPolicy},
 		{"critical", "critical projects: critical recompute [--dry-run] | list | mark NAME --reason R | release NAME --reason R", runCritical},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "wharf", version)

@@ -63,7 +63,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeLimiter()
-	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly), policy.BaseURL(cfg.BaseURL), policy.Audit(auditLog))
+	mandate, err := mandateOf(cfg)
+	if err != nil {
+		return err
+	}
+	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly), policy.BaseURL(cfg.BaseURL), policy.Audit(auditLog),
+		policy.Mandated(mandate, now))
 	archive := pypkg.DefaultLimits()
 	archive.MaxTotalSize = cfg.MaxUnpackedSize
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,

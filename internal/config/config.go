@@ -47,6 +47,12 @@ type Config struct {
 	// CriticalPercent of all projects, the most downloaded over CriticalWindow, are designated critical.
 	CriticalPercent float64
 	CriticalWindow  time.Duration
+	// The global 2FA mandate: when its notice, restrict and enforce phases begin (zero: never), the actions the
+	// restrict phase refuses (comma-separated policy action names; empty: the policy's default list), and the date
+	// from which new accounts are under enforce at once.
+	MandateNotice, MandateRestrict, MandateEnforce time.Time
+	MandateRestricted                              string
+	MandateEnforceAccountsFrom                     time.Time
 
 	ShutdownTimeout time.Duration
 
@@ -109,6 +115,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_RATE_LIMITS", c.RateLimits.Set)
 	env("WHARF_CRITICAL_PERCENT", floatInto(&c.CriticalPercent))
 	env("WHARF_CRITICAL_WINDOW", daysInto(&c.CriticalWindow))
+	env("WHARF_MANDATE_NOTICE", dateInto(&c.MandateNotice))
+	env("WHARF_MANDATE_RESTRICT", dateInto(&c.MandateRestrict))
+	env("WHARF_MANDATE_ENFORCE", dateInto(&c.MandateEnforce))
+	env("WHARF_MANDATE_RESTRICTED", str(&c.MandateRestricted))
+	env("WHARF_MANDATE_ENFORCE_ACCOUNTS_FROM", dateInto(&c.MandateEnforceAccountsFrom))
 	env("WHARF_SMTP_URL", str(&c.SMTPURL))
 	env("WHARF_REDIS_URL", str(&c.RedisURL))
 	env("WHARF_MAIL_FROM", str(&c.MailFrom))
@@ -133,6 +144,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
 	fs.Func("critical-percent", "share of projects, by downloads, designated critical, e.g. 1 (WHARF_CRITICAL_PERCENT)", floatInto(&c.CriticalPercent))
 	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
+	fs.Func("mandate-notice", "when the 2FA mandate's notice phase begins, e.g. 2027-01-01 (WHARF_MANDATE_NOTICE)", dateInto(&c.MandateNotice))
+	fs.Func("mandate-restrict", "when its restrict phase begins (WHARF_MANDATE_RESTRICT)", dateInto(&c.MandateRestrict))
+	fs.Func("mandate-enforce", "when its enforce phase begins (WHARF_MANDATE_ENFORCE)", dateInto(&c.MandateEnforce))
+	fs.StringVar(&c.MandateRestricted, "mandate-restricted", c.MandateRestricted, "actions the restrict phase refuses, e.g. create-project,manage-roles,create-token (WHARF_MANDATE_RESTRICTED)")
+	fs.Func("mandate-enforce-accounts-from", "accounts created from this date are under enforce at once (WHARF_MANDATE_ENFORCE_ACCOUNTS_FROM)", dateInto(&c.MandateEnforceAccountsFrom))
 	fs.Func("rate-limits", "change rate limits by name, e.g. project-create-user=200/1h,login-ip=30/5m (WHARF_RATE_LIMITS)", c.RateLimits.Set)
 	var positional []string
 	for {
@@ -295,6 +311,23 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}
 	return n * mult, nil
+}
+
+// dateInto reads a day ("2027-01-01", midnight UTC) or an RFC 3339 time.
+func dateInto(dst *time.Time) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if d, err := time.Parse(time.DateOnly, v); err == nil {
+			*dst = d
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fmt.Errorf("%q is not a date such as 2027-01-01 or 2027-01-01T12:00:00Z", v)
+		}
+		*dst = t.UTC()
+		return nil
+	}
 }
 
 func floatInto(dst *float64) func(string) error {

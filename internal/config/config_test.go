@@ -67,6 +67,11 @@ func TestLimitSettings(t *testing.T) {
 	if c.MaxUnpackedSize != 2<<30 {
 		t.Errorf("unpacked size %d, want the flag's 2 GiB", c.MaxUnpackedSize)
 	}
+	c, _, err = load(t, []string{"--mandate-enforce", "2027-06-01T12:00:00+02:00"}, map[string]string{"WHARF_MANDATE_NOTICE": "2027-01-01", "WHARF_MANDATE_RESTRICTED": "create-project"})
+	if err != nil || !c.MandateNotice.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		!c.MandateEnforce.Equal(time.Date(2027, 6, 1, 10, 0, 0, 0, time.UTC)) || c.MandateRestricted != "create-project" {
+		t.Errorf("mandate settings: %v %v %q %v", c.MandateNotice, c.MandateEnforce, c.MandateRestricted, err)
+	}
 	c, _, err = load(t, []string{"--critical-window", "90d"}, map[string]string{"WHARF_CRITICAL_PERCENT": "0.5", "WHARF_CRITICAL_WINDOW": "30d"})
 	if err != nil || c.CriticalPercent != 0.5 || c.CriticalWindow != 90*24*time.Hour {
 		t.Errorf("critical settings: %v %v %v", c.CriticalPercent, c.CriticalWindow, err)
@@ -92,6 +97,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_CRITICAL_PERCENT": "0"}, nil, "WHARF_CRITICAL_PERCENT"},
 		{map[string]string{"WHARF_CRITICAL_PERCENT": "lots"}, nil, "WHARF_CRITICAL_PERCENT"},
 		{map[string]string{"WHARF_CRITICAL_WINDOW": "2h"}, nil, "WHARF_CRITICAL_WINDOW"},
+		{map[string]string{"WHARF_MANDATE_ENFORCE": "next spring"}, nil, "WHARF_MANDATE_ENFORCE"},
 	} {
 		_, _, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

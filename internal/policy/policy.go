@@ -181,6 +181,8 @@ type Engine struct {
 	readOnly bool
 	baseURL  string
 	audit    Recorder
+	mandate  Mandate
+	now      func() time.Time // nil: no mandate
 }
 
 // Recorder appends to the security history; *audit.Log satisfies it.
@@ -276,6 +278,9 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 	}
 	if err == nil && (action == AcceptInvitation || action == ManageRoles && target.Grantee != nil) {
 		err = e.decideNewRole(ctx, actor, action, target)
+	}
+	if err == nil {
+		err = e.decideMandate(ctx, actor, action)
 	}
 	var d *Denied
 	if e.audit != nil && errors.As(err, &d) && d.Rule != "" {

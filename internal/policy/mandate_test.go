@@ -1,0 +1,114 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"wharf/internal/store"
+)
+
+// exemptUnderEnforce is the specification of what the enforce phase leaves to a maintainer without 2FA: enrolling
+// a factor, the account's own settings and credentials, reading, declining and leaving.
+var exemptUnderEnforce = map[Action]bool{
+	AddFactor: true, RemoveFactor: true, RemoveLastFactor: true, ChangeAccount: true, RevokeToken: true,
+	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
+}
+
+// TestMandate is rule 4's table: phase x account x action, each decided with and without the mandate. The mandate
+// only ever adds refusals, and exactly these: from restrict, the restricted actions; from enforce, everything but
+// the exempt ones; for accounts without a second factor that maintain a project (or would, by creating one). An
+// account created after the early-enforcement date is under enforce whatever the date.
+func TestMandate(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2027, 1, d, 0, 0, 0, 0, time.UTC) }
+	m := Mandate{Notice: day(10), Restrict: day(20), Enforce: day(30), Restricted: DefaultRestricted, EnforceAccountsFrom: day(5)}
+	roles := fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleOwner, {10, 4}: store.RoleOwner}
+	project := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	old := day(1).AddDate(-1, 0, 0)
+	accounts := map[string]Actor{
+		"maintainer without 2FA": {User: store.User{ID: 1, Username: "bare", CreatedAt: old}},
+		"maintainer with TOTP":   {User: store.User{ID: 2, Username: "totp", CreatedAt: old}, TwoFactor: TwoFactor{TOTP: true}},
+		"no role, no 2FA":        {User: store.User{ID: 3, Username: "reader", CreatedAt: old}},
+		"new maintainer":         {User: store.User{ID: 4, Username: "newcomer", CreatedAt: day(6)}},
+	}
+	plain := New(roles)
+	refusals := map[string]int{}
+	for _, date := range []int{1, 10, 20, 30} {
+		now := day(date)
+		e := New(roles, Mandated(m, func() time.Time { return now }), BaseURL("https://index.example"))
+		phase := m.PhaseAt(now)
+		for name, base := range accounts {
+			for a := range knownActions {
+				actor := base
+				actor.EmailVerified, actor.Sudo, actor.Admin = true, true, true
+				target := Target{Project: project, Name: "demo", InviteeID: actor.User.ID}
+				if a == CreateProject {
+					target = Target{Name: "new"}
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", phase, name, a), func(t *testing.T) {
+					want := plain.Decide(context.Background(), actor, a, target)
+					got := e.Decide(context.Background(), actor, a, target)
+					if want != nil {
+						if fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Fatalf("the mandate changed a refusal: %v, want %v", got, want)
+						}
+						return
+					}
+					subjectPhase := phase
+					if name == "new maintainer" {
+						subjectPhase = PhaseEnforce
+					}
+					maintains := name != "no role, no 2FA" || a == CreateProject
+					refused := !actor.TwoFactor.Enabled() && maintains &&
+						(subjectPhase == PhaseEnforce && !exemptUnderEnforce[a] ||
+							subjectPhase == PhaseRestrict && (a == CreateProject || a == ManageRoles || a == CreateToken))
+					if refused {
+						refusals[fmt.Sprintf("%s/%s", phase, name)]++
+					}
+					var d *Denied
+					switch {
+					case refused && (!errors.As(got, &d) || d.Rule != RuleMandate):
+						t.Fatalf("Decide = %v, want the mandate's refusal", got)
+					case refused && !strings.Contains(d.Reason, "https://index.example/manage/account/"):
+						t.Errorf("the refusal does not say where to act: %s", d.Reason)
+					case !refused && got != nil:
+						t.Fatalf("Decide = %v, want allowed", got)
+					}
+				})
+			}
+		}
+	}
+	// The table must exercise the refusals it specifies, not only agree that nothing is refused.
+	for key, want := range map[string]int{"restrict/maintainer without 2FA": 3, "enforce/maintainer without 2FA": 13,
+		"none/new maintainer": 13, "notice/maintainer without 2FA": 0, "enforce/maintainer with TOTP": 0, "restrict/no role, no 2FA": 1} {
+		if refusals[key] != want {
+			t.Errorf("%s: %d refusals, want %d", key, refusals[key], want)
+		}
+	}
+}
+
+func TestMandatePhases(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2027, 1, d, 0, 0, 0, 0, time.UTC) }
+	m := Mandate{Notice: day(10), Restrict: day(20), Enforce: day(30)}
+	for d, want := range map[int]Phase{1: PhaseNone, 10: PhaseNotice, 19: PhaseNotice, 20: PhaseRestrict, 30: PhaseEnforce, 31: PhaseEnforce} {
+		if got := m.PhaseAt(day(d)); got != want {
+			t.Errorf("day %d: %v, want %v", d, got, want)
+		}
+	}
+	if got := (Mandate{Enforce: day(5)}).PhaseAt(day(6)); got != PhaseEnforce {
+		t.Errorf("enforce alone: %v", got)
+	}
+	if (Mandate{}).PhaseAt(day(1)) != PhaseNone || (Mandate{Restrict: day(3), Notice: day(4)}).Validate() == nil || m.Validate() != nil {
+		t.Error("an unset mandate, or the order of the dates")
+	}
+	acts, err := ParseActions(" create-project, upload ,")
+	if err != nil || len(acts) != 2 || acts[1] != Upload {
+		t.Errorf("ParseActions = %v, %v", acts, err)
+	}
+	if _, err := ParseActions("create-project,fly"); err == nil || !strings.Contains(err.Error(), `"fly" is not an action`) {
+		t.Errorf("an unknown action: %v", err)
+	}
+}
