@@ -137,4 +137,23 @@ func TestPolicyShow(t *testing.T) {
 	if code, _, errOut := show(map[string]string{"WHARF_MANDATE_RESTRICT": future, "WHARF_MANDATE_ENFORCE": past}); code != 1 || !strings.Contains(errOut, "WHARF_MANDATE") {
 		t.Errorf("dates out of order: %d %q", code, errOut)
 	}
+
+	// An administrator places one account under enforce early, in the history.
+	if code, _, errOut := runCLI(t, dir, "a long passphrase\n", "user", "create", "erin", "--email", "erin@example.com"); code != 0 {
+		t.Fatalf("user create: %q", errOut)
+	}
+	if code, out, errOut := runCLI(t, dir, "", "policy", "enforce-early", "--user", "ERIN", "--reason", "maintains the build tools"); code != 0 || out != "user erin is under enforce now\n" {
+		t.Errorf("enforce-early: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, dir, "", "policy", "enforce-early", "--user", "erin", "--reason", "again"); code != 0 || !strings.Contains(out, "already") {
+		t.Errorf("twice: %d %q", code, out)
+	}
+	if code, out, _ := show(nil); code != 0 || !strings.Contains(out, "under enforce early: user erin, since ") {
+		t.Errorf("show lists it: %q", out)
+	}
+	for _, args := range [][]string{{"--user", "nobody", "--reason", "x"}, {"--user", "erin", "--project", "p", "--reason", "x"}, {"--user", "erin"}} {
+		if code, _, errOut := runCLI(t, dir, "", append([]string{"policy", "enforce-early"}, args...)...); code != 1 || errOut == "" {
+			t.Errorf("enforce-early %v: %d %q", args, code, errOut)
+		}
+	}
 }

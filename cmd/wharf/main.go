@@ -54,7 +54,7 @@ func init() {
 		{"token", "mint API tokens: token create --user NAME [--project P]... [--expires 720h]", runToken},
 		{"fsck", "check that every file row has its blob with the right size and sha256", runFsck},
 		{"downloads", "count downloads from access logs: downloads import FILE... (combined log format, plain or gzip, - for stdin)", runDownloads},
-		{"policy", "the 2FA mandate: policy show [--json] prints the phase in force and what it refuses", runPolicy},
+		{"policy", "the 2FA mandate: policy show [--json] | policy enforce-early (--user NAME | --project NAME) --reason R", runPolicy},
 		{"critical", "critical projects: critical recompute [--dry-run] | list | mark NAME --reason R | release NAME --reason R", runCritical},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "wharf", version)

@@ -4,25 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
+	"wharf/internal/audit"
 	"wharf/internal/config"
 	"wharf/internal/policy"
+	"wharf/internal/pypkg"
+	"wharf/internal/store"
 )
 
 // runPolicy shows the global 2FA mandate as the configuration sets it: the phase in force and what it refuses to
 // accounts that maintain projects without a second factor.
 func runPolicy(ctx context.Context, e *env, args []string) error {
 	c := newCLI(e, "policy")
+	user := c.fs.String("user", "", "the user to place under enforce early (enforce-early)")
+	project := c.fs.String("project", "", "the project to place under enforce early (enforce-early)")
+	reason := c.fs.String("reason", "", "why (enforce-early)")
 	cfg, pos, err := config.Load(c.fs, args, e.getenv)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || pos[0] != "show" {
-		return errors.New("usage: wharf policy show [--json]")
-	}
 	m, err := mandateOf(cfg)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "enforce-early":
+		return enforceEarly(ctx, e, c, cfg, *user, *project, *reason)
+	case len(pos) != 1 || pos[0] != "show":
+		return errors.New("usage: wharf policy show [--json]\n       wharf policy enforce-early (--user NAME | --project NAME) --reason R")
+	}
+	a, err := open(ctx, cfg, cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	early, err := a.db.EarlyEnforcements(ctx)
 	if err != nil {
 		return err
 	}
@@ -62,7 +81,62 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(&text, "refused to maintainers without 2FA now: everything but enrolling a factor and their own account")
 	}
 	fmt.Fprintf(&text, "the restrict phase refuses: %s\n", strings.Join(restricted, ", "))
+	var earlyJSON []map[string]any
+	for _, x := range early {
+		fmt.Fprintf(&text, "under enforce early: %s %s, since %s: %s\n", x.Kind, x.Name, x.Since.UTC().Format(time.DateOnly), x.Reason)
+		earlyJSON = append(earlyJSON, map[string]any{"kind": x.Kind, "name": x.Name, "reason": x.Reason, "since": date(x.Since)})
+	}
 	c.print(e, map[string]any{"phase": phase.String(), "notice": date(m.Notice), "restrict": date(m.Restrict),
-		"enforce": date(m.Enforce), "enforce_accounts_from": date(m.EnforceAccountsFrom), "restricted": restricted}, text.String())
+		"enforce": date(m.Enforce), "enforce_accounts_from": date(m.EnforceAccountsFrom), "restricted": restricted,
+		"early": earlyJSON}, text.String())
 	return nil
 }
+
+// enforceEarly places one user or one project under the enforce phase before everyone else, in the history.
+func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, reason string) error {
+	if (user == "") == (project == "") {
+		return errors.New("name exactly one of --user and --project")
+	}
+	if strings.TrimSpace(reason) == "" || strings.ContainsAny(reason, "\r\n") || len(reason) > 200 {
+		return errors.New("--reason must be given, on one line of at most 200 characters")
+	}
+	a, err := open(ctx, cfg, cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	kind, name, id := store.EarlyUser, user, int64(0)
+	var userID, projectID int64
+	if user != "" {
+		u, err := a.db.UserByName(ctx, user)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %q", user)
+		} else if err != nil {
+			return err
+		}
+		id, name, userID = u.ID, u.Username, u.ID
+	} else {
+		p, err := a.db.ProjectByName(ctx, pypkg.NormalizeName(project))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no project %q", project)
+		} else if err != nil {
+			return err
+		}
+		kind, id, name, projectID = store.EarlyProject, p.ID, p.Name, p.ID
+	}
+	added, err := a.db.EnforceEarly(ctx, kind, id, reason, time.Now())
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf("%s %s was already under enforce\n", kind, name)
+	if added {
+		audit.New(a.db, time.Now, slog.New(slog.NewTextHandler(e.stderr, nil))).Record(ctx, EventEnforceEarly, userID, projectID,
+			audit.Request{UserAgent: "wharf command line"}, "placed under the 2FA mandate's enforce phase early: "+reason)
+		text = fmt.Sprintf("%s %s is under enforce now\n", kind, name)
+	}
+	c.print(e, map[string]any{"kind": kind, "name": name, "added": added}, text)
+	return nil
+}
+
+// EventEnforceEarly is the audit event of an early enforcement.
+const EventEnforceEarly = "policy:enforce-early"

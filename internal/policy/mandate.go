@@ -145,12 +145,26 @@ func (e *Engine) phaseFor(actor Actor) Phase {
 }
 
 // decideMandate applies the global mandate to an action the other rules allow: it concerns accounts without a
-// second factor that maintain a project, or would by creating one.
-func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action) error {
-	if e.now == nil || actor.TwoFactor.Enabled() {
+// second factor that maintain a project, or would by creating one. An account or a project an administrator
+// placed under early enforcement is under the enforce phase whatever the date.
+func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action, target Target) error {
+	if e.now == nil || actor.TwoFactor.Enabled() || enforceExempt[action] {
 		return nil
 	}
 	phase := e.phaseFor(actor)
+	if phase != PhaseEnforce {
+		var projectID int64
+		if target.Project != nil {
+			projectID = target.Project.ID
+		}
+		early, err := e.roles.EarlyEnforced(ctx, actor.User.ID, projectID)
+		if err != nil {
+			return fmt.Errorf("policy: %w", err)
+		}
+		if early {
+			phase = PhaseEnforce
+		}
+	}
 	if !e.mandate.Refuses(phase, action) {
 		return nil
 	}
@@ -175,11 +189,11 @@ func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action) 
 	}
 	return &Denied{Rule: RuleMandate, Reason: fmt.Sprintf(
 		"Two-factor authentication is becoming required of every account that maintains projects on this index, and '%s' has none, so it can no longer %s.%s %s.",
-		actor.User.Username, describe(action), when, enable)}
+		actor.User.Username, Describe(action), when, enable)}
 }
 
-// describe names an action in a sentence.
-func describe(a Action) string {
+// Describe names an action in a sentence ("create projects").
+func Describe(a Action) string {
 	switch a {
 	case CreateProject:
 		return "create projects"
@@ -191,4 +205,42 @@ func describe(a Action) string {
 		return "upload"
 	}
 	return strings.ReplaceAll(string(a), "-", " ")
+}
+
+// MandateStatus is what the mandate means for one account now, for the banners that announce it.
+type MandateStatus struct {
+	Phase Phase
+	// Concerned says the account maintains a project and has no second factor: the mandate is about it.
+	Concerned bool
+	Mandate   Mandate
+}
+
+// MandateFor says where the mandate stands for actor. It reads the account's roles only when the mandate has
+// begun and the account has no second factor.
+func (e *Engine) MandateFor(ctx context.Context, actor Actor) (MandateStatus, error) {
+	if e.now == nil || actor.User.ID == 0 {
+		return MandateStatus{}, nil
+	}
+	st := MandateStatus{Phase: e.phaseFor(actor), Mandate: e.mandate}
+	if actor.TwoFactor.Enabled() {
+		return st, nil
+	}
+	if st.Phase != PhaseEnforce {
+		early, err := e.roles.EarlyEnforced(ctx, actor.User.ID, 0)
+		if err != nil {
+			return MandateStatus{}, fmt.Errorf("policy: %w", err)
+		}
+		if early {
+			st.Phase = PhaseEnforce
+		}
+	}
+	if st.Phase == PhaseNone {
+		return st, nil
+	}
+	n, err := e.roles.RoleCount(ctx, actor.User.ID)
+	if err != nil {
+		return MandateStatus{}, fmt.Errorf("policy: %w", err)
+	}
+	st.Concerned = n > 0
+	return st, nil
 }

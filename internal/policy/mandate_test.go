@@ -112,3 +112,62 @@ func TestMandatePhases(t *testing.T) {
 		t.Errorf("an unknown action: %v", err)
 	}
 }
+
+// earlyRoles adds early enforcement of some users and projects to fakeRoles.
+type earlyRoles struct {
+	fakeRoles
+	users, projects map[int64]bool
+}
+
+func (r earlyRoles) EarlyEnforced(_ context.Context, userID, projectID int64) (bool, error) {
+	return r.users[userID] || r.projects[projectID], nil
+}
+
+// TestEarlyEnforcement is rule 5: a user or a project an administrator chose is under the enforce phase before
+// the date, for accounts without a second factor; everyone else is under the global phase.
+func TestEarlyEnforcement(t *testing.T) {
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	roles := earlyRoles{
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {20, 2}: store.RoleOwner, {10, 2}: store.RoleOwner, {10, 3}: store.RoleOwner},
+		users:     map[int64]bool{1: true, 3: true},
+		projects:  map[int64]bool{20: true},
+	}
+	e := New(roles, Mandated(Mandate{Enforce: now.AddDate(1, 0, 0)}, func() time.Time { return now }))
+	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
+	chosen := &store.Project{ID: 20, Name: "Chosen", NormalizedName: "chosen"}
+	actor := func(id int64, tf TwoFactor) Actor {
+		return Actor{User: store.User{ID: id, Username: fmt.Sprint("user", id)}, EmailVerified: true, Sudo: true, TwoFactor: tf,
+			Token: &TokenScope{ID: "t"}}
+	}
+	for _, tc := range []struct {
+		name    string
+		actor   Actor
+		project *store.Project
+		refused bool
+	}{
+		{"a chosen user without 2FA", actor(1, TwoFactor{}), normal, true},
+		{"a chosen user with 2FA", actor(3, TwoFactor{TOTP: true}), normal, false},
+		{"anyone without 2FA on a chosen project", actor(2, TwoFactor{}), chosen, true},
+		{"the same account elsewhere", actor(2, TwoFactor{}), normal, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.Decide(context.Background(), tc.actor, Upload, Target{Project: tc.project, Name: tc.project.NormalizedName})
+			var d *Denied
+			if got := errors.As(err, &d) && d.Rule == RuleMandate; got != tc.refused || (!tc.refused && err != nil) {
+				t.Errorf("Decide = %v, want refused by the mandate: %v", err, tc.refused)
+			}
+		})
+	}
+	web := actor(1, TwoFactor{})
+	web.Token = nil
+	if err := e.Decide(context.Background(), web, AddFactor, Target{}); err != nil {
+		t.Errorf("a chosen user enrolling a factor: %v", err)
+	}
+	st, err := e.MandateFor(context.Background(), web)
+	if err != nil || st.Phase != PhaseEnforce || !st.Concerned {
+		t.Errorf("MandateFor a chosen user: %+v %v", st, err)
+	}
+	if st, _ := e.MandateFor(context.Background(), actor(2, TwoFactor{})); st.Phase != PhaseNone {
+		t.Errorf("MandateFor an account chosen by none: %+v", st)
+	}
+}

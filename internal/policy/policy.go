@@ -173,6 +173,9 @@ type Roles interface {
 	// RoleCount is how many projects the user is an Owner or Maintainer of.
 	RoleCount(ctx context.Context, userID int64) (int, error)
 	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
+	// EarlyEnforced says whether an administrator placed the user or the project (0: none) under the mandate's
+	// enforce phase early.
+	EarlyEnforced(ctx context.Context, userID, projectID int64) (bool, error)
 }
 
 // Engine is the policy engine.
@@ -280,7 +283,7 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 		err = e.decideNewRole(ctx, actor, action, target)
 	}
 	if err == nil {
-		err = e.decideMandate(ctx, actor, action)
+		err = e.decideMandate(ctx, actor, action, target)
 	}
 	var d *Denied
 	if e.audit != nil && errors.As(err, &d) && d.Rule != "" {

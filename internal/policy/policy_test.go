@@ -21,6 +21,9 @@ func (f fakeRoles) RoleOf(_ context.Context, projectID, userID int64) (string, e
 	return f[[2]int64{projectID, userID}], nil
 }
 
+// EarlyEnforced: none; see TestMandate's earlyRoles.
+func (fakeRoles) EarlyEnforced(context.Context, int64, int64) (bool, error) { return false, nil }
+
 // ProjectProtection: no project is protected; see protectedRoles.
 func (fakeRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {
 	return store.Protection{}, nil
@@ -244,6 +247,10 @@ func (failingRoles) RoleOf(context.Context, int64, int64) (string, error) {
 
 func (failingRoles) RoleCount(context.Context, int64) (int, error) {
 	return 0, errors.New("database down")
+}
+
+func (failingRoles) EarlyEnforced(context.Context, int64, int64) (bool, error) {
+	return false, errors.New("database down")
 }
 
 func (failingRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {

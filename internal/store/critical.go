@@ -172,3 +172,62 @@ func (db *DB) ClaimDay(ctx context.Context, job, day string) (bool, error) {
 	}
 	return n == 1, nil
 }
+
+// Kinds of early enforcement.
+const (
+	EarlyUser    = "user"
+	EarlyProject = "project"
+)
+
+// EnforceEarly places a user or a project (kind EarlyUser or EarlyProject, id) under the mandate's enforce phase
+// now; it reports whether it was not already.
+func (db *DB) EnforceEarly(ctx context.Context, kind string, id int64, reason string, now time.Time) (bool, error) {
+	res, err := db.sql.ExecContext(ctx, `INSERT INTO mandate_early (kind, ref_id, reason, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (kind, ref_id) DO NOTHING`, kind, id, reason, micros(now))
+	if err != nil {
+		return false, fmt.Errorf("enforce early: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EarlyEnforced reports whether the user, or the project (0: none), is under early enforcement.
+func (db *DB) EarlyEnforced(ctx context.Context, userID, projectID int64) (bool, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM mandate_early
+		WHERE (kind = 'user' AND ref_id = $1) OR (kind = 'project' AND ref_id = $2)`, userID, projectID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("early enforcement: %w", err)
+	}
+	return n > 0, nil
+}
+
+// EarlyEnforcement is one user or project under early enforcement, by name.
+type EarlyEnforcement struct {
+	Kind, Name, Reason string
+	Since              time.Time
+}
+
+// EarlyEnforcements lists the users and projects under early enforcement.
+func (db *DB) EarlyEnforcements(ctx context.Context) ([]EarlyEnforcement, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT m.kind, COALESCE(u.username, p.name, ''), m.reason, m.created_at FROM mandate_early m
+		LEFT JOIN users u ON m.kind = 'user' AND u.id = m.ref_id
+		LEFT JOIN projects p ON m.kind = 'project' AND p.id = m.ref_id
+		ORDER BY m.kind, m.created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("early enforcements: %w", err)
+	}
+	defer rows.Close()
+	var out []EarlyEnforcement
+	for rows.Next() {
+		var e EarlyEnforcement
+		var since int64
+		if err := rows.Scan(&e.Kind, &e.Name, &e.Reason, &since); err != nil {
+			return nil, fmt.Errorf("early enforcements: %w", err)
+		}
+		e.Since = fromMicros(since)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

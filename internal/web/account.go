@@ -8,10 +8,10 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/httperror"
-	"wharf/internal/policy"
 	"wharf/internal/ident"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/store"
 )
 

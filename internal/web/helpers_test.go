@@ -123,6 +123,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, fx *fixture)) {
 type fixtureOptions struct {
 	mailer  notify.Mailer // instead of the outbox
 	baseURL string        // what the site believes its address is, instead of the test server's
+	mandate *policy.Mandate
 }
 
 func newFixture(t *testing.T, e storetest.Engine) *fixture {
@@ -163,7 +164,11 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		t.Fatal(err)
 	}
 	index := simple.New(db, blobs, nil, simple.Options{BaseURL: base, Now: c.Now, Log: logger})
-	manager, err := projects.New(db, policy.New(db), auditLog, index, key, c.Now, projects.Options{})
+	decisions := policy.New(db)
+	if opts.mandate != nil {
+		decisions = policy.New(db, policy.Mandated(*opts.mandate, c.Now))
+	}
+	manager, err := projects.New(db, decisions, auditLog, index, key, c.Now, projects.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +197,7 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Recovery: recovery,
 		WebAuthn: keys,
 		Factors:  mfa.NewFactors(db, policy.New(db), auditLog),
-		Policy:   policy.New(db),
+		Policy:   decisions,
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,9 @@ import (
 	"wharf/internal/accounts"
 	"wharf/internal/disttest"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/store"
+	"wharf/internal/store/storetest"
 )
 
 // ownedProject has owner upload demo-pkg 1.0 with an account token, as twine would, and returns the token.
@@ -426,4 +428,45 @@ func TestRequire2FASwitch(t *testing.T) {
 			t.Errorf("project page of a critical, fully protected project: %s", proj.text("#protection"))
 		}
 	})
+}
+
+// TestMandateBanner: the mandate is announced on every page to signed-in maintainers without a second factor, in
+// the words of its phase, and to no one else; in enforce, their pages refuse what it refuses.
+func TestMandateBanner(t *testing.T) {
+	day := func(d int) time.Time { return t0.AddDate(0, 0, d) }
+	m := policy.Mandate{Notice: day(-1), Restrict: day(10), Enforce: day(20), Restricted: policy.DefaultRestricted}
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			fx := newFixtureWith(t, e, fixtureOptions{mandate: &m})
+			alice, bob := fx.user("alice"), fx.user("bob")
+			fx.ownedProject(t, alice)
+			a := fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
+			b := fx.sessionBrowser("bob", bob.ID, accounts.LevelFull, 0)
+			banner := func(br *browser) string { return br.get("/").text("#mandate-banner") }
+			if got := banner(a); !strings.Contains(got, "will be required of every account that maintains projects here, with restrictions from "+day(10).Format(time.DateOnly)) {
+				t.Errorf("notice phase: %q", got)
+			}
+			if got := banner(b); got != "" {
+				t.Errorf("an account without projects sees %q", got)
+			}
+			fx.clock.Advance(11 * 24 * time.Hour) // sessions last 12 hours: sign in again
+			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
+			if got := banner(a); !strings.Contains(got, "you can no longer create projects, invite collaborators or change roles, create API tokens, and from "+day(20).Format(time.DateOnly)) {
+				t.Errorf("restrict phase: %q", got)
+			}
+			refused := a.get("/manage/account/token/")
+			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "can no longer create API tokens") {
+				t.Errorf("the token page in restrict: %d %q", refused.status(), refused.text("#error-message"))
+			}
+			fx.clock.Advance(10 * 24 * time.Hour)
+			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
+			if got := banner(a); !strings.Contains(got, "until your account has a second factor, you can only enrol one") {
+				t.Errorf("enforce phase: %q", got)
+			}
+			fx.withKey(alice)
+			if got := banner(fx.sessionBrowser("alice-2", alice.ID, accounts.LevelFull, 0)); got != "" {
+				t.Errorf("with a key, alice still sees %q", got)
+			}
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"wharf/internal/policy"
 )
 
 //go:embed templates/*.html
@@ -107,6 +108,15 @@ type view struct {
 	ReadOnly   bool
 	StatusCode int
 	Data       any
+	// Mandate announces the 2FA mandate to a signed-in maintainer without a second factor; nil for everyone else.
+	Mandate *mandateView
+}
+
+// mandateView is the banner's wording of the mandate's phase and dates.
+type mandateView struct {
+	Phase             string
+	Restrict, Enforce string // dates, "" when not set
+	Restricted        string // what the restrict phase refuses, in words
 }
 
 type userView struct {
@@ -133,6 +143,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, 
 		v.User = &userView{Username: u.account.Username, IsAdmin: u.account.IsAdmin,
 			Verified: !u.account.EmailVerifiedAt.IsZero(), Email: u.account.Email}
 		v.CSRF = u.session.CSRFToken()
+		v.Mandate = s.mandateBanner(r, u)
 	}
 	if name == "search" {
 		// Only the search page repeats the query in the header's box; other pages' q (the administrators' user
@@ -152,6 +163,31 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, 
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// mandateBanner words the mandate for a maintainer it concerns; a failure to read it costs the banner, not the
+// page.
+func (s *Site) mandateBanner(r *http.Request, u *visitor) *mandateView {
+	st, err := s.policy.MandateFor(r.Context(), s.actor(u))
+	if err != nil {
+		s.log.Warn("mandate not read for the banner", "err", err)
+		return nil
+	}
+	if !st.Concerned {
+		return nil
+	}
+	day := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.DateOnly)
+	}
+	var refused []string
+	for _, a := range st.Mandate.Restricted {
+		refused = append(refused, policy.Describe(a))
+	}
+	return &mandateView{Phase: st.Phase.String(), Restrict: day(st.Mandate.Restrict), Enforce: day(st.Mandate.Enforce),
+		Restricted: strings.Join(refused, ", ")}
 }
 
 // RenderError writes the page for a refused or failed request; internal/server calls it with the status and

@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"wharf/internal/httperror"
-	"wharf/internal/policy"
 	"wharf/internal/notify"
+	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )

@@ -51,6 +51,7 @@ type Store interface {
 // Decider is the policy engine; *policy.Engine satisfies it.
 type Decider interface {
 	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
+	MandateFor(ctx context.Context, actor policy.Actor) (policy.MandateStatus, error)
 }
 
 // Deps are the services the pages call.

@@ -350,6 +350,37 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		}
 	})
 
+	t.Run("early enforcement", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		bob := MustUser(t, db, "bob")
+		res, err := db.AddFile(ctx, newFile("early", "1.0", "early-1.0.tar.gz", "e1", bob.ID, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if added, err := db.EnforceEarly(ctx, store.EarlyUser, alice.ID, "maintains the build tools", t0); err != nil || !added {
+			t.Fatalf("enforce alice early: %v %v", added, err)
+		}
+		if added, err := db.EnforceEarly(ctx, store.EarlyUser, alice.ID, "again", t0); err != nil || added {
+			t.Errorf("twice: %v %v", added, err)
+		}
+		if _, err := db.EnforceEarly(ctx, store.EarlyProject, res.Project.ID, "everyone installs it", t0); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			user, project int64
+			want          bool
+		}{{alice.ID, 0, true}, {bob.ID, 0, false}, {bob.ID, res.Project.ID, true}, {bob.ID, res.Project.ID + 1, false}} {
+			if got, err := db.EarlyEnforced(ctx, tc.user, tc.project); err != nil || got != tc.want {
+				t.Errorf("EarlyEnforced(%d, %d) = %v, %v; want %v", tc.user, tc.project, got, err, tc.want)
+			}
+		}
+		list, err := db.EarlyEnforcements(ctx)
+		if err != nil || len(list) != 2 || list[0].Kind != store.EarlyProject || list[0].Name != "early" || list[1].Name != "alice" {
+			t.Errorf("EarlyEnforcements = %+v, %v", list, err)
+		}
+	})
+
 	// A daily job runs once a day however many instances ask for the day at once.
 	t.Run("claim a day", func(t *testing.T) {
 		db := open(t)
