@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +173,46 @@ func TestEarlyEnforcement(t *testing.T) {
 	}
 	if st, _ := e.MandateFor(context.Background(), actor(2, TwoFactor{})); st.Phase != PhaseNone {
 		t.Errorf("MandateFor an account chosen by none: %+v", st)
+	}
+}
+
+// TestKnownActionsAreAll: every Action constant of the package is known to ParseActions and to the tables that
+// iterate over knownActions (TestMandate), so that a new action cannot escape the mandate's table.
+func TestKnownActionsAreAll(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	n := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(node ast.Node) bool {
+			vs, ok := node.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Action" {
+				return false
+			}
+			for _, v := range vs.Values {
+				if lit, ok := v.(*ast.BasicLit); ok {
+					n++
+					if a := Action(strings.Trim(lit.Value, `"`)); !knownActions[a] {
+						t.Errorf("action %s is missing from knownActions", a)
+					}
+				}
+			}
+			return false
+		})
+	}
+	if n != len(knownActions) {
+		t.Errorf("%d Action constants, %d known actions", n, len(knownActions))
 	}
 }
