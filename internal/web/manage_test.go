@@ -454,9 +454,11 @@ func TestMandateBanner(t *testing.T) {
 			if got := banner(a); !strings.Contains(got, "you can no longer create projects, invite collaborators or change roles, create API tokens, and from "+day(20).Format(time.DateOnly)) {
 				t.Errorf("restrict phase: %q", got)
 			}
-			refused := a.get("/manage/account/token/")
+			// The token page still opens, to see and revoke tokens; creating one is refused with the reason.
+			wantStatus(t, a.get("/manage/account/token/"), http.StatusOK, "the token page in restrict")
+			refused := a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
 			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "can no longer create API tokens") {
-				t.Errorf("the token page in restrict: %d %q", refused.status(), refused.text("#error-message"))
+				t.Errorf("creating a token in restrict: %d %q", refused.status(), refused.text("#error-message"))
 			}
 			fx.clock.Advance(10 * 24 * time.Hour)
 			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)

@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"wharf/internal/policy"
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
 	"wharf/internal/httperror"
+	"wharf/internal/policy"
 	"wharf/internal/store"
 )
 

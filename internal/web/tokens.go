@@ -39,9 +39,10 @@ type tokensPage struct {
 }
 
 // Tokens lists the user's API tokens and offers to create one. Like PyPI it needs a recent re-authentication to
-// open, since creating and revoking do.
+// open, since creating and revoking do. It opens as the page that revokes: an account the 2FA mandate holds may
+// not create tokens, but must still see and revoke the ones it has.
 func (s *Site) Tokens(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.page(w, r, policy.CreateToken)
+	v, err := s.page(w, r, policy.RevokeToken)
 	if v == nil {
 		return err
 	}
