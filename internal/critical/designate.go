@@ -107,14 +107,12 @@ func (d *Designator) Recompute(ctx context.Context, o Options, dryRun bool) (Res
 	for _, p := range res.Top {
 		if p.CriticalSince.IsZero() {
 			candidates = append(candidates, p.ID)
-		}
-	}
-	if dryRun {
-		for _, p := range res.Top {
-			if p.CriticalSince.IsZero() {
+			if dryRun {
 				res.Designated = append(res.Designated, p)
 			}
 		}
+	}
+	if dryRun {
 		return res, nil
 	}
 	newly, err := d.db.MarkCritical(ctx, candidates, now)
@@ -211,9 +209,7 @@ func (d *Designator) tell(ctx context.Context, projectID int64, name, why string
 }
 
 // percent writes 1 as "1 %" and 0.5 as "0.5 %".
-func percent(p float64) string {
-	return fmt.Sprintf("%s %%", fmt.Sprint(p))
-}
+func percent(p float64) string { return fmt.Sprintf("%v %%", p) }
 
 // RunDaily recomputes once a day (UTC) for as long as ctx lives: it asks claim every interval (an hour in the
 // server) and recomputes when claim gives it the day. claim decides which instance runs a given day
