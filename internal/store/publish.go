@@ -64,8 +64,11 @@ func (db *DB) AddFile(ctx context.Context, nf NewFile) (AddFileResult, error) {
 		res, err = addFile(ctx, tx, nf)
 		return err
 	})
-	if err != nil && isUniqueViolation(err) {
+	if err != nil && (isUniqueViolation(err) || errors.Is(err, ErrContentExists)) {
 		// A concurrent transaction won a race on the filename or the project name; classify against what it wrote.
+		// Under PostgreSQL's read committed, a statement late in this transaction can see the winner's file that
+		// an earlier one did not: the same file uploaded twice at once then looks like the same content under
+		// another name, when it is a retry.
 		return db.classifyConflict(ctx, nf)
 	}
 	if err != nil {
