@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -157,6 +158,16 @@ func TestCriticalProjectNeeds2FA(t *testing.T) {
 	b.fill("#totp-begin-form", nil)
 	secret := strings.TrimSpace(b.text("#totp-secret"))
 	b.fill("#totp-confirm-form", map[string]string{"code": oathCode(t, secret, time.Now())})
+	b.do(chromedp.Navigate(in.Site + "/project/" + names[0] + "/"))
+	b.screenshot("critical-project-page")
+	if badge := b.text("#critical-badge"); badge == "" {
+		t.Error("the project page shows no critical badge")
+	}
+	b.do(chromedp.Navigate(in.Site + "/manage/project/" + names[0] + "/collaboration/"))
+	b.screenshot("collaboration-2fa-column")
+	if got := b.text(`tr[data-user=maya] td.two-factor`); got == "" || got == "none" {
+		t.Errorf("the collaboration page's 2FA column says %q for maya, who has an authenticator app", got)
+	}
 
 	// Her old token was made while the account had no second factor: still refused. A new one publishes.
 	in.twine(t, maya, false, "before two-factor authentication was enabled for 'maya'", wheel(names[0], "1.1"))
@@ -214,15 +225,54 @@ func TestMandatePhases(t *testing.T) {
 		in.extraEnv = env
 		in.start()
 	}
+	// In notice, the maintainer sees the banner with the brown-out to come.
+	nextWeek := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
+	restart("WHARF_MANDATE_NOTICE="+past, "WHARF_MANDATE_ENFORCE="+future, "WHARF_MANDATE_BROWNOUTS="+nextWeek+"/"+future)
+	b := newBrowser(t)
+	b.signIn(in.Site, "bare", "correct horse battery staple")
+	b.do(chromedp.Navigate(in.Site + "/"))
+	b.screenshot("notice-banner")
+	if got := b.text("#mandate-banner"); !strings.Contains(got, "will be required of every account that maintains projects here") ||
+		!strings.Contains(got, "A brown-out will apply the full requirement from "+nextWeek+" 00:00") {
+		t.Errorf("the notice banner says %q", got)
+	}
+
 	restart("WHARF_MANDATE_NOTICE="+past, "WHARF_MANDATE_RESTRICT="+past, "WHARF_MANDATE_ENFORCE="+future)
+	// In restrict, the banner says what is refused, and so does the page that refuses it.
+	b.do(chromedp.Navigate(in.Site + "/manage/account/token/"))
+	if strings.Contains(b.location(), "/account/reauthenticate/") {
+		b.fill("#reauth-form", map[string]string{"password": "correct horse battery staple"})
+	}
+	b.screenshot("restrict-banner")
+	b.fill("#token-form", map[string]string{"name": "another"})
+	b.screenshot("restrict-refusal")
+	if got := b.text("#error-message"); !strings.Contains(got, "so it can no longer create API tokens") {
+		t.Errorf("the refusal page says %q", got)
+	}
 	if out := in.mustRun("", "policy", "show"); !strings.HasPrefix(out, "phase in force: restrict") {
 		t.Fatalf("policy show: %s", out)
 	}
-	in.twine(t, bare, true, "", wheel("bare-lib", "1.1"))
+	// The upload the restrict phase still allows comes back with a warning, which twine prints with --verbose.
+	cmd := exec.Command("/usr/bin/twine", "upload", "--verbose", "--non-interactive", "--disable-progress-bar",
+		"--repository-url", in.URL+"/legacy/", "-u", "__token__", "-p", bare, wheel("bare-lib", "1.1"))
+	out, err := cmd.CombinedOutput()
+	if words := strings.Join(strings.Fields(string(out)), " "); err != nil ||
+		!strings.Contains(words, "WARNING: two-factor authentication is becoming required of every account that maintains projects on this index, and 'bare' has none. This will be refused from "+future) {
+		t.Errorf("twine --verbose in restrict: %v\n%s", err, out)
+	}
 	in.twine(t, bare, false, "so it can no longer create projects. From "+future+" nothing but enrolling a factor will be open to it.",
 		wheel("bare-other", "1.0"))
 
 	restart("WHARF_MANDATE_ENFORCE=" + past)
 	in.twine(t, bare, false, "Two-factor authentication is required of every account that maintains projects on this index, and 'bare' has none",
 		wheel("bare-lib", "1.2"))
+
+	// A brown-out from the policy file refuses for its window what enforce will refuse, and says so.
+	policyFile := filepath.Join(dir, "policy.toml")
+	later := time.Now().AddDate(0, 2, 0).Format(time.DateOnly)
+	if err := os.WriteFile(policyFile, []byte("[mandate]\nnotice = "+past+"\nenforce = "+later+"\nbrownouts = [{ start = "+past+", end = "+future+" }]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restart("WHARF_POLICY_FILE=" + policyFile)
+	in.twine(t, bare, false, "This is a scheduled brown-out of the 2FA mandate, until "+future+" 00:00 UTC", wheel("bare-lib", "1.2"))
 }

@@ -100,6 +100,11 @@ func mandateOf(cfg config.Config) (policy.Mandate, error) {
 		}
 		m.Restricted = acts
 	}
+	brownouts, err := policy.ParseWindows(cfg.MandateBrownouts)
+	if err != nil {
+		return policy.Mandate{}, fmt.Errorf("WHARF_MANDATE_BROWNOUTS: %w", err)
+	}
+	m.Brownouts = brownouts
 	if err := m.Validate(); err != nil {
 		return policy.Mandate{}, fmt.Errorf("WHARF_MANDATE_NOTICE / _RESTRICT / _ENFORCE: %w", err)
 	}

@@ -57,6 +57,8 @@ func runCritical(ctx context.Context, e *env, args []string) error {
 	if window != 0 {
 		o.Window = window
 	}
+	// The server's window is the one whose totals the store keeps; another --window is summed from the daily counts.
+	o.Maintained = o.Window == cfg.CriticalWindow
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
 		return err

@@ -137,6 +137,20 @@ func TestPolicyShow(t *testing.T) {
 	if code, _, errOut := show(map[string]string{"WHARF_MANDATE_RESTRICT": future, "WHARF_MANDATE_ENFORCE": past}); code != 1 || !strings.Contains(errOut, "WHARF_MANDATE") {
 		t.Errorf("dates out of order: %d %q", code, errOut)
 	}
+	// A brown-out in force is the enforce phase, and the policy file's settings are shown.
+	policyFile := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf("[mandate]\nnotice = %s\nbrownouts = [{ start = %s, end = %s }]\n[critical]\nrequire_keys = true\n",
+		past, past, future)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = show(map[string]string{"WHARF_POLICY_FILE": policyFile})
+	if code != 0 || !strings.HasPrefix(out, "phase in force: enforce\n") || !strings.Contains(out, "(now)") ||
+		!strings.Contains(out, "critical projects require security keys: true") {
+		t.Errorf("a brown-out from the policy file: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := show(map[string]string{"WHARF_MANDATE_BROWNOUTS": future + "/" + past}); code != 1 || !strings.Contains(errOut, "WHARF_MANDATE_BROWNOUTS") {
+		t.Errorf("a brown-out that ends before it starts: %d %q", code, errOut)
+	}
 
 	// An administrator places one account under enforce early, in the history.
 	if code, _, errOut := runCLI(t, dir, "a long passphrase\n", "user", "create", "erin", "--email", "erin@example.com"); code != 0 {
@@ -155,5 +169,14 @@ func TestPolicyShow(t *testing.T) {
 		if code, _, errOut := runCLI(t, dir, "", append([]string{"policy", "enforce-early"}, args...)...); code != 1 || errOut == "" {
 			t.Errorf("enforce-early %v: %d %q", args, code, errOut)
 		}
+	}
+	if code, out, errOut := runCLI(t, dir, "", "policy", "lift-early", "--user", "erin", "--reason", "has a key now"); code != 0 || out != "user erin is no longer under enforce early\n" {
+		t.Errorf("lift-early: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := show(nil); code != 0 || strings.Contains(out, "under enforce early") {
+		t.Errorf("show after the lift: %q", out)
+	}
+	if code, out, _ := runCLI(t, dir, "", "policy", "lift-early", "--user", "erin", "--reason", "again"); code != 0 || !strings.Contains(out, "was not under enforce early") {
+		t.Errorf("lifting twice: %d %q", code, out)
 	}
 }

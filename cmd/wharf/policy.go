@@ -10,8 +10,8 @@ import (
 
 	"wharf/internal/audit"
 	"wharf/internal/config"
+	"wharf/internal/mandate"
 	"wharf/internal/policy"
-	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )
 
@@ -31,10 +31,10 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch {
-	case len(pos) == 1 && pos[0] == "enforce-early":
-		return enforceEarly(ctx, e, c, cfg, *user, *project, *reason)
+	case len(pos) == 1 && (pos[0] == "enforce-early" || pos[0] == "lift-early"):
+		return enforceEarly(ctx, e, c, cfg, *user, *project, *reason, pos[0] == "enforce-early")
 	case len(pos) != 1 || pos[0] != "show":
-		return errors.New("usage: wharf policy show [--json]\n       wharf policy enforce-early (--user NAME | --project NAME) --reason R")
+		return errors.New("usage: wharf policy show [--json]\n       wharf policy enforce-early|lift-early (--user NAME | --project NAME) --reason R")
 	}
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
@@ -81,6 +81,19 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(&text, "refused to maintainers without 2FA now: everything but enrolling a factor and their own account")
 	}
 	fmt.Fprintf(&text, "the restrict phase refuses: %s\n", strings.Join(restricted, ", "))
+	var brownouts []map[string]any
+	for _, w := range m.Brownouts {
+		state := ""
+		switch {
+		case w.Contains(now):
+			state = " (now)"
+		case w.End.Before(now):
+			state = " (past)"
+		}
+		fmt.Fprintf(&text, "brown-out: %s to %s%s\n", w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339), state)
+		brownouts = append(brownouts, map[string]any{"start": date(w.Start), "end": date(w.End)})
+	}
+	fmt.Fprintf(&text, "critical projects require security keys: %v\n", cfg.CriticalRequireKeys)
 	var earlyJSON []map[string]any
 	for _, x := range early {
 		fmt.Fprintf(&text, "under enforce early: %s %s, since %s: %s\n", x.Kind, x.Name, x.Since.UTC().Format(time.DateOnly), x.Reason)
@@ -88,55 +101,42 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 	c.print(e, map[string]any{"phase": phase.String(), "notice": date(m.Notice), "restrict": date(m.Restrict),
 		"enforce": date(m.Enforce), "enforce_accounts_from": date(m.EnforceAccountsFrom), "restricted": restricted,
-		"early": earlyJSON}, text.String())
+		"brownouts": brownouts, "critical_require_keys": cfg.CriticalRequireKeys, "early": earlyJSON}, text.String())
 	return nil
 }
 
-// enforceEarly places one user or one project under the enforce phase before everyone else, in the history.
-func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, reason string) error {
+// enforceEarly places one user or one project under the enforce phase before everyone else (place), or lifts
+// that, in the history.
+func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, reason string, place bool) error {
 	if (user == "") == (project == "") {
 		return errors.New("name exactly one of --user and --project")
-	}
-	if strings.TrimSpace(reason) == "" || strings.ContainsAny(reason, "\r\n") || len(reason) > 200 {
-		return errors.New("--reason must be given, on one line of at most 200 characters")
 	}
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	kind, name, id := store.EarlyUser, user, int64(0)
-	var userID, projectID int64
-	if user != "" {
-		u, err := a.db.UserByName(ctx, user)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no user %q", user)
-		} else if err != nil {
-			return err
-		}
-		id, name, userID = u.ID, u.Username, u.ID
-	} else {
-		p, err := a.db.ProjectByName(ctx, pypkg.NormalizeName(project))
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no project %q", project)
-		} else if err != nil {
-			return err
-		}
-		kind, id, name, projectID = store.EarlyProject, p.ID, p.Name, p.ID
+	kind, name := store.EarlyUser, user
+	if project != "" {
+		kind, name = store.EarlyProject, project
 	}
-	added, err := a.db.EnforceEarly(ctx, kind, id, reason, time.Now())
+	early := mandate.NewEarly(a.db, audit.New(a.db, time.Now, slog.New(slog.NewTextHandler(e.stderr, nil))), time.Now)
+	from := audit.Request{UserAgent: "wharf command line"}
+	change, done, already := early.Place, "is under enforce now", "was already under enforce"
+	if !place {
+		change, done, already = early.Lift, "is no longer under enforce early", "was not under enforce early"
+	}
+	sub, changed, err := change(ctx, 0, kind, name, reason, from)
+	if errors.Is(err, mandate.ErrReason) {
+		return errors.New("--reason must be given, on one line of at most 200 characters")
+	}
 	if err != nil {
 		return err
 	}
-	text := fmt.Sprintf("%s %s was already under enforce\n", kind, name)
-	if added {
-		audit.New(a.db, time.Now, slog.New(slog.NewTextHandler(e.stderr, nil))).Record(ctx, EventEnforceEarly, userID, projectID,
-			audit.Request{UserAgent: "wharf command line"}, "placed under the 2FA mandate's enforce phase early: "+reason)
-		text = fmt.Sprintf("%s %s is under enforce now\n", kind, name)
+	text := fmt.Sprintf("%s %s %s\n", kind, sub.Name, already)
+	if changed {
+		text = fmt.Sprintf("%s %s %s\n", kind, sub.Name, done)
 	}
-	c.print(e, map[string]any{"kind": kind, "name": name, "added": added}, text)
+	c.print(e, map[string]any{"kind": kind, "name": sub.Name, "added": place && changed, "lifted": !place && changed}, text)
 	return nil
 }
-
-// EventEnforceEarly is the audit event of an early enforcement.
-const EventEnforceEarly = "policy:enforce-early"

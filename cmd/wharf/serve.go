@@ -10,14 +10,18 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"wharf/internal/accounts"
+	"wharf/internal/adoption"
 	"wharf/internal/audit"
 	"wharf/internal/config"
 	"wharf/internal/critical"
+	"wharf/internal/mandate"
+	"wharf/internal/metrics"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
@@ -63,12 +67,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeLimiter()
-	mandate, err := mandateOf(cfg)
+	plan, err := mandateOf(cfg)
 	if err != nil {
 		return err
 	}
 	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly), policy.BaseURL(cfg.BaseURL), policy.Audit(auditLog),
-		policy.Mandated(mandate, now))
+		policy.Mandated(plan, now), policy.CriticalRequiresKeys(cfg.CriticalRequireKeys))
 	archive := pypkg.DefaultLimits()
 	archive.MaxTotalSize = cfg.MaxUnpackedSize
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
@@ -87,11 +91,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, limiter, mailer, now, logger)
+	letters, err := notify.NewTemplates(cfg.SiteName, cfg.BaseURL)
 	if err != nil {
 		return err
 	}
-	srv := server.New(index, uploads, a.db, logger, server.WithWeb(site))
+	reminder := mandate.NewReminder(a.db, decisions, mailer, letters, now, logger)
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, designator, limiter, mailer, now, logger)
+	if err != nil {
+		return err
+	}
+	tracker := adoption.New(a.db, now, logger)
+	serverOpts := []server.Option{server.WithWeb(site)}
+	if cfg.Metrics {
+		serverOpts = append(serverOpts, server.WithMetrics(metrics.Registry(tracker, now, logger)))
+	}
+	srv := server.New(index, uploads, a.db, logger, serverOpts...)
 
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -100,14 +114,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	background := make(chan struct{}, 4)
-	go func() { index.Run(bgCtx); background <- struct{}{} }()
-	go func() {
+	var background sync.WaitGroup
+	background.Go(func() { index.Run(bgCtx) })
+	background.Go(func() {
 		designator.RunDaily(bgCtx, critical.Options{Percent: cfg.CriticalPercent, Window: cfg.CriticalWindow}, time.Hour, a.db.ClaimDay)
-		background <- struct{}{}
-	}()
-	go func() { downloads.Run(bgCtx); background <- struct{}{} }()
-	go func() { site.Run(bgCtx); background <- struct{}{} }()
+	})
+	background.Go(func() { downloads.Run(bgCtx) })
+	background.Go(func() { site.Run(bgCtx) })
+	background.Go(func() { reminder.Run(bgCtx, time.Hour) })
+	background.Go(func() { tracker.RunDaily(bgCtx, time.Hour, a.db.ClaimDay) })
 
 	fmt.Fprintf(e.stdout, "wharf %s listening on http://%s (site %s, data in %s)\n", version, ln.Addr(), cfg.BaseURL, cfg.DataDir)
 	logger.Info("listening", "addr", ln.Addr().String(), "database", a.db.Engine(), "storage", cfg.StorageURL)
@@ -126,9 +141,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	err = httpServer.Shutdown(shutdownCtx)
 	// The background loops flush what they hold (download counts, queued mail) when they stop.
 	stopBackground()
-	for range cap(background) {
-		<-background
-	}
+	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -161,7 +174,8 @@ func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, fun
 
 // newSite builds the pages and the account services behind them.
 func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
-	decisions *policy.Engine, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time, logger *slog.Logger) (*web.Site, error) {
+	decisions *policy.Engine, designator *critical.Designator, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time,
+	logger *slog.Logger) (*web.Site, error) {
 	hasher := accounts.NewHasher(2, 8)
 	totp, err := mfa.NewTOTP(a.db, a.key, cfg.SiteName, auditLog, now)
 	if err != nil {
@@ -192,6 +206,9 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		WebAuthn: keys,
 		Factors:  mfa.NewFactors(a.db, decisions, auditLog),
 		Policy:   decisions,
+		Adoption: adoption.New(a.db, now, logger),
+		Early:    mandate.NewEarly(a.db, auditLog, now),
+		Critical: designator,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
 }

@@ -112,7 +112,7 @@ func (f *fixture) user(name string) store.Account {
 // session signs a user in at the full level and returns the cookie's token.
 func (f *fixture) session(userID int64) string {
 	f.t.Helper()
-	tok, _, err := f.sessions.Create(context.Background(), userID, LevelFull, "192.0.2.1", "test")
+	tok, _, err := f.sessions.Create(context.Background(), userID, LevelFull, WithoutKey, "192.0.2.1", "test")
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -49,11 +49,11 @@ func TestNoSecretsRecorded(t *testing.T) {
 	check(err)
 	_, err = users.Login(ctx, "alice", first, from)
 	must(err)
-	half, hs, err := sessions.Create(ctx, acct.ID, LevelPassword, from.IP, from.UserAgent)
+	half, hs, err := sessions.Create(ctx, acct.ID, LevelPassword, WithoutKey, from.IP, from.UserAgent)
 	must(err)
 	secret(half)
 	secret(hs.CSRFToken())
-	full, fs, err := sessions.Rotate(ctx, half, LevelFull)
+	full, fs, err := sessions.Rotate(ctx, half, LevelFull, WithoutKey)
 	must(err)
 	secret(full)
 	secret(fs.CSRFToken())
@@ -71,7 +71,7 @@ func TestNoSecretsRecorded(t *testing.T) {
 
 	check(users.ConfirmPassword(ctx, acct.ID, secret("not-my-password-55"), from))
 	must(users.ConfirmPassword(ctx, acct.ID, first, from))
-	_, err = sessions.Reauthenticate(ctx, full)
+	_, err = sessions.Reauthenticate(ctx, full, WithoutKey)
 	must(err)
 
 	check(users.ChangePassword(ctx, acct.ID, secret("wrong-current-pass-66"), second, full, from))
@@ -92,7 +92,7 @@ func TestNoSecretsRecorded(t *testing.T) {
 	_, err = sessions.Lookup(ctx, full)
 	check(err)
 
-	again, _, err := sessions.Create(ctx, acct.ID, LevelFull, from.IP, from.UserAgent)
+	again, _, err := sessions.Create(ctx, acct.ID, LevelFull, WithoutKey, from.IP, from.UserAgent)
 	must(err)
 	secret(again)
 	_, err = sessions.LogoutEverywhere(ctx, acct.ID, again, from)

@@ -75,6 +75,7 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	ReauthAt   time.Time // zero = never
+	KeyAt      time.Time // when the session last proved a security key or passkey; zero = never
 	IP         string
 	UserAgent  string
 	csrfSecret []byte // unexported so that templates and %v never print it
@@ -88,6 +89,19 @@ func (s Session) Full() bool { return s.Level == LevelFull }
 func (s Session) Sudo(now time.Time, window time.Duration) bool {
 	return s.Full() && !s.ReauthAt.IsZero() && now.Sub(s.ReauthAt) < window
 }
+
+// SignedInWithKey reports whether the session proved a security key or passkey, at sign-in or at a
+// re-authentication: what projects that require phishing-resistant factors accept for changes.
+func (s Session) SignedInWithKey() bool { return s.Full() && !s.KeyAt.IsZero() }
+
+// Key says whether a step of login or of re-authentication proved a security key or passkey.
+type Key bool
+
+// The two answers, for readable calls.
+const (
+	WithKey    Key = true
+	WithoutKey Key = false
+)
 
 // csrfNonceLen randomises every CSRF token, so that a compressed page that reflects attacker input next to the
 // token leaks nothing about it (BREACH) and no two forms carry the same value.
@@ -137,7 +151,7 @@ func NewSessions(db *store.DB, rec Recorder, now func() time.Time, cfg SessionCo
 }
 
 // newStoreSession makes a session row with a fresh token and CSRF secret.
-func (m *Sessions) newStoreSession(userID int64, level Level, ip, userAgent string) (string, store.Session, error) {
+func (m *Sessions) newStoreSession(userID int64, level Level, key Key, ip, userAgent string) (string, store.Session, error) {
 	if level != LevelPassword && level != LevelFull {
 		return "", store.Session{}, fmt.Errorf("session level %q", level)
 	}
@@ -154,6 +168,9 @@ func (m *Sessions) newStoreSession(userID int64, level Level, ip, userAgent stri
 		IP: audit.Clean(ip, 64), UserAgent: audit.Clean(userAgent, 512), CSRFSecret: hex.EncodeToString(csrf)}
 	if level == LevelFull {
 		s.ExpiresAt, s.ReauthAt = now.Add(m.cfg.Absolute), now
+		if key {
+			s.KeyAt = now
+		}
 	} else {
 		s.ExpiresAt = now.Add(m.cfg.SecondStep)
 	}
@@ -161,9 +178,10 @@ func (m *Sessions) newStoreSession(userID int64, level Level, ip, userAgent stri
 }
 
 // Create starts a session for a user who just passed the password step (LevelPassword, when a second factor
-// follows) or all of login (LevelFull). It returns the token for the cookie.
-func (m *Sessions) Create(ctx context.Context, userID int64, level Level, ip, userAgent string) (string, Session, error) {
-	token, s, err := m.newStoreSession(userID, level, ip, userAgent)
+// follows) or all of login (LevelFull, with key when a passkey signed the user in). It returns the token for the
+// cookie.
+func (m *Sessions) Create(ctx context.Context, userID int64, level Level, key Key, ip, userAgent string) (string, Session, error) {
+	token, s, err := m.newStoreSession(userID, level, key, ip, userAgent)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
@@ -215,13 +233,13 @@ func (m *Sessions) Lookup(ctx context.Context, token string) (Session, error) {
 // Rotate replaces a live session by a new one of the given level and returns the new token (S2): after the
 // password step and after the second step, so that a token planted in the browser before login (session
 // fixation) or seen before the second factor is worth nothing afterwards. The new session gets a new CSRF secret.
-// Of two concurrent rotations of one token, one gets ErrNoSession.
-func (m *Sessions) Rotate(ctx context.Context, oldToken string, level Level) (string, Session, error) {
+// Of two concurrent rotations of one token, one gets ErrNoSession. key says the step proved a security key.
+func (m *Sessions) Rotate(ctx context.Context, oldToken string, level Level, key Key) (string, Session, error) {
 	old, _, err := m.load(ctx, oldToken)
 	if err != nil {
 		return "", Session{}, err
 	}
-	token, next, err := m.newStoreSession(old.UserID, level, old.IP, old.UserAgent)
+	token, next, err := m.newStoreSession(old.UserID, level, key, old.IP, old.UserAgent)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("rotate session: %w", err)
 	}
@@ -234,8 +252,9 @@ func (m *Sessions) Rotate(ctx context.Context, oldToken string, level Level) (st
 }
 
 // Reauthenticate stamps a full session as freshly re-authenticated, opening the sudo window. The caller has just
-// checked the password with Users.ConfirmPassword (or a second factor) for this session's own user.
-func (m *Sessions) Reauthenticate(ctx context.Context, token string) (Session, error) {
+// checked the password with Users.ConfirmPassword (or a second factor) for this session's own user; key says a
+// security key or passkey was among what it checked.
+func (m *Sessions) Reauthenticate(ctx context.Context, token string, key Key) (Session, error) {
 	s, now, err := m.load(ctx, token)
 	if err != nil {
 		return Session{}, err
@@ -243,12 +262,15 @@ func (m *Sessions) Reauthenticate(ctx context.Context, token string) (Session, e
 	if s.AuthLevel != string(LevelFull) {
 		return Session{}, ErrSecondStepRequired
 	}
-	if err := m.db.SetSessionReauth(ctx, s.ID, now); errors.Is(err, store.ErrNotFound) {
+	if err := m.db.SetSessionReauth(ctx, s.ID, now, bool(key)); errors.Is(err, store.ErrNotFound) {
 		return Session{}, ErrNoSession
 	} else if err != nil {
 		return Session{}, err
 	}
 	s.ReauthAt = now
+	if key {
+		s.KeyAt = now
+	}
 	return fromStore(s), nil
 }
 
@@ -332,5 +354,5 @@ func fromStore(s store.Session) Session {
 		secret = nil // a damaged secret fails every CSRF check rather than weakening them
 	}
 	return Session{ID: s.ID, UserID: s.UserID, Level: Level(s.AuthLevel), CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
-		ExpiresAt: s.ExpiresAt, ReauthAt: s.ReauthAt, IP: s.IP, UserAgent: s.UserAgent, csrfSecret: secret}
+		ExpiresAt: s.ExpiresAt, ReauthAt: s.ReauthAt, KeyAt: s.KeyAt, IP: s.IP, UserAgent: s.UserAgent, csrfSecret: secret}
 }

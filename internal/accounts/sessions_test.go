@@ -20,7 +20,7 @@ func TestSessionToken(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newFixture(t, e.Open)
 			alice := f.user("alice")
-			tok, s, err := f.sessions.Create(context.Background(), alice.ID, LevelFull, "192.0.2.1", "agent\nwith newline")
+			tok, s, err := f.sessions.Create(context.Background(), alice.ID, LevelFull, WithoutKey, "192.0.2.1", "agent\nwith newline")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func TestSessionToken(t *testing.T) {
 			if row.UserAgent != `agent\nwith newline` {
 				t.Errorf("stored user agent %q: control characters must be encoded", row.UserAgent)
 			}
-			other, _, err := f.sessions.Create(context.Background(), alice.ID, LevelFull, "", "")
+			other, _, err := f.sessions.Create(context.Background(), alice.ID, LevelFull, WithoutKey, "", "")
 			if err != nil || other == tok {
 				t.Errorf("two sessions got the same token (%v)", err)
 			}
@@ -72,7 +72,7 @@ func TestSessionLifetime(t *testing.T) {
 		for _, e := range engines(t) {
 			t.Run(tc.name+"/"+e.Name, func(t *testing.T) {
 				f := newFixture(t, e.Open)
-				tok, _, err := f.sessions.Create(ctx, f.user("alice").ID, tc.level, "", "")
+				tok, _, err := f.sessions.Create(ctx, f.user("alice").ID, tc.level, WithoutKey, "", "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -96,7 +96,7 @@ func TestSessionTouchThrottled(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newFixture(t, e.Open)
-			tok, s, err := f.sessions.Create(ctx, f.user("alice").ID, LevelFull, "", "")
+			tok, s, err := f.sessions.Create(ctx, f.user("alice").ID, LevelFull, WithoutKey, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestRotate(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newFixture(t, e.Open)
 			alice := f.user("alice")
-			half, halfSession, err := f.sessions.Create(ctx, alice.ID, LevelPassword, "192.0.2.7", "ua")
+			half, halfSession, err := f.sessions.Create(ctx, alice.ID, LevelPassword, WithoutKey, "192.0.2.7", "ua")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestRotate(t *testing.T) {
 			}
 			oldCSRF := halfSession.CSRFToken()
 			f.clock.Advance(time.Minute)
-			full, s, err := f.sessions.Rotate(ctx, half, LevelFull)
+			full, s, err := f.sessions.Rotate(ctx, half, LevelFull, WithoutKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestRotate(t *testing.T) {
 			if _, err := f.sessions.Lookup(ctx, half); !errors.Is(err, ErrNoSession) {
 				t.Errorf("old token after rotation: got %v, want ErrNoSession", err)
 			}
-			if _, _, err := f.sessions.Rotate(ctx, half, LevelFull); !errors.Is(err, ErrNoSession) {
+			if _, _, err := f.sessions.Rotate(ctx, half, LevelFull, WithoutKey); !errors.Is(err, ErrNoSession) {
 				t.Errorf("rotating a dead token again: got %v, want ErrNoSession", err)
 			}
 			got, err := f.sessions.Lookup(ctx, full)
@@ -182,15 +182,15 @@ func TestRotate(t *testing.T) {
 				t.Error("a CSRF token of the session before rotation is accepted after it")
 			}
 
-			expiring, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, "", "")
+			expiring, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, WithoutKey, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			f.clock.Advance(DefaultSecondStep)
-			if _, _, err := f.sessions.Rotate(ctx, expiring, LevelFull); !errors.Is(err, ErrSessionExpired) {
+			if _, _, err := f.sessions.Rotate(ctx, expiring, LevelFull, WithoutKey); !errors.Is(err, ErrSessionExpired) {
 				t.Errorf("finishing the second step too late: got %v, want ErrSessionExpired", err)
 			}
-			if _, _, err := f.sessions.Rotate(ctx, full, Level("admin")); err == nil {
+			if _, _, err := f.sessions.Rotate(ctx, full, Level("admin"), WithoutKey); err == nil {
 				t.Error("rotation to an unknown level succeeded")
 			}
 		})
@@ -231,18 +231,18 @@ func TestReauthenticate(t *testing.T) {
 			if err != nil || s.Sudo(f.clock.Now(), DefaultSudoWindow) {
 				t.Fatalf("45 minutes after login: sudo=%v err=%v; want no sudo", s.Sudo(f.clock.Now(), DefaultSudoWindow), err)
 			}
-			if _, err := f.sessions.Reauthenticate(ctx, tok); err != nil {
+			if _, err := f.sessions.Reauthenticate(ctx, tok, WithoutKey); err != nil {
 				t.Fatal(err)
 			}
 			s, err = f.sessions.Lookup(ctx, tok)
 			if err != nil || !s.Sudo(f.clock.Now(), DefaultSudoWindow) || !s.ReauthAt.Equal(f.clock.Now()) {
 				t.Errorf("after re-authentication: %+v, %v; want sudo", s, err)
 			}
-			half, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, "", "")
+			half, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, WithoutKey, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.sessions.Reauthenticate(ctx, half); !errors.Is(err, ErrSecondStepRequired) {
+			if _, err := f.sessions.Reauthenticate(ctx, half, WithoutKey); !errors.Is(err, ErrSecondStepRequired) {
 				t.Errorf("re-authenticating a half-logged-in session: got %v, want ErrSecondStepRequired", err)
 			}
 		})
@@ -301,11 +301,11 @@ func TestCSRF(t *testing.T) {
 	f := newFixture(t, engines(t)[0].Open)
 	ctx := context.Background()
 	alice := f.user("alice")
-	_, s, err := f.sessions.Create(ctx, alice.ID, LevelFull, "", "")
+	_, s, err := f.sessions.Create(ctx, alice.ID, LevelFull, WithoutKey, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, other, err := f.sessions.Create(ctx, alice.ID, LevelFull, "", "")
+	_, other, err := f.sessions.Create(ctx, alice.ID, LevelFull, WithoutKey, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,5 +341,74 @@ func TestCSRF(t *testing.T) {
 	}
 	if !looked.CheckCSRF(looked.CSRFToken()) {
 		t.Error("a session read back from the database lost its CSRF secret")
+	}
+}
+
+// TestSignedInWithKey: a session knows whether it proved a security key or passkey, at sign-in or at a later
+// re-authentication, and keeps that proof through re-authentications without one (the rule of projects that
+// require keys reads it).
+func TestSignedInWithKey(t *testing.T) {
+	ctx := context.Background()
+	for _, e := range engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			f := newFixture(t, e.Open)
+			alice := f.user("alice")
+			lookup := func(tok string) Session {
+				t.Helper()
+				s, err := f.sessions.Lookup(ctx, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			half, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, WithoutKey, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			totp, _, err := f.sessions.Rotate(ctx, half, LevelFull, WithoutKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lookup(totp).SignedInWithKey() {
+				t.Error("a session signed in with an authenticator app counts as signed in with a key")
+			}
+			f.clock.Advance(time.Minute)
+			if _, err := f.sessions.Reauthenticate(ctx, totp, WithKey); err != nil {
+				t.Fatal(err)
+			}
+			if s := lookup(totp); !s.SignedInWithKey() || !s.KeyAt.Equal(f.clock.Now()) {
+				t.Errorf("after a re-authentication with a key: %+v; want a key session", s)
+			}
+			f.clock.Advance(time.Minute)
+			if _, err := f.sessions.Reauthenticate(ctx, totp, WithoutKey); err != nil {
+				t.Fatal(err)
+			}
+			if !lookup(totp).SignedInWithKey() {
+				t.Error("a re-authentication without a key dropped the earlier proof of one")
+			}
+
+			half, _, err = f.sessions.Create(ctx, alice.ID, LevelPassword, WithoutKey, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _, err := f.sessions.Rotate(ctx, half, LevelFull, WithKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			passkey, _, err := f.sessions.Create(ctx, alice.ID, LevelFull, WithKey, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !lookup(key).SignedInWithKey() || !lookup(passkey).SignedInWithKey() {
+				t.Error("a session signed in with a security key or a passkey does not know it")
+			}
+			pending, _, err := f.sessions.Create(ctx, alice.ID, LevelPassword, WithKey, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lookup(pending).SignedInWithKey() {
+				t.Error("a half-logged-in session counts as signed in with a key")
+			}
+		})
 	}
 }

@@ -47,14 +47,24 @@ type Config struct {
 	// CriticalPercent of all projects, the most downloaded over CriticalWindow, are designated critical.
 	CriticalPercent float64
 	CriticalWindow  time.Duration
+	// CriticalRequireKeys holds every critical project's collaborators to security keys or passkeys: an
+	// authenticator app's codes can be phished.
+	CriticalRequireKeys bool
 	// The global 2FA mandate: when its notice, restrict and enforce phases begin (zero: never), the actions the
 	// restrict phase refuses (comma-separated policy action names; empty: the policy's default list), and the date
 	// from which new accounts are under enforce at once.
 	MandateNotice, MandateRestrict, MandateEnforce time.Time
 	MandateRestricted                              string
 	MandateEnforceAccountsFrom                     time.Time
+	// MandateBrownouts are the windows (START/END, comma-separated) in which the enforce phase applies early.
+	MandateBrownouts string
+	// PolicyFile is a TOML file with the mandate and the critical projects' requirement; the settings above,
+	// when set, win over it.
+	PolicyFile string
 
 	ShutdownTimeout time.Duration
+	// Metrics serves the 2FA adoption figures and the process's metrics at /metrics, for Prometheus.
+	Metrics bool
 
 	// SMTPURL sends mail through a relay (smtp://, smtps:// or smtp+starttls://); empty writes it to the folder
 	// outbox in DataDir.
@@ -80,6 +90,7 @@ func Defaults() Config {
 		CriticalPercent: 1,
 		CriticalWindow:  180 * 24 * time.Hour,
 		ShutdownTimeout: 20 * time.Second,
+		Metrics:         true,
 		MailFrom:        "wharf <noreply@localhost>",
 		SiteName:        "wharf",
 	}
@@ -108,6 +119,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_SECRET_KEY", func(v string) error { c.SecretKey = []byte(v); return nil })
 	env("WHARF_MIGRATE", boolInto(&c.Migrate))
 	env("WHARF_READ_ONLY", boolInto(&c.ReadOnly))
+	env("WHARF_METRICS", boolInto(&c.Metrics))
 	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
@@ -115,11 +127,14 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_RATE_LIMITS", c.RateLimits.Set)
 	env("WHARF_CRITICAL_PERCENT", floatInto(&c.CriticalPercent))
 	env("WHARF_CRITICAL_WINDOW", daysInto(&c.CriticalWindow))
+	env("WHARF_CRITICAL_REQUIRE_KEYS", boolInto(&c.CriticalRequireKeys))
 	env("WHARF_MANDATE_NOTICE", dateInto(&c.MandateNotice))
 	env("WHARF_MANDATE_RESTRICT", dateInto(&c.MandateRestrict))
 	env("WHARF_MANDATE_ENFORCE", dateInto(&c.MandateEnforce))
 	env("WHARF_MANDATE_RESTRICTED", str(&c.MandateRestricted))
 	env("WHARF_MANDATE_ENFORCE_ACCOUNTS_FROM", dateInto(&c.MandateEnforceAccountsFrom))
+	env("WHARF_MANDATE_BROWNOUTS", str(&c.MandateBrownouts))
+	env("WHARF_POLICY_FILE", str(&c.PolicyFile))
 	env("WHARF_SMTP_URL", str(&c.SMTPURL))
 	env("WHARF_REDIS_URL", str(&c.RedisURL))
 	env("WHARF_MAIL_FROM", str(&c.MailFrom))
@@ -135,6 +150,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this index (WHARF_BASE_URL)")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
+	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (WHARF_METRICS)")
 	fs.Func("cache-size", "memory for rendered index pages, e.g. 512MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
@@ -144,10 +160,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
 	fs.Func("critical-percent", "share of projects, by downloads, designated critical, e.g. 1 (WHARF_CRITICAL_PERCENT)", floatInto(&c.CriticalPercent))
 	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
+	fs.BoolVar(&c.CriticalRequireKeys, "critical-require-keys", c.CriticalRequireKeys, "require security keys or passkeys, not authenticator apps, of critical projects' collaborators (WHARF_CRITICAL_REQUIRE_KEYS)")
 	fs.Func("mandate-notice", "when the 2FA mandate's notice phase begins, e.g. 2027-01-01 (WHARF_MANDATE_NOTICE)", dateInto(&c.MandateNotice))
 	fs.Func("mandate-restrict", "when its restrict phase begins (WHARF_MANDATE_RESTRICT)", dateInto(&c.MandateRestrict))
 	fs.Func("mandate-enforce", "when its enforce phase begins (WHARF_MANDATE_ENFORCE)", dateInto(&c.MandateEnforce))
 	fs.StringVar(&c.MandateRestricted, "mandate-restricted", c.MandateRestricted, "actions the restrict phase refuses, e.g. create-project,manage-roles,create-token (WHARF_MANDATE_RESTRICTED)")
+	fs.StringVar(&c.MandateBrownouts, "mandate-brownouts", c.MandateBrownouts, "windows in which enforce applies early, START/END,... (WHARF_MANDATE_BROWNOUTS)")
+	fs.StringVar(&c.PolicyFile, "policy-file", c.PolicyFile, "TOML file with the mandate and critical settings (WHARF_POLICY_FILE)")
 	fs.Func("mandate-enforce-accounts-from", "accounts created from this date are under enforce at once (WHARF_MANDATE_ENFORCE_ACCOUNTS_FROM)", dateInto(&c.MandateEnforceAccountsFrom))
 	fs.Func("rate-limits", "change rate limits by name, e.g. project-create-user=200/1h,login-ip=30/5m (WHARF_RATE_LIMITS)", c.RateLimits.Set)
 	var positional []string
@@ -160,6 +179,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if c.PolicyFile != "" {
+		if err := c.applyPolicyFile(c.PolicyFile); err != nil {
+			return c, nil, err
+		}
 	}
 	return c, positional, c.resolve()
 }

@@ -72,9 +72,10 @@ func TestLimitSettings(t *testing.T) {
 		!c.MandateEnforce.Equal(time.Date(2027, 6, 1, 10, 0, 0, 0, time.UTC)) || c.MandateRestricted != "create-project" {
 		t.Errorf("mandate settings: %v %v %q %v", c.MandateNotice, c.MandateEnforce, c.MandateRestricted, err)
 	}
-	c, _, err = load(t, []string{"--critical-window", "90d"}, map[string]string{"WHARF_CRITICAL_PERCENT": "0.5", "WHARF_CRITICAL_WINDOW": "30d"})
-	if err != nil || c.CriticalPercent != 0.5 || c.CriticalWindow != 90*24*time.Hour {
-		t.Errorf("critical settings: %v %v %v", c.CriticalPercent, c.CriticalWindow, err)
+	c, _, err = load(t, []string{"--critical-window", "90d"}, map[string]string{"WHARF_CRITICAL_PERCENT": "0.5", "WHARF_CRITICAL_WINDOW": "30d",
+		"WHARF_CRITICAL_REQUIRE_KEYS": "true"})
+	if err != nil || c.CriticalPercent != 0.5 || c.CriticalWindow != 90*24*time.Hour || !c.CriticalRequireKeys {
+		t.Errorf("critical settings: %v %v %v %v", c.CriticalPercent, c.CriticalWindow, c.CriticalRequireKeys, err)
 	}
 }
 
@@ -137,5 +138,57 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
+	}
+}
+
+// TestPolicyFile: the mandate and the critical projects' requirement read from a TOML file, with TOML's own dates
+// or strings, and every setting made in the environment or on the command line winning over the file's.
+func TestPolicyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.toml")
+	writeFile := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(`
+[mandate]
+notice = 2027-01-01
+restrict = "2027-03-01"
+enforce = 2027-06-01T12:00:00+02:00
+restricted = ["create-project", "create-token"]
+brownouts = [
+  { start = 2027-04-01T14:00:00Z, end = 2027-04-01T16:00:00Z },
+  { start = 2027-05-01, end = 2027-05-02 },
+]
+
+[critical]
+require_keys = true
+`)
+	c, _, err := load(t, []string{"--mandate-restrict", "2027-02-01"}, map[string]string{"WHARF_POLICY_FILE": path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(m time.Month, d, h int) time.Time { return time.Date(2027, m, d, h, 0, 0, 0, time.UTC) }
+	if !c.MandateNotice.Equal(day(1, 1, 0)) || !c.MandateRestrict.Equal(day(2, 1, 0)) || !c.MandateEnforce.Equal(day(6, 1, 10)) {
+		t.Errorf("dates: %v %v %v", c.MandateNotice, c.MandateRestrict, c.MandateEnforce)
+	}
+	if c.MandateRestricted != "create-project,create-token" || !c.CriticalRequireKeys ||
+		c.MandateBrownouts != "2027-04-01T14:00:00Z/2027-04-01T16:00:00Z,2027-05-01T00:00:00Z/2027-05-02T00:00:00Z" {
+		t.Errorf("restricted %q, keys %v, brownouts %q", c.MandateRestricted, c.CriticalRequireKeys, c.MandateBrownouts)
+	}
+	for body, want := range map[string]string{
+		"[mandate]\nnotcie = 2027-01-01\n":                  `unknown setting "mandate.notcie"`,
+		"[mandate]\nnotice = \"next spring\"\n":             "is not a date",
+		"[mandate]\nbrownouts = [{ start = 2027-04-01 }]\n": "needs a start and an end",
+		"[mandate\n": "WHARF_POLICY_FILE",
+	} {
+		writeFile(body)
+		if _, _, err := load(t, nil, map[string]string{"WHARF_POLICY_FILE": path}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error saying %q", body, err, want)
+		}
+	}
+	if _, _, err := load(t, []string{"--policy-file", filepath.Join(t.TempDir(), "missing.toml")}, nil); err == nil {
+		t.Error("a missing policy file was ignored")
 	}
 }

@@ -23,6 +23,7 @@ const (
 type Store interface {
 	ProjectCount(ctx context.Context) (int, error)
 	TopDownloaded(ctx context.Context, since time.Time, limit int) ([]store.Downloaded, error)
+	SlideDownloadWindow(ctx context.Context, since time.Time, head int) error
 	MarkCritical(ctx context.Context, ids []int64, now time.Time) ([]int64, error)
 	ReleaseCritical(ctx context.Context, projectID int64) (bool, error)
 	ProjectByName(ctx context.Context, normalized string) (store.Project, error)
@@ -39,10 +40,18 @@ type Recorder interface {
 type Options struct {
 	Percent float64
 	Window  time.Duration
+	// Maintained says that Window is the one whose per-project totals the store keeps (the server's window):
+	// Recompute first moves the store's window to the window's first day (store.DB.SlideDownloadWindow) and reads
+	// the top from those totals. Without it the top is summed from the daily counts, to the same result but in
+	// 45 s rather than one at PyPI's scale, and the store's window stays where it is, so that a one-off recompute
+	// over another window does not move it away from the server's.
+	Maintained bool
 }
 
-// DefaultOptions are PyPI's: the top 1 % by downloads over the last 6 months.
-func DefaultOptions() Options { return Options{Percent: 1, Window: 180 * 24 * time.Hour} }
+// DefaultOptions are PyPI's: the top 1 % by downloads over the last 6 months, the window the store maintains.
+func DefaultOptions() Options {
+	return Options{Percent: 1, Window: 180 * 24 * time.Hour, Maintained: true}
+}
 
 // Validate refuses options that would designate nothing or everything by mistake.
 func (o Options) Validate() error {
@@ -83,7 +92,7 @@ type Result struct {
 
 // Recompute designates the top of o as critical. Designation is sticky: a project that falls out of the top stays
 // critical until an administrator releases it. Each newly critical project is audited and its Owners and
-// Maintainers are mailed. With dryRun it changes nothing and says what it would do.
+// Maintainers are mailed. With dryRun it designates nothing and says what it would do.
 func (d *Designator) Recompute(ctx context.Context, o Options, dryRun bool) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -97,6 +106,14 @@ func (d *Designator) Recompute(ctx context.Context, o Options, dryRun bool) (Res
 	// As many as the share says, rounded down, but once any project has downloads at least one: an index of 50
 	// projects still protects its most used one.
 	res.Size = max(1, int(math.Floor(float64(n)*o.Percent/100)))
+	if o.Maintained {
+		// Even for an empty index, so that the window keeps up with the days; twice the top's totals are made
+		// exact, so that reading the top finds it among them. A dry run moves the window too: that changes no
+		// result, only what reading it costs.
+		if err := d.db.SlideDownloadWindow(ctx, res.Since, 2*res.Size); err != nil {
+			return Result{}, err
+		}
+	}
 	if n == 0 {
 		return res, nil
 	}
@@ -214,8 +231,10 @@ func percent(p float64) string { return fmt.Sprintf("%v %%", p) }
 // RunDaily recomputes once a day (UTC) for as long as ctx lives: it asks claim every interval (an hour in the
 // server) and recomputes when claim gives it the day. claim decides which instance runs a given day
 // (store.DB.ClaimDay), so that several instances on one database recompute once between them. A recompute that
-// fails is logged and waits for the next day.
+// fails is logged and waits for the next day. o.Window is the window whose totals the store maintains: each day's
+// recompute moves them forward by a day.
 func (d *Designator) RunDaily(ctx context.Context, o Options, every time.Duration, claim func(ctx context.Context, job, day string) (bool, error)) {
+	o.Maintained = true
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

@@ -214,6 +214,55 @@ func TestRecomputeSmallIndex(t *testing.T) {
 	}
 }
 
+// TestRecomputeMaintainedWindow: the top read from the store's maintained totals is the top summed from the daily
+// counts, day after day as the window moves; a recompute over another window sums, and leaves the maintained
+// window where it is.
+func TestRecomputeMaintainedWindow(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newDesignation(t, e.Open(t), 300) // a top of 3
+			// Downloads on every day from 200 days ago to today, shifting from the first projects to the last.
+			for ago := 200; ago >= 0; ago-- {
+				for i := range 12 {
+					if (ago+i)%3 == 0 {
+						f.downloads(t, fmt.Sprintf("proj-%d", i), ago, int64(ago*(12-i)+(200-ago)*i+1))
+					}
+				}
+			}
+			summed := DefaultOptions()
+			summed.Maintained = false
+			for day := range 30 {
+				res, err := f.d.Recompute(ctx, DefaultOptions(), false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w, err := f.db.DownloadWindow(ctx); err != nil || !w.Equal(res.Since) {
+					t.Fatalf("day %d: the window starts on %v, %v; want %v", day, w, err, res.Since)
+				}
+				want, err := f.d.Recompute(ctx, summed, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want.Top {
+					want.Top[i].CriticalSince = res.Top[i].CriticalSince
+				}
+				if !slices.Equal(res.Top, want.Top) || !res.Since.Equal(want.Since) {
+					t.Fatalf("day %d: maintained top %+v, summed %+v", day, res.Top, want.Top)
+				}
+				if _, err := f.d.Recompute(ctx, Options{Percent: 2, Window: 30 * 24 * time.Hour}, true); err != nil {
+					t.Fatal(err)
+				}
+				if w, err := f.db.DownloadWindow(ctx); err != nil || !w.Equal(res.Since) {
+					t.Fatalf("day %d: a recompute over 30 days moved the window to %v, %v", day, w, err)
+				}
+				f.now = f.now.Add(24 * time.Hour)
+				f.downloads(t, fmt.Sprintf("proj-%d", 11-day%12), 0, int64(500*day))
+			}
+		})
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	for _, o := range []Options{{Percent: 0, Window: 24 * time.Hour}, {Percent: 101, Window: 24 * time.Hour}, {Percent: 1, Window: time.Hour}} {
 		if o.Validate() == nil {

@@ -26,6 +26,7 @@ const (
 	KindFactorRemoved   = "factor-removed"
 	KindRecoveryUsed    = "recovery-code-used"
 	KindCriticalProject = "critical-project"
+	KindMandateReminder = "mandate-reminder"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
@@ -196,6 +197,13 @@ func (t *Templates) FactorRemoved(to, what string) (Message, error) {
 // RecoveryCodeUsed tells the owner that a recovery code was spent and how many remain (L2).
 func (t *Templates) RecoveryCodeUsed(to string, remaining int) (Message, error) {
 	return t.render(KindRecoveryUsed, to, data{Summary: fmt.Sprintf("%d unused codes remain.", remaining)})
+}
+
+// MandateReminder tells the maintainer username, who has no second factor, that the index is making 2FA required
+// of every maintainer: schedule is one sentence on the phases and brown-outs ahead, refused one on what is refused
+// already (empty: nothing yet).
+func (t *Templates) MandateReminder(to, username, schedule, refused string) (Message, error) {
+	return t.render(KindMandateReminder, to, data{Name: clean(username, 100), Summary: clean(schedule, 500), Scope: clean(refused, 300)})
 }
 
 // CriticalProject tells a collaborator (with role) of project that it was designated critical (why is one

@@ -47,6 +47,16 @@ func TestTemplates(t *testing.T) {
 			wantText:    []string{"there is nothing to do,\nunless", "created before it was enabled", base + "/manage/account/token/"},
 		},
 		{
+			name: "MandateReminder",
+			build: func() (Message, error) {
+				return tp.MandateReminder(to, "kim", "From 2027-06-01 the account will only be able to enrol a second factor.", "creating projects")
+			},
+			wantKind:    KindMandateReminder,
+			wantSubject: "Two-factor authentication is becoming required on Example Index",
+			wantText: []string{"your account kim.", "From 2027-06-01", "Already refused to your account: creating projects",
+				base + "/manage/account/\n", base + "/manage/account/token/\n", "at most once a week"},
+		},
+		{
 			name:        "VerifyEmail",
 			build:       func() (Message, error) { return tp.VerifyEmail(to, base+"/account/verify-email/?token=abc123") },
 			wantKind:    KindVerifyEmail,

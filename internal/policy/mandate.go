@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"wharf/internal/audit"
+	"wharf/internal/store"
 )
 
 // Phase is where the global mandate stands: every account that maintains a project must have a second factor,
@@ -37,6 +40,79 @@ type Mandate struct {
 	// EnforceAccountsFrom puts every account created at or after it under Enforce at once (zero: none): a new
 	// account has no habits to lose.
 	EnforceAccountsFrom time.Time
+	// Brownouts are scheduled windows in which Enforce applies early, so that every maintainer without 2FA meets
+	// the refusal for an hour or a day, announced beforehand, while there is still time to act.
+	Brownouts []Window
+}
+
+// Window is a span of time, from Start (inclusive) to End (exclusive).
+type Window struct{ Start, End time.Time }
+
+// Contains reports whether t falls in the window.
+func (w Window) Contains(t time.Time) bool { return !t.Before(w.Start) && t.Before(w.End) }
+
+// ParseWindows reads a comma-separated list of windows, each START/END in RFC 3339 (or a date, meaning its
+// midnight UTC), such as "2027-03-01T14:00:00Z/2027-03-01T16:00:00Z".
+func ParseWindows(list string) ([]Window, error) {
+	var out []Window
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(item, "/")
+		if !ok {
+			return nil, fmt.Errorf("%q is not a window: write START/END, such as 2027-03-01T14:00:00Z/2027-03-01T16:00:00Z", item)
+		}
+		var w Window
+		for _, p := range []struct {
+			s   string
+			dst *time.Time
+		}{{from, &w.Start}, {to, &w.End}} {
+			t, err := parseInstant(strings.TrimSpace(p.s))
+			if err != nil {
+				return nil, fmt.Errorf("window %q: %w", item, err)
+			}
+			*p.dst = t
+		}
+		if !w.End.After(w.Start) {
+			return nil, fmt.Errorf("window %q ends before it starts", item)
+		}
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b Window) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date (2027-03-01) nor an RFC 3339 time (2027-03-01T14:00:00Z)", s)
+	}
+	return t, nil
+}
+
+// BrownoutAt is the brown-out in force at now, if any.
+func (m Mandate) BrownoutAt(now time.Time) (Window, bool) {
+	for _, w := range m.Brownouts {
+		if w.Contains(now) {
+			return w, true
+		}
+	}
+	return Window{}, false
+}
+
+// NextBrownout is the first brown-out that starts after now, if any.
+func (m Mandate) NextBrownout(now time.Time) (Window, bool) {
+	for _, w := range m.Brownouts {
+		if w.Start.After(now) {
+			return w, true
+		}
+	}
+	return Window{}, false
 }
 
 // DefaultRestricted are the actions the restrict phase refuses unless configured otherwise: the ones that make
@@ -48,6 +124,8 @@ var DefaultRestricted = []Action{CreateProject, ManageRoles, CreateToken}
 var enforceExempt = map[Action]bool{
 	AddFactor: true, RemoveFactor: true, RemoveLastFactor: true, ChangeAccount: true, RevokeToken: true,
 	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
+	// Claiming the security-key offer helps the account enrol the strongest factor.
+	ClaimKeyOffer: true,
 }
 
 // ParseActions reads a comma-separated list of action names, such as "create-project,manage-roles".
@@ -71,7 +149,7 @@ var knownActions = map[Action]bool{
 	RespondInvitation: true, AcceptInvitation: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true,
 	DeleteProject: true, ViewProjectHistory: true, ViewReleases: true, SetProject2FA: true, AddFactor: true,
 	RemoveFactor: true, CreateToken: true, RevokeToken: true, ChangeAccount: true, ViewAdmin: true, Administer: true,
-	RemoveLastFactor: true,
+	RemoveLastFactor: true, ClaimKeyOffer: true,
 }
 
 func actionNames() []string {
@@ -102,10 +180,11 @@ func (m Mandate) Validate() error {
 	return nil
 }
 
-// PhaseAt is the phase in force at now for everyone.
+// PhaseAt is the phase in force at now for everyone: a brown-out is the enforce phase for its duration.
 func (m Mandate) PhaseAt(now time.Time) Phase {
+	_, brownout := m.BrownoutAt(now)
 	switch {
-	case !m.Enforce.IsZero() && !now.Before(m.Enforce):
+	case !m.Enforce.IsZero() && !now.Before(m.Enforce), brownout:
 		return PhaseEnforce
 	case !m.Restrict.IsZero() && !now.Before(m.Restrict):
 		return PhaseRestrict
@@ -179,9 +258,14 @@ func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action, 
 	}
 	enable := fmt.Sprintf("Enable two-factor authentication at %s/manage/account/ (a security key, a passkey or an authenticator app)", e.baseURL)
 	if phase == PhaseEnforce {
+		brownout := ""
+		if w, ok := e.mandate.BrownoutAt(e.now()); ok && (e.mandate.Enforce.IsZero() || e.mandate.Enforce.After(e.now())) {
+			brownout = fmt.Sprintf("This is a scheduled brown-out of the 2FA mandate, until %s UTC: what will be refused from %s is refused now. ",
+				w.End.UTC().Format("2006-01-02 15:04"), dateOrNever(e.mandate.Enforce))
+		}
 		return &Denied{Rule: RuleMandate, Reason: fmt.Sprintf(
-			"Two-factor authentication is required of every account that maintains projects on this index, and '%s' has none: until it has, the account can only enrol a second factor and manage its own settings. %s; then create a new API token to upload.",
-			actor.User.Username, enable)}
+			"%sTwo-factor authentication is required of every account that maintains projects on this index, and '%s' has none: until it has, the account can only enrol a second factor and manage its own settings. %s; then create a new API token to upload.",
+			brownout, actor.User.Username, enable)}
 	}
 	when := ""
 	if !e.mandate.Enforce.IsZero() {
@@ -190,6 +274,59 @@ func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action, 
 	return &Denied{Rule: RuleMandate, Reason: fmt.Sprintf(
 		"Two-factor authentication is becoming required of every account that maintains projects on this index, and '%s' has none, so it can no longer %s.%s %s.",
 		actor.User.Username, Describe(action), when, enable)}
+}
+
+func dateOrNever(t time.Time) string {
+	if t.IsZero() {
+		return "the enforce phase"
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+// EventWarned is the audit event of a write the mandate allows today but will refuse: the account's owner and the
+// project's see that it was told.
+const EventWarned = "policy:warned"
+
+// Warning is what to tell actor, whose action the rules allow, about the mandate: that it will refuse the action
+// from the enforce phase (or the next brown-out) on, and what to do now. It is empty when there is nothing to
+// tell: the mandate has not begun, the account has a second factor or maintains nothing. Twine prints it from the
+// upload's response with --verbose; every warning is recorded in the security history.
+func (e *Engine) Warning(ctx context.Context, actor Actor, action Action, target Target) (string, error) {
+	if e.now == nil || actor.TwoFactor.Enabled() || !e.mandate.Refuses(PhaseEnforce, action) {
+		return "", nil
+	}
+	now := e.now()
+	if phase := e.phaseFor(actor); phase == PhaseNone || phase == PhaseEnforce {
+		return "", nil
+	}
+	if action != CreateProject {
+		n, err := e.roles.RoleCount(ctx, actor.User.ID)
+		if err != nil {
+			return "", fmt.Errorf("policy: %w", err)
+		}
+		if n == 0 {
+			return "", nil
+		}
+	}
+	when := "soon"
+	if !e.mandate.Enforce.IsZero() {
+		when = "from " + e.mandate.Enforce.UTC().Format(time.DateOnly)
+	}
+	if w, ok := e.mandate.NextBrownout(now); ok {
+		when += fmt.Sprintf(" (and during a brown-out from %s to %s UTC)", w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04"))
+	}
+	warning := fmt.Sprintf(
+		"WARNING: two-factor authentication is becoming required of every account that maintains projects on this index, and '%s' has none. This will be refused %s. Enable two-factor authentication at %s/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at %s/manage/account/token/.",
+		actor.User.Username, when, e.baseURL, e.baseURL)
+	if e.audit != nil {
+		var projectID int64
+		if target.Project != nil {
+			projectID = target.Project.ID
+		}
+		e.audit.Record(ctx, EventWarned, actor.User.ID, projectID, audit.Request{UserAgent: "wharf policy"},
+			fmt.Sprintf("%s warned by rule %s", action, RuleMandate))
+	}
+	return warning, nil
 }
 
 // Describe names an action in a sentence ("create projects").
@@ -210,6 +347,8 @@ func Describe(a Action) string {
 // MandateStatus is what the mandate means for one account now, for the banners that announce it.
 type MandateStatus struct {
 	Phase Phase
+	// Brownout is the brown-out in force, and Next the one to come; zero when there is none.
+	Brownout, Next Window
 	// Concerned says the account maintains a project and has no second factor: the mandate is about it.
 	Concerned bool
 	Mandate   Mandate
@@ -222,6 +361,8 @@ func (e *Engine) MandateFor(ctx context.Context, actor Actor) (MandateStatus, er
 		return MandateStatus{}, nil
 	}
 	st := MandateStatus{Phase: e.phaseFor(actor), Mandate: e.mandate}
+	st.Brownout, _ = e.mandate.BrownoutAt(e.now())
+	st.Next, _ = e.mandate.NextBrownout(e.now())
 	if actor.TwoFactor.Enabled() {
 		return st, nil
 	}
@@ -244,3 +385,40 @@ func (e *Engine) MandateFor(ctx context.Context, actor Actor) (MandateStatus, er
 	st.Concerned = n > 0
 	return st, nil
 }
+
+// Explain words the status for an account it concerns: schedule is what is ahead (the phases to come and the
+// brown-outs), refused what the mandate refuses to the account already (empty: nothing yet).
+func (st MandateStatus) Explain(now time.Time) (schedule, refused string) {
+	m := st.Mandate
+	var restricted []string
+	for _, a := range m.Restricted {
+		restricted = append(restricted, Describe(a))
+	}
+	var parts []string
+	if st.Phase < PhaseRestrict && !m.Restrict.IsZero() && m.Restrict.After(now) {
+		parts = append(parts, fmt.Sprintf("From %s an account without a second factor can no longer %s.",
+			m.Restrict.UTC().Format(time.DateOnly), strings.Join(restricted, ", ")))
+	}
+	if st.Phase < PhaseEnforce && !m.Enforce.IsZero() && m.Enforce.After(now) {
+		parts = append(parts, fmt.Sprintf("From %s it will only be able to enrol a second factor and manage its own account: no uploads.",
+			m.Enforce.UTC().Format(time.DateOnly)))
+	}
+	if !st.Next.Start.IsZero() {
+		parts = append(parts, fmt.Sprintf("A brown-out will apply that in full from %s to %s UTC.",
+			st.Next.Start.UTC().Format("2006-01-02 15:04"), st.Next.End.UTC().Format("2006-01-02 15:04")))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "Nothing more is scheduled.")
+	}
+	switch st.Phase {
+	case PhaseRestrict:
+		refused = strings.Join(restricted, ", ")
+	case PhaseEnforce:
+		refused = "everything but enrolling a second factor and managing your account, uploads included"
+	}
+	return strings.Join(parts, " "), refused
+}
+
+// AccountActor is an account itself, with no credential: what a job that writes to a person (a reminder of the
+// mandate) asks the policy about. Requests get SessionActor or TokenActor.
+func AccountActor(acct store.Account) Actor { return accountActor(acct) }

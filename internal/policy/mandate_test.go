@@ -20,6 +20,7 @@ import (
 var exemptUnderEnforce = map[Action]bool{
 	AddFactor: true, RemoveFactor: true, RemoveLastFactor: true, ChangeAccount: true, RevokeToken: true,
 	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
+	ClaimKeyOffer: true,
 }
 
 // TestMandate is rule 4's table: phase x account x action, each decided with and without the mandate. The mandate
@@ -28,7 +29,8 @@ var exemptUnderEnforce = map[Action]bool{
 // account created after the early-enforcement date is under enforce whatever the date.
 func TestMandate(t *testing.T) {
 	day := func(d int) time.Time { return time.Date(2027, 1, d, 0, 0, 0, 0, time.UTC) }
-	m := Mandate{Notice: day(10), Restrict: day(20), Enforce: day(30), Restricted: DefaultRestricted, EnforceAccountsFrom: day(5)}
+	m := Mandate{Notice: day(10), Restrict: day(20), Enforce: day(30), Restricted: DefaultRestricted, EnforceAccountsFrom: day(5),
+		Brownouts: []Window{{day(14), day(16)}}}
 	roles := fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleOwner, {10, 4}: store.RoleOwner}
 	project := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
 	old := day(1).AddDate(-1, 0, 0)
@@ -40,10 +42,14 @@ func TestMandate(t *testing.T) {
 	}
 	plain := New(roles)
 	refusals := map[string]int{}
-	for _, date := range []int{1, 10, 20, 30} {
+	for _, date := range []int{1, 10, 15, 20, 30} {
 		now := day(date)
 		e := New(roles, Mandated(m, func() time.Time { return now }), BaseURL("https://index.example"))
 		phase := m.PhaseAt(now)
+		label := phase.String()
+		if _, ok := m.BrownoutAt(now); ok {
+			label = "brownout"
+		}
 		for name, base := range accounts {
 			for a := range knownActions {
 				actor := base
@@ -52,7 +58,7 @@ func TestMandate(t *testing.T) {
 				if a == CreateProject {
 					target = Target{Name: "new"}
 				}
-				t.Run(fmt.Sprintf("%s/%s/%s", phase, name, a), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%s/%s", label, name, a), func(t *testing.T) {
 					want := plain.Decide(context.Background(), actor, a, target)
 					got := e.Decide(context.Background(), actor, a, target)
 					if want != nil {
@@ -70,7 +76,7 @@ func TestMandate(t *testing.T) {
 						(subjectPhase == PhaseEnforce && !exemptUnderEnforce[a] ||
 							subjectPhase == PhaseRestrict && (a == CreateProject || a == ManageRoles || a == CreateToken))
 					if refused {
-						refusals[fmt.Sprintf("%s/%s", phase, name)]++
+						refusals[fmt.Sprintf("%s/%s", label, name)]++
 					}
 					var d *Denied
 					switch {
@@ -87,6 +93,7 @@ func TestMandate(t *testing.T) {
 	}
 	// The table must exercise the refusals it specifies, not only agree that nothing is refused.
 	for key, want := range map[string]int{"restrict/maintainer without 2FA": 3, "enforce/maintainer without 2FA": 13,
+		"brownout/maintainer without 2FA": 13, "brownout/maintainer with TOTP": 0,
 		"none/new maintainer": 13, "notice/maintainer without 2FA": 0, "enforce/maintainer with TOTP": 0, "restrict/no role, no 2FA": 1} {
 		if refusals[key] != want {
 			t.Errorf("%s: %d refusals, want %d", key, refusals[key], want)
@@ -214,5 +221,104 @@ func TestKnownActionsAreAll(t *testing.T) {
 	}
 	if n != len(knownActions) {
 		t.Errorf("%d Action constants, %d known actions", n, len(knownActions))
+	}
+}
+
+// TestBrownouts: a brown-out is the enforce phase for its window, announced beforehand and named in its refusals;
+// windows are read from settings and kept in order.
+func TestBrownouts(t *testing.T) {
+	ws, err := ParseWindows(" 2027-02-01T14:00:00Z/2027-02-01T16:00:00+00:00, 2027-01-20/2027-01-21 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d, h int) time.Time { return time.Date(2027, 1, d, h, 0, 0, 0, time.UTC) }
+	want := []Window{{at(20, 0), at(21, 0)}, {at(32, 14), at(32, 16)}}
+	if fmt.Sprint(ws) != fmt.Sprint(want) {
+		t.Fatalf("ParseWindows = %v, want %v", ws, want)
+	}
+	for _, bad := range []string{"2027-01-20", "2027-01-21/2027-01-20", "soon/later"} {
+		if _, err := ParseWindows(bad); err == nil {
+			t.Errorf("ParseWindows(%q) accepted it", bad)
+		}
+	}
+	m := Mandate{Notice: at(1, 0), Enforce: at(60, 0), Brownouts: ws}
+	roles := fakeRoles{{10, 1}: store.RoleOwner}
+	project := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	actor := Actor{User: store.User{ID: 1, Username: "bare"}, EmailVerified: true, Token: &TokenScope{ID: "t"}}
+	for _, tc := range []struct {
+		now      time.Time
+		refused  bool
+		next     Window
+		brownout Window
+	}{
+		{at(19, 23), false, ws[0], Window{}},
+		{at(20, 0), true, ws[1], ws[0]},
+		{at(21, 0), false, ws[1], Window{}},
+		{at(32, 15), true, Window{}, ws[1]},
+	} {
+		e := New(roles, Mandated(m, func() time.Time { return tc.now }), BaseURL("https://index.example"))
+		err := e.Decide(context.Background(), actor, Upload, Target{Project: project, Name: "demo"})
+		if refused := err != nil; refused != tc.refused {
+			t.Errorf("%v: Decide = %v, want refused=%v", tc.now, err, tc.refused)
+		}
+		if tc.refused && !strings.Contains(fmt.Sprint(err), "scheduled brown-out of the 2FA mandate, until "+tc.brownout.End.Format("2006-01-02 15:04")) {
+			t.Errorf("%v: the refusal does not name the brown-out: %v", tc.now, err)
+		}
+		st, err := e.MandateFor(context.Background(), actor)
+		if err != nil || st.Next != tc.next || st.Brownout != tc.brownout || !st.Concerned {
+			t.Errorf("%v: MandateFor = %+v, %v; want next %v, brownout %v", tc.now, st, err, tc.next, tc.brownout)
+		}
+	}
+}
+
+// TestMandateWarning: an upload the mandate allows today but will refuse is answered with a warning that says
+// when and what to do, recorded in the security history; accounts the mandate does not concern get none.
+func TestMandateWarning(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2027, 1, d, 0, 0, 0, 0, time.UTC) }
+	m := Mandate{Notice: day(10), Restrict: day(20), Enforce: day(30), Restricted: DefaultRestricted, Brownouts: []Window{{day(25), day(26)}}}
+	roles := fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleOwner}
+	project := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	bare := Actor{User: store.User{ID: 1, Username: "bare"}, EmailVerified: true, Token: &TokenScope{ID: "t"}}
+	totp := Actor{User: store.User{ID: 2, Username: "totp"}, EmailVerified: true, Token: &TokenScope{ID: "t"}, TwoFactor: TwoFactor{TOTP: true}}
+	reader := Actor{User: store.User{ID: 3, Username: "reader"}, EmailVerified: true, Token: &TokenScope{ID: "t"}}
+	target := Target{Project: project, Name: "demo"}
+	for _, tc := range []struct {
+		name   string
+		date   int
+		actor  Actor
+		action Action
+		target Target
+		want   string // "" = no warning
+	}{
+		{"before the notice", 5, bare, Upload, target, ""},
+		{"in notice", 12, bare, Upload, target, "This will be refused from 2027-01-30 (and during a brown-out from 2027-01-25 00:00 to 2027-01-26 00:00 UTC)"},
+		{"in restrict, an upload still allowed", 21, bare, Upload, target, "create a new API token at https://index.example/manage/account/token/"},
+		{"after the last brown-out", 27, bare, Upload, target, "This will be refused from 2027-01-30."},
+		{"an account with 2FA", 12, totp, Upload, target, ""},
+		{"creating a first project", 12, reader, CreateProject, Target{Name: "new"}, "'reader' has none"},
+		{"in enforce there is a refusal instead", 30, bare, Upload, target, ""},
+		{"an action the mandate never refuses", 12, bare, RevokeToken, Target{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorded{}
+			now := day(tc.date)
+			e := New(roles, Mandated(m, func() time.Time { return now }), BaseURL("https://index.example"), Audit(rec))
+			got, err := e.Warning(context.Background(), tc.actor, tc.action, tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if got != "" || len(rec.events) != 0 {
+					t.Errorf("Warning = %q (events %v), want none", got, rec.events)
+				}
+				return
+			}
+			if !strings.HasPrefix(got, "WARNING: ") || !strings.Contains(got, tc.want) || !strings.Contains(got, "https://index.example/manage/account/") {
+				t.Errorf("Warning = %q, want one saying %q", got, tc.want)
+			}
+			if len(rec.events) != 1 || !strings.HasPrefix(rec.events[0], EventWarned) {
+				t.Errorf("the warning was not recorded: %v", rec.events)
+			}
+		})
 	}
 }

@@ -94,6 +94,10 @@ type Actor struct {
 	// Sudo says the web session confirmed the user's password (or a second factor) within the re-authentication
 	// window (accounts.Session.Sudo). Role changes and deletions need it (S8); it means nothing with a Token.
 	Sudo bool
+	// KeySession says the web session proved a security key or passkey, at sign-in or at a re-authentication
+	// (accounts.Session.SignedInWithKey): projects that require phishing-resistant factors accept changes only
+	// from such a session.
+	KeySession bool
 }
 
 // TwoFactor is an account's second factors.
@@ -116,10 +120,16 @@ type TokenScope struct {
 	CreatedAt time.Time
 }
 
-// SessionActor is the actor of a signed-in web session; sudo is accounts.Session.Sudo.
-func SessionActor(acct store.Account, sudo bool) Actor {
+// Session is what the rules read of a web session.
+type Session struct {
+	Sudo bool // accounts.Session.Sudo
+	Key  bool // accounts.Session.SignedInWithKey
+}
+
+// SessionActor is the actor of a signed-in web session.
+func SessionActor(acct store.Account, s Session) Actor {
 	a := accountActor(acct)
-	a.Sudo = sudo
+	a.Sudo, a.KeySession = s.Sudo, s.Key
 	return a
 }
 
@@ -176,16 +186,20 @@ type Roles interface {
 	// EarlyEnforced says whether an administrator placed the user or the project (0: none) under the mandate's
 	// enforce phase early.
 	EarlyEnforced(ctx context.Context, userID, projectID int64) (bool, error)
+	// MaintainsCritical says whether the user is an Owner or Maintainer of at least one critical project.
+	MaintainsCritical(ctx context.Context, userID int64) (bool, error)
 }
 
 // Engine is the policy engine.
 type Engine struct {
 	roles    Roles
 	readOnly bool
-	baseURL  string
-	audit    Recorder
-	mandate  Mandate
-	now      func() time.Time // nil: no mandate
+	// criticalKeys holds every critical project to the phishing-resistant level, whatever its Owners chose.
+	criticalKeys bool
+	baseURL      string
+	audit        Recorder
+	mandate      Mandate
+	now          func() time.Time // nil: no mandate
 }
 
 // Recorder appends to the security history; *audit.Log satisfies it.
@@ -206,6 +220,10 @@ func Audit(r Recorder) Option { return func(e *Engine) { e.audit = r } }
 // Option configures an Engine.
 type Option func(*Engine)
 
+// CriticalRequiresKeys holds every critical project to the phishing-resistant level (rule 3): its collaborators'
+// changes need a security key or passkey, not an authenticator app.
+func CriticalRequiresKeys(on bool) Option { return func(e *Engine) { e.criticalKeys = on } }
+
 // ReadOnly refuses every change to projects, by any path, while an administrator keeps the index read-only.
 func ReadOnly(on bool) Option { return func(e *Engine) { e.readOnly = on } }
 
@@ -222,7 +240,8 @@ func New(roles Roles, opts ...Option) *Engine {
 // factors are not projects: read-only mode leaves them alone.
 func writes(a Action) bool {
 	_, own := accountActions[a]
-	return !own && a != ViewInvitations && a != ViewProjectHistory && a != ViewReleases && a != RemoveLastFactor
+	return !own && a != ViewInvitations && a != ViewProjectHistory && a != ViewReleases && a != RemoveLastFactor &&
+		a != ClaimKeyOffer
 }
 
 // accountRule is what an action on the actor's own account, or on the index's administration, asks.
@@ -269,8 +288,9 @@ type Target struct {
 	// says the ManageRoles action only offers it (an invitation), to be given on acceptance.
 	Role  string
 	Offer bool
-	// Require2FA is the setting SetProject2FA asks for.
-	Require2FA bool
+	// Require2FA is the setting SetProject2FA asks for, and RequireWebAuthn its phishing-resistant level:
+	// security keys or passkeys, not authenticator apps.
+	Require2FA, RequireWebAuthn bool
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
@@ -339,6 +359,8 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 		return needsVerifiedEmail(actor)
 	case RemoveLastFactor:
 		return e.decideLastFactor(ctx, actor)
+	case ClaimKeyOffer:
+		return e.decideKeyOffer(ctx, actor)
 	case RespondInvitation, AcceptInvitation:
 		if target.Project == nil {
 			return fmt.Errorf("policy: %s needs a project", action)
@@ -393,6 +415,10 @@ const (
 	RuleTokenBefore2FA = "token-before-2fa"
 	// RuleNewRole: accepting a role on such a project, and becoming an Owner of any project, needs 2FA first.
 	RuleNewRole = "new-role-needs-2fa"
+	// RuleKeysRequired: a project whose Owners require security keys or passkeys (or a critical project, where the
+	// index requires them) takes changes only from a web session that proved one, and uploads only from tokens of
+	// accounts that have one. An authenticator app's code can be phished; a key's answer is bound to the site.
+	RuleKeysRequired = "security-key-required"
 )
 
 // protectedWrites are the actions that publish, update or modify a project, which the 2FA rules hold.
@@ -401,14 +427,14 @@ var protectedWrites = map[Action]bool{
 	SetProject2FA: true,
 }
 
-// decideProtection applies RuleCritical, RuleProjectRequires2FA and RuleTokenBefore2FA to a write that the other
-// rules allow.
+// decideProtection applies RuleCritical, RuleProjectRequires2FA, RuleTokenBefore2FA and RuleKeysRequired to a
+// write that the other rules allow.
 func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Project) error {
 	prot, err := e.roles.ProjectProtection(ctx, p.ID)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	if !prot.Critical() && !prot.Require2FA {
+	if !prot.Critical() && !prot.Require2FA && !prot.RequireWebAuthn {
 		return nil
 	}
 	rule, why := RuleProjectRequires2FA, fmt.Sprintf("Project '%s' requires two-factor authentication of its collaborators", p.Name)
@@ -430,28 +456,56 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 			why, actor.Token.CreatedAt.UTC().Format(time.DateOnly), actor.User.Username,
 			actor.TwoFactor.Since.UTC().Format(time.DateOnly), e.baseURL)}
 	}
+	if !e.RequiresKeys(prot) {
+		return nil
+	}
+	why = fmt.Sprintf("Project '%s' requires a security key or passkey of its collaborators", p.Name)
+	if !prot.RequireWebAuthn {
+		why = fmt.Sprintf("Project '%s' is a critical project, and this index requires a security key or passkey of the collaborators of critical projects", p.Name)
+	}
+	switch {
+	case !actor.TwoFactor.WebAuthn:
+		return &Denied{Rule: RuleKeysRequired, Reason: fmt.Sprintf(
+			"%s: an authenticator app is not enough. Add a security key or passkey for '%s' at %s/manage/account/, %s.",
+			why, actor.User.Username, e.baseURL, then)}
+	case actor.Token == nil && !actor.KeySession:
+		return &Denied{Rule: RuleKeysRequired, Reason: fmt.Sprintf(
+			"%s, and this session was not signed in with one. Confirm with your security key or passkey at %s/account/reauthenticate/ (or sign in again with it), then try again.",
+			why, e.baseURL)}
+	}
 	return nil
 }
 
+// RequiresKeys says whether a project is held to the phishing-resistant level (rule 3): security keys or passkeys.
+func (e *Engine) RequiresKeys(prot store.Protection) bool {
+	return prot.RequireWebAuthn || prot.Critical() && e.criticalKeys
+}
+
 // decideNewRole applies RuleNewRole: a role on a project protected by 2FA, or an Owner's role on any project, goes
-// only to an account with a second factor. An invitation may be sent to anyone; it is accepting it that waits.
+// only to an account with a second factor, and a role on a project held to the phishing-resistant level only to an
+// account with a security key or passkey. An invitation may be sent to anyone; it is accepting it that waits.
 func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, target Target) error {
-	hasFactor := actor.TwoFactor.Enabled()
-	if action == ManageRoles {
-		if target.Offer {
-			return nil
-		}
-		hasFactor = target.Grantee.HasTOTP || target.Grantee.HasWebAuthn
+	if action == ManageRoles && target.Offer {
+		return nil
 	}
-	if hasFactor {
+	hasFactor, hasKey := actor.TwoFactor.Enabled(), actor.TwoFactor.WebAuthn
+	if action == ManageRoles {
+		hasFactor, hasKey = target.Grantee.HasTOTP || target.Grantee.HasWebAuthn, target.Grantee.HasWebAuthn
+	}
+	if hasKey {
 		return nil
 	}
 	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
+	factor := "two-factor authentication"
 	var why string
 	switch {
+	case e.RequiresKeys(prot):
+		factor, why = "a security key or passkey", fmt.Sprintf("project '%s' requires one of its collaborators", target.Project.Name)
+	case hasFactor:
+		return nil
 	case prot.Critical():
 		why = fmt.Sprintf("project '%s' is a critical project", target.Project.Name)
 	case prot.Require2FA:
@@ -463,30 +517,40 @@ func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, 
 	}
 	if action == AcceptInvitation {
 		return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
-			"Enable two-factor authentication before accepting this invitation: %s. Add a security key, a passkey or an authenticator app at %s/manage/account/, then accept the invitation again.",
-			why, e.baseURL)}
+			"Enable %s before accepting this invitation: %s. Add one at %s/manage/account/, then accept the invitation again.",
+			factor, why, e.baseURL)}
 	}
 	return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
-		"The user '%s' has no second factor and cannot be given this role: %s. Ask them to enable two-factor authentication first.",
-		target.Grantee.Username, why)}
+		"The user '%s' has no %s and cannot be given this role: %s. Ask them to add one first.",
+		target.Grantee.Username, strings.TrimPrefix(factor, "a "), why)}
 }
 
 // decideProject2FA lets an Owner require 2FA of a project's collaborators only with a factor of their own (rule
-// 2), and keeps the requirement on a critical project, which has it whatever its setting.
+// 2), and security keys only from a session that proved one (rule 3: an Owner cannot lock themselves out), and
+// keeps what a critical project must have whatever its setting.
 func (e *Engine) decideProject2FA(ctx context.Context, actor Actor, target Target) error {
-	if target.Require2FA {
-		if !actor.TwoFactor.Enabled() {
-			return &Denied{Reason: fmt.Sprintf(
-				"Enable two-factor authentication for your own account before requiring it of the collaborators of project '%s': add a security key, a passkey or an authenticator app at %s/manage/account/.",
-				target.Project.Name, e.baseURL)}
-		}
+	switch {
+	case target.RequireWebAuthn && !(actor.KeySession && actor.TwoFactor.WebAuthn):
+		return &Denied{Reason: fmt.Sprintf(
+			"Sign in with a security key or passkey before requiring them of the collaborators of project '%s': add one at %s/manage/account/ if you have none, then confirm with it at %s/account/reauthenticate/.",
+			target.Project.Name, e.baseURL, e.baseURL)}
+	case (target.Require2FA || target.RequireWebAuthn) && !actor.TwoFactor.Enabled():
+		return &Denied{Reason: fmt.Sprintf(
+			"Enable two-factor authentication for your own account before requiring it of the collaborators of project '%s': add a security key, a passkey or an authenticator app at %s/manage/account/.",
+			target.Project.Name, e.baseURL)}
+	case target.RequireWebAuthn:
 		return nil
 	}
 	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	if prot.Critical() {
+	switch {
+	case prot.Critical() && e.criticalKeys:
+		return &Denied{Rule: RuleCritical, Reason: fmt.Sprintf(
+			"Project '%s' is a critical project: this index requires security keys or passkeys of its collaborators. Only an administrator can release a project from being critical.",
+			target.Project.Name)}
+	case prot.Critical() && !target.Require2FA:
 		return &Denied{Rule: RuleCritical, Reason: fmt.Sprintf(
 			"Project '%s' is a critical project: two-factor authentication stays required of its collaborators. Only an administrator can release a project from being critical.",
 			target.Project.Name)}

@@ -24,6 +24,9 @@ func (f fakeRoles) RoleOf(_ context.Context, projectID, userID int64) (string, e
 // EarlyEnforced: none; see TestMandate's earlyRoles.
 func (fakeRoles) EarlyEnforced(context.Context, int64, int64) (bool, error) { return false, nil }
 
+// MaintainsCritical: no project is critical; see protectedRoles.
+func (fakeRoles) MaintainsCritical(context.Context, int64) (bool, error) { return false, nil }
+
 // ProjectProtection: no project is protected; see protectedRoles.
 func (fakeRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {
 	return store.Protection{}, nil
@@ -37,6 +40,16 @@ type protectedRoles struct {
 
 func (p protectedRoles) ProjectProtection(_ context.Context, id int64) (store.Protection, error) {
 	return p.prot[id], nil
+}
+
+// MaintainsCritical: whether the user has a role on a project that prot makes critical.
+func (p protectedRoles) MaintainsCritical(_ context.Context, userID int64) (bool, error) {
+	for k := range p.fakeRoles {
+		if k[1] == userID && p.prot[k[0]].Critical() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (f fakeRoles) RoleCount(_ context.Context, userID int64) (int, error) {
@@ -253,6 +266,10 @@ func (failingRoles) EarlyEnforced(context.Context, int64, int64) (bool, error) {
 	return false, errors.New("database down")
 }
 
+func (failingRoles) MaintainsCritical(context.Context, int64) (bool, error) {
+	return false, errors.New("database down")
+}
+
 func (failingRoles) ProjectProtection(context.Context, int64) (store.Protection, error) {
 	return store.Protection{}, errors.New("database down")
 }
@@ -351,8 +368,8 @@ func TestActorsKnowTheirAccount(t *testing.T) {
 		User:            store.User{ID: 7, Username: "alice", Email: "alice@example.com", PasswordHash: "h", CreatedAt: t0},
 		EmailVerifiedAt: t0, IsAdmin: true, PasswordChangedAt: t0, HasTOTP: true, HasWebAuthn: true, TwoFactorSince: t0,
 	}
-	credentialFields := map[string]bool{"Token": true, "Sudo": true}
-	session := SessionActor(acct, true)
+	credentialFields := map[string]bool{"Token": true, "Sudo": true, "KeySession": true}
+	session := SessionActor(acct, Session{Sudo: true, Key: true})
 	token := TokenActor(acct, TokenScope{ID: "t", CreatedAt: t0})
 	for name, a := range map[string]Actor{"session": session, "token": token} {
 		v := reflect.ValueOf(a)
@@ -366,7 +383,10 @@ func TestActorsKnowTheirAccount(t *testing.T) {
 	if token.Token == nil || !token.Token.CreatedAt.Equal(t0) {
 		t.Fatal("the token's creation time was lost")
 	}
-	session.Sudo, token.Token = false, nil
+	if !session.Sudo || !session.KeySession {
+		t.Error("the session's facts were lost")
+	}
+	session.Sudo, session.KeySession, token.Token = false, false, nil
 	if diff := cmp.Diff(session, token); diff != "" {
 		t.Errorf("the two constructors disagree on the account (-session +token):\n%s", diff)
 	}
@@ -440,8 +460,9 @@ func (r *recorded) Record(_ context.Context, kind string, userID, projectID int6
 	return nil
 }
 
-// TestTwoFactorRules is the table of rules 1 and 2 (critical projects, and projects whose Owners require 2FA):
-// project state x account x credential x action, for an Owner, who may do everything on a normal project. Every
+// TestTwoFactorRules is the table of rules 1, 2 and 3 (critical projects, projects whose Owners require 2FA or
+// security keys, and the index's choice of keys for critical projects): index x project state x account x
+// credential x action, for an Owner, who may do everything on a normal project. Every
 // action of the permission table has its rows; the expected outcome is computed from the specification above,
 // not from the engine's own tables.
 func TestTwoFactorRules(t *testing.T) {
@@ -449,12 +470,16 @@ func TestTwoFactorRules(t *testing.T) {
 	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
 	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
 	optedIn := &store.Project{ID: 12, Name: "Opted", NormalizedName: "opted"}
+	keyed := &store.Project{ID: 13, Name: "Keyed", NormalizedName: "keyed"}
 	roles := protectedRoles{
-		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner},
-		prot:      map[int64]store.Protection{11: {CriticalSince: t2fa}, 12: {Require2FA: true}},
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner, {13, 1}: store.RoleOwner},
+		prot:      map[int64]store.Protection{11: {CriticalSince: t2fa}, 12: {Require2FA: true}, 13: {Require2FA: true, RequireWebAuthn: true}},
 	}
 	rec := &recorded{}
-	e := New(roles, BaseURL("https://index.example/"), Audit(rec))
+	engines := map[string]*Engine{
+		"index":                            New(roles, BaseURL("https://index.example/"), Audit(rec)),
+		"index requiring keys of critical": New(roles, BaseURL("https://index.example/"), Audit(rec), CriticalRequiresKeys(true)),
+	}
 	owner := store.User{ID: 1, Username: "owner"}
 	accounts := map[string]TwoFactor{
 		"no 2FA":        {},
@@ -464,6 +489,10 @@ func TestTwoFactorRules(t *testing.T) {
 	}
 	credentials := map[string]func(Actor) Actor{
 		"session": func(a Actor) Actor { a.Sudo = true; return a },
+		"session signed in with a key": func(a Actor) Actor {
+			a.Sudo, a.KeySession = true, true
+			return a
+		},
 		"token made after 2FA": func(a Actor) Actor {
 			a.Token = &TokenScope{ID: "t", CreatedAt: t2fa.Add(time.Hour)}
 			return a
@@ -473,7 +502,7 @@ func TestTwoFactorRules(t *testing.T) {
 			return a
 		},
 		"project token": func(a Actor) Actor {
-			a.Token = &TokenScope{ID: "t", Projects: []string{"normal", "critical", "opted"}, CreatedAt: t2fa.Add(time.Hour)}
+			a.Token = &TokenScope{ID: "t", Projects: []string{"normal", "critical", "opted", "keyed"}, CreatedAt: t2fa.Add(time.Hour)}
 			return a
 		},
 	}
@@ -481,45 +510,55 @@ func TestTwoFactorRules(t *testing.T) {
 		if p.action == SetProject2FA {
 			continue // its own rules on top: TestSetProject2FA
 		}
-		for _, project := range []*store.Project{normal, critical, optedIn} {
-			for acctName, tf := range accounts {
-				for credName, cred := range credentials {
-					for _, admin := range []bool{false, true} {
-						actor := cred(Actor{User: owner, EmailVerified: true, TwoFactor: tf, Admin: admin})
-						// The Owner's permission without the 2FA rules: everything from a confirmed session,
-						// only uploads from a token.
-						wantAllowed := actor.Token == nil || p.action == Upload
-						wantRule := ""
-						if wantAllowed && writesHeldBy2FA[p.action] && project != normal {
-							switch {
-							case !tf.Enabled() && project == critical:
-								wantRule = RuleCritical
-							case !tf.Enabled():
-								wantRule = RuleProjectRequires2FA
-							case actor.Token != nil && actor.Token.CreatedAt.Before(tf.Since):
-								wantRule = RuleTokenBefore2FA
+		for engineName, e := range engines {
+			for _, project := range []*store.Project{normal, critical, optedIn, keyed} {
+				for acctName, tf := range accounts {
+					for credName, cred := range credentials {
+						for _, admin := range []bool{false, true} {
+							actor := cred(Actor{User: owner, EmailVerified: true, TwoFactor: tf, Admin: admin})
+							if actor.KeySession && !tf.WebAuthn {
+								continue // only a key signs a session in with a key
 							}
+							keysRequired := project == keyed || project == critical && e.criticalKeys
+							// The Owner's permission without the 2FA rules: everything from a confirmed session,
+							// only uploads from a token.
+							wantAllowed := actor.Token == nil || p.action == Upload
+							wantRule := ""
+							if wantAllowed && writesHeldBy2FA[p.action] && project != normal {
+								switch {
+								case !tf.Enabled() && project == critical:
+									wantRule = RuleCritical
+								case !tf.Enabled():
+									wantRule = RuleProjectRequires2FA
+								case actor.Token != nil && actor.Token.CreatedAt.Before(tf.Since):
+									wantRule = RuleTokenBefore2FA
+								case keysRequired && !tf.WebAuthn:
+									wantRule = RuleKeysRequired
+								case keysRequired && actor.Token == nil && !actor.KeySession:
+									wantRule = RuleKeysRequired
+								}
+							}
+							wantAllowed = wantAllowed && wantRule == ""
+							name := fmt.Sprintf("%s/%s/%s/%s/%s/admin=%v", engineName, p.action, project.NormalizedName, acctName, credName, admin)
+							t.Run(name, func(t *testing.T) {
+								err := e.Decide(context.Background(), actor, p.action, Target{Project: project, Name: project.NormalizedName})
+								if err != nil && !errors.Is(err, ErrDenied) {
+									t.Fatalf("Decide = %v, want a decision", err)
+								}
+								var d *Denied
+								errors.As(err, &d)
+								gotRule := ""
+								if d != nil {
+									gotRule = d.Rule
+								}
+								if (err == nil) != wantAllowed || gotRule != wantRule {
+									t.Fatalf("Decide = %v (rule %q), want allowed=%v rule %q", err, gotRule, wantAllowed, wantRule)
+								}
+								if wantRule != "" && !strings.Contains(d.Reason, "https://index.example/") {
+									t.Errorf("the denial does not say where to act: %s", d.Reason)
+								}
+							})
 						}
-						wantAllowed = wantAllowed && wantRule == ""
-						name := fmt.Sprintf("%s/%s/%s/%s/admin=%v", p.action, project.NormalizedName, acctName, credName, admin)
-						t.Run(name, func(t *testing.T) {
-							err := e.Decide(context.Background(), actor, p.action, Target{Project: project, Name: project.NormalizedName})
-							if err != nil && !errors.Is(err, ErrDenied) {
-								t.Fatalf("Decide = %v, want a decision", err)
-							}
-							var d *Denied
-							errors.As(err, &d)
-							gotRule := ""
-							if d != nil {
-								gotRule = d.Rule
-							}
-							if (err == nil) != wantAllowed || gotRule != wantRule {
-								t.Fatalf("Decide = %v (rule %q), want allowed=%v rule %q", err, gotRule, wantAllowed, wantRule)
-							}
-							if wantRule != "" && !strings.Contains(d.Reason, "https://index.example/manage/account/") {
-								t.Errorf("the denial does not say where to act: %s", d.Reason)
-							}
-						})
 					}
 				}
 			}
@@ -576,13 +615,16 @@ func TestTwoFactorDenialsForTwine(t *testing.T) {
 // need a second factor; an invitation may still be sent, since accepting it is what waits.
 func TestNewRolesNeed2FA(t *testing.T) {
 	roles := protectedRoles{
-		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner},
-		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}},
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner},
+		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}, 12: {Require2FA: true, RequireWebAuthn: true}},
 	}
 	e := New(roles)
 	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
 	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
+	keysOnly := &store.Project{ID: 12, Name: "Keys", NormalizedName: "keys"}
 	owner := Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true, Sudo: true, TwoFactor: TwoFactor{TOTP: true}}
+	keyOwner := Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true, Sudo: true, TwoFactor: TwoFactor{WebAuthn: true}, KeySession: true}
+	totpOnly := &store.Account{User: store.User{ID: 4, Username: "app"}, EmailVerifiedAt: time.Unix(1, 0), HasTOTP: true}
 	verified := time.Unix(1, 0)
 	bare := &store.Account{User: store.User{ID: 2, Username: "bare"}, EmailVerifiedAt: verified}
 	keyed := &store.Account{User: store.User{ID: 3, Username: "keyed"}, EmailVerifiedAt: verified, HasWebAuthn: true}
@@ -607,6 +649,11 @@ func TestNewRolesNeed2FA(t *testing.T) {
 		{"accept a role on a critical project without 2FA", invitee(TwoFactor{}), AcceptInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleMaintainer}, RuleNewRole},
 		{"accept it with 2FA", invitee(TwoFactor{TOTP: true}), AcceptInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleOwner}, ""},
 		{"decline without 2FA", invitee(TwoFactor{}), RespondInvitation, Target{Project: critical, InviteeID: 2, Role: store.RoleOwner}, ""},
+		{"a role on a keys-only project to an app user", keyOwner, ManageRoles, Target{Project: keysOnly, Grantee: totpOnly, Role: store.RoleMaintainer}, RuleNewRole},
+		{"a role on a keys-only project to a key holder", keyOwner, ManageRoles, Target{Project: keysOnly, Grantee: keyed, Role: store.RoleMaintainer}, ""},
+		{"invite an app user to a keys-only project", keyOwner, ManageRoles, Target{Project: keysOnly, Grantee: totpOnly, Role: store.RoleMaintainer, Offer: true}, ""},
+		{"accept a role on a keys-only project with an app", invitee(TwoFactor{TOTP: true}), AcceptInvitation, Target{Project: keysOnly, InviteeID: 2, Role: store.RoleMaintainer}, RuleNewRole},
+		{"accept it with a key", invitee(TwoFactor{WebAuthn: true}), AcceptInvitation, Target{Project: keysOnly, InviteeID: 2, Role: store.RoleMaintainer}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.Decide(context.Background(), tc.actor, tc.action, tc.target)
@@ -628,35 +675,48 @@ func TestNewRolesNeed2FA(t *testing.T) {
 // itself a change that the requirement holds; a critical project keeps it.
 func TestSetProject2FA(t *testing.T) {
 	roles := protectedRoles{
-		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer},
-		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}, 12: {Require2FA: true}},
+		fakeRoles: fakeRoles{{10, 1}: store.RoleOwner, {11, 1}: store.RoleOwner, {12, 1}: store.RoleOwner, {13, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer},
+		prot:      map[int64]store.Protection{11: {CriticalSince: time.Unix(1, 0)}, 12: {Require2FA: true}, 13: {Require2FA: true, RequireWebAuthn: true}},
 	}
-	e := New(roles)
+	e, keysForCritical := New(roles), New(roles, CriticalRequiresKeys(true))
 	normal := &store.Project{ID: 10, Name: "Normal", NormalizedName: "normal"}
 	critical := &store.Project{ID: 11, Name: "Critical", NormalizedName: "critical"}
 	opted := &store.Project{ID: 12, Name: "Opted", NormalizedName: "opted"}
+	keysOnly := &store.Project{ID: 13, Name: "Keys", NormalizedName: "keys"}
 	owner := func(tf TwoFactor) Actor {
 		return Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true, Sudo: true, TwoFactor: tf}
 	}
-	withKey, without := owner(TwoFactor{WebAuthn: true}), owner(TwoFactor{})
+	withKey, without, withApp := owner(TwoFactor{WebAuthn: true}), owner(TwoFactor{}), owner(TwoFactor{TOTP: true})
+	keySession := withKey
+	keySession.KeySession = true
 	maintainer := Actor{User: store.User{ID: 2, Username: "maint"}, EmailVerified: true, Sudo: true, TwoFactor: TwoFactor{TOTP: true}}
+	const off, on, keys = "off", "on", "keys"
 	for _, tc := range []struct {
 		name    string
+		engine  *Engine
 		actor   Actor
 		project *store.Project
-		on      bool
+		require string
 		denied  string // "" = allowed
 	}{
-		{"an Owner with a key turns it on", withKey, normal, true, ""},
-		{"an Owner without a factor cannot", without, normal, true, "Enable two-factor authentication for your own account"},
-		{"a Maintainer cannot", maintainer, normal, true, "only the project's Owners may"},
-		{"an Owner turns it off", withKey, opted, false, ""},
-		{"an Owner without a factor cannot turn it off", without, opted, false, "requires two-factor authentication of its collaborators"},
-		{"nobody turns it off on a critical project", withKey, critical, false, "stays required"},
-		{"turning it on there is harmless", withKey, critical, true, ""},
+		{"an Owner with a key turns it on", e, withKey, normal, on, ""},
+		{"an Owner without a factor cannot", e, without, normal, on, "Enable two-factor authentication for your own account"},
+		{"a Maintainer cannot", e, maintainer, normal, on, "only the project's Owners may"},
+		{"an Owner turns it off", e, withKey, opted, off, ""},
+		{"an Owner without a factor cannot turn it off", e, without, opted, off, "requires two-factor authentication of its collaborators"},
+		{"nobody turns it off on a critical project", e, withKey, critical, off, "stays required"},
+		{"turning it on there is harmless", e, withKey, critical, on, ""},
+		{"an Owner signed in with a key requires keys", e, keySession, normal, keys, ""},
+		{"not from a session signed in otherwise", e, withKey, normal, keys, "Sign in with a security key or passkey"},
+		{"nor with an app alone", e, withApp, normal, keys, "Sign in with a security key or passkey"},
+		{"a critical project may require keys", e, keySession, critical, keys, ""},
+		{"going back to any factor is a change the keys hold", e, withKey, keysOnly, on, "this session was not signed in with one"},
+		{"from a key session it is allowed", e, keySession, keysOnly, on, ""},
+		{"where the index requires keys of critical projects, they stay", keysForCritical, keySession, critical, on, "requires security keys or passkeys of its collaborators"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := e.Decide(context.Background(), tc.actor, SetProject2FA, Target{Project: tc.project, Name: tc.project.NormalizedName, Require2FA: tc.on})
+			target := Target{Project: tc.project, Name: tc.project.NormalizedName, Require2FA: tc.require != off, RequireWebAuthn: tc.require == keys}
+			err := tc.engine.Decide(context.Background(), tc.actor, SetProject2FA, target)
 			if tc.denied == "" {
 				if err != nil {
 					t.Fatalf("denied: %v", err)

@@ -285,7 +285,7 @@ func TestRolesNeedVerifiedEmail(t *testing.T) {
 		if err := f.db.SetEmail(ctx, bob.ID, "bob@elsewhere.example", f.now); err != nil {
 			t.Fatal(err)
 		}
-		unverifiedBob := policy.SessionActor(store.Account{User: bob}, false)
+		unverifiedBob := policy.SessionActor(store.Account{User: bob}, policy.Session{})
 		_, _, err = f.m.AcceptByID(ctx, unverifiedBob, f.invitationFor(bob.ID), from)
 		wantErr(t, "accepting with an unverified address", err, policy.ErrDenied)
 		if role, _ := f.db.RoleOf(ctx, p.ID, bob.ID); role != "" {
@@ -318,7 +318,7 @@ func TestRolesNeedVerifiedEmail(t *testing.T) {
 		if err := f.db.SetEmail(ctx, carol.ID, "carol@elsewhere.example", f.now); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.m.Decline(ctx, policy.SessionActor(store.Account{User: carol}, false), f.invitationFor(carol.ID), from); err != nil {
+		if _, err := f.m.Decline(ctx, policy.SessionActor(store.Account{User: carol}, policy.Session{}), f.invitationFor(carol.ID), from); err != nil {
 			t.Errorf("an unverified invitee declining: %v", err)
 		}
 	})

@@ -46,7 +46,7 @@ type Store interface {
 	DeleteFile(ctx context.Context, filename string, userID int64, now time.Time) (store.File, error)
 	DeleteRelease(ctx context.Context, projectID int64, canonicalVersion string, userID int64, now time.Time) ([]store.File, error)
 	DeleteProject(ctx context.Context, projectID, userID int64, now time.Time, reserveReason string) (store.Project, []store.File, error)
-	SetRequire2FA(ctx context.Context, projectID int64, on bool) error
+	SetRequire2FA(ctx context.Context, projectID int64, on, keys bool) error
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
@@ -78,11 +78,13 @@ var (
 	ErrAlreadyInvited   = errors.New("that user already has a pending invitation to the project: withdraw it first to send another")
 	ErrLastOwner        = errors.New("a project must keep at least one Owner: make another collaborator an Owner first, or delete the project")
 	ErrNotOwner         = errors.New("only the project's Owners can do this, and you are no longer one")
-	ErrUserDisabled     = errors.New("that account is disabled and cannot be given a role")
-	ErrInvalidRole      = errors.New("the role must be Owner or Maintainer")
-	ErrTransferToSelf   = errors.New("choose another user to transfer the project to")
-	ErrInvalidTransfer  = errors.New("say whether you stay on as a Maintainer or leave the project")
-	ErrReasonTooLong    = fmt.Errorf("the reason is too long: keep it under %d characters", maxReason)
+	// ErrInvalidRequirement: a form asked for a requirement of second factors that does not exist.
+	ErrInvalidRequirement = errors.New("choose what to require of the collaborators: nothing, two-factor authentication, or security keys and passkeys")
+	ErrUserDisabled       = errors.New("that account is disabled and cannot be given a role")
+	ErrInvalidRole        = errors.New("the role must be Owner or Maintainer")
+	ErrTransferToSelf     = errors.New("choose another user to transfer the project to")
+	ErrInvalidTransfer    = errors.New("say whether you stay on as a Maintainer or leave the project")
+	ErrReasonTooLong      = fmt.Errorf("the reason is too long: keep it under %d characters", maxReason)
 )
 
 // What the previous Owner becomes after TransferOwnership.
@@ -292,23 +294,49 @@ func (m *Manager) History(ctx context.Context, actor policy.Actor, project strin
 	return m.db.Events(ctx, 0, p.ID, limit)
 }
 
-// SetRequire2FA makes two-factor authentication a condition of every collaborator's writes to the project (on),
-// or no longer (off). Only an Owner with a second factor may, after a recent confirmation; a critical project
-// keeps the requirement. Every collaborator is told, since it changes what they can do.
-func (m *Manager) SetRequire2FA(ctx context.Context, actor policy.Actor, project string, on bool, from audit.Request) ([]Notice, error) {
+// Requirement is what a project's Owners require of every collaborator's second factors.
+type Requirement string
+
+// The requirements, as the management page's form names them.
+const (
+	RequireNothing   Requirement = "none"
+	RequireTwoFactor Requirement = "2fa"
+	// RequireKeys: security keys or passkeys, which a phishing site cannot relay as it can an app's code.
+	RequireKeys Requirement = "keys"
+)
+
+// ParseRequirement reads a requirement from a form.
+func ParseRequirement(s string) (Requirement, error) {
+	switch r := Requirement(s); r {
+	case RequireNothing, RequireTwoFactor, RequireKeys:
+		return r, nil
+	}
+	return "", ErrInvalidRequirement
+}
+
+// SetRequirement makes two-factor authentication (RequireTwoFactor), or security keys in particular
+// (RequireKeys), a condition of every collaborator's writes to the project, or neither (RequireNothing). Only an
+// Owner with a second factor may, after a recent confirmation (keys: from a session that proved one); a critical
+// project keeps what the index requires of it. Every collaborator is told, since it changes what they can do.
+func (m *Manager) SetRequirement(ctx context.Context, actor policy.Actor, project string, req Requirement, from audit.Request) ([]Notice, error) {
 	p, err := m.project(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.policy.Decide(ctx, actor, policy.SetProject2FA, policy.Target{Project: &p, Name: p.NormalizedName, Require2FA: on}); err != nil {
+	on, keys := req != RequireNothing, req == RequireKeys
+	target := policy.Target{Project: &p, Name: p.NormalizedName, Require2FA: on, RequireWebAuthn: keys}
+	if err := m.policy.Decide(ctx, actor, policy.SetProject2FA, target); err != nil {
 		return nil, err
 	}
-	if err := m.db.SetRequire2FA(ctx, p.ID, on); err != nil {
+	if err := m.db.SetRequire2FA(ctx, p.ID, on, keys); err != nil {
 		return nil, err
 	}
 	detail := "no longer requires two-factor authentication of its collaborators"
-	if on {
+	switch req {
+	case RequireTwoFactor:
 		detail = "requires two-factor authentication of every collaborator"
+	case RequireKeys:
+		detail = "requires a security key or passkey of every collaborator"
 	}
 	m.record(ctx, EventRequire2FA, actor, p.ID, from, detail)
 	cs, err := m.db.Collaborators(ctx, p.ID)

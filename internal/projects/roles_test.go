@@ -271,7 +271,7 @@ func TestOwnersNeed2FA(t *testing.T) {
 		if _, err := f.m.Invite(ctx, web(alice), "demo", "carl", store.RoleOwner, from); err != nil {
 			t.Fatalf("offering ownership: %v", err)
 		}
-		noFactor := policy.SessionActor(store.Account{User: carl, EmailVerifiedAt: f.now}, false)
+		noFactor := policy.SessionActor(store.Account{User: carl, EmailVerifiedAt: f.now}, policy.Session{})
 		_, _, err = f.m.AcceptByID(ctx, noFactor, f.invitationFor(carl.ID), from)
 		wantErr(t, "accepting ownership without 2FA", err, policy.ErrDenied)
 		_, _, err = f.m.AcceptByID(ctx, web(carl), f.invitationFor(carl.ID), from)
@@ -295,7 +295,7 @@ func TestSetRequire2FA(t *testing.T) {
 		alice, bob := f.user("alice"), f.user("bob")
 		p := f.project("demo", alice, "1.0")
 		f.addRole(p, bob, store.RoleMaintainer)
-		ns, err := f.m.SetRequire2FA(ctx, web(alice), "demo", true, from)
+		ns, err := f.m.SetRequirement(ctx, web(alice), "demo", projects.RequireTwoFactor, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,12 +305,12 @@ func TestSetRequire2FA(t *testing.T) {
 		if len(ns) != 2 || ns[0].Kind != projects.NoticeRequire2FA {
 			t.Errorf("notices %+v, want one to each collaborator", ns)
 		}
-		_, err = f.m.SetRequire2FA(ctx, web(bob), "demo", false, from)
+		_, err = f.m.SetRequirement(ctx, web(bob), "demo", projects.RequireNothing, from)
 		wantErr(t, "a Maintainer turns it off", err, policy.ErrDenied)
 		if prot, _ := f.db.ProjectProtection(ctx, p.ID); !prot.Require2FA {
 			t.Error("a refused change changed the setting")
 		}
-		if _, err := f.m.SetRequire2FA(ctx, web(alice), "demo", false, from); err != nil {
+		if _, err := f.m.SetRequirement(ctx, web(alice), "demo", projects.RequireNothing, from); err != nil {
 			t.Fatal(err)
 		}
 		events, _ := f.db.Events(ctx, 0, p.ID, 5)

@@ -10,6 +10,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"wharf/internal/httperror"
 	"wharf/internal/web"
 )
@@ -45,6 +48,8 @@ type Server struct {
 	// that carry neither Origin nor Sec-Fetch-Site (non-browser clients, such as twine), which is why it guards
 	// only the pages, and why the upload and index routes never read session cookies.
 	crossOrigin *http.CrossOriginProtection
+
+	metrics prometheus.Gatherer // what /metrics serves; nil leaves the route out
 }
 
 // Option configures a Server.
@@ -52,6 +57,9 @@ type Option func(*Server)
 
 // WithWeb serves the HTML pages and account flows of site.
 func WithWeb(site *web.Site) Option { return func(s *Server) { s.web = site } }
+
+// WithMetrics serves the metrics g gathers at /metrics, in Prometheus's text format.
+func WithMetrics(g prometheus.Gatherer) Option { return func(s *Server) { s.metrics = g } }
 
 // New builds the server and its routes.
 func New(index Index, uploads Uploads, db Pinger, log *slog.Logger, opts ...Option) *Server {
@@ -77,6 +85,16 @@ func (s *Server) routes() {
 	m.Handle("POST /legacy/{$}", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("POST /legacy", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("GET /_/health", s.handle(s.health))
+	if s.metrics != nil {
+		// Aggregates without personal data, for the operator's Prometheus; the README asks operators to keep the
+		// path off the public internet. A collector that fails is logged and left out; the others are served.
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{
+			ErrorLog:            slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: 4,
+			Timeout:             30 * time.Second,
+		}))
+	}
 	if s.web == nil {
 		m.Handle("GET /{$}", s.handle(home))
 		m.Handle("GET /", s.handle(func(http.ResponseWriter, *http.Request) error {
@@ -131,6 +149,7 @@ func (s *Server) routes() {
 	m.Handle("GET /manage/account/token/{$}", s.page(w.Tokens))
 	m.Handle("POST /manage/account/token/{$}", s.page(w.CreateToken))
 	m.Handle("POST /manage/account/token/revoke/{$}", s.page(w.RevokeToken))
+	m.Handle("POST /manage/account/key-offer/{$}", s.page(w.ClaimKeyOffer))
 
 	m.Handle("GET /manage/projects/{$}", s.page(w.MyProjects))
 	m.Handle("POST /manage/projects/invitations/accept/{$}", s.page(w.AcceptInvitation))
@@ -154,9 +173,13 @@ func (s *Server) routes() {
 	m.Handle("GET /manage/project/{name}/history/{$}", s.page(w.ProjectHistory))
 
 	m.Handle("GET /admin/{$}", s.page(w.Admin))
+	m.Handle("GET /admin/dashboard/{$}", s.page(w.Dashboard))
 	m.Handle("POST /admin/users/disable/{$}", s.page(w.DisableUser))
 	m.Handle("POST /admin/users/enable/{$}", s.page(w.EnableUser))
 	m.Handle("POST /admin/names/{$}", s.page(w.ReserveName))
+	m.Handle("GET /admin/policy/{$}", s.page(w.AdminPolicy))
+	m.Handle("POST /admin/policy/early/{$}", s.page(w.EnforceEarly))
+	m.Handle("POST /admin/policy/critical/{$}", s.page(w.CriticalProject))
 
 	m.Handle("GET /", s.page(w.NotFound))
 }

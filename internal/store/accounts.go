@@ -32,6 +32,9 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute: no activity extends it
 	ReauthAt   time.Time // zero = never re-authenticated
+	// KeyAt is when the session last proved a security key or passkey, at sign-in or at a re-authentication
+	// (zero = never): projects that require keys accept changes only from such sessions.
+	KeyAt      time.Time
 	IP         string
 	UserAgent  string
 	CSRFSecret string
@@ -239,11 +242,11 @@ func (db *DB) SetAdmin(ctx context.Context, userID int64, admin bool) error {
 }
 
 const sessionInsert = `INSERT INTO sessions (id, user_id, auth_level, created_at, last_seen_at, expires_at, reauth_at, ip,
-	user_agent, csrf_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	user_agent, csrf_secret, key_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 func sessionArgs(s Session) []any {
 	return []any{s.ID, s.UserID, s.AuthLevel, micros(s.CreatedAt), micros(s.LastSeenAt), micros(s.ExpiresAt),
-		nullMicros(s.ReauthAt), s.IP, s.UserAgent, s.CSRFSecret}
+		nullMicros(s.ReauthAt), s.IP, s.UserAgent, s.CSRFSecret, nullMicros(s.KeyAt)}
 }
 
 // CreateSession records a new session; ErrConflict if its id exists (which a random token never gives).
@@ -258,13 +261,13 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 	return nil
 }
 
-const sessionColumns = `id, user_id, auth_level, created_at, last_seen_at, expires_at, reauth_at, ip, user_agent, csrf_secret`
+const sessionColumns = `id, user_id, auth_level, created_at, last_seen_at, expires_at, reauth_at, ip, user_agent, csrf_secret, key_at`
 
 func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var s Session
 	var created, seen, expires int64
-	var reauth sql.NullInt64
-	err := row.Scan(&s.ID, &s.UserID, &s.AuthLevel, &created, &seen, &expires, &reauth, &s.IP, &s.UserAgent, &s.CSRFSecret)
+	var reauth, key sql.NullInt64
+	err := row.Scan(&s.ID, &s.UserID, &s.AuthLevel, &created, &seen, &expires, &reauth, &s.IP, &s.UserAgent, &s.CSRFSecret, &key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
@@ -272,6 +275,7 @@ func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 		return Session{}, err
 	}
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.ReauthAt = fromMicros(created), fromMicros(seen), fromMicros(expires), fromNullMicros(reauth)
+	s.KeyAt = fromNullMicros(key)
 	return s, nil
 }
 
@@ -312,9 +316,12 @@ func (db *DB) TouchSession(ctx context.Context, id string, now time.Time) error 
 	return nil
 }
 
-// SetSessionReauth records a successful re-authentication ("sudo mode").
-func (db *DB) SetSessionReauth(ctx context.Context, id string, now time.Time) error {
-	if err := execOne(ctx, db.sql, `UPDATE sessions SET reauth_at = $1 WHERE id = $2`, micros(now), id); err != nil {
+// SetSessionReauth records a successful re-authentication ("sudo mode"), and with key that it proved a security
+// key or passkey; a re-authentication without one leaves an earlier proof of a key in place.
+func (db *DB) SetSessionReauth(ctx context.Context, id string, now time.Time, key bool) error {
+	err := execOne(ctx, db.sql, `UPDATE sessions SET reauth_at = $1, key_at = CASE WHEN $3 THEN $1 ELSE key_at END WHERE id = $2`,
+		micros(now), id, key)
+	if err != nil {
 		return fmt.Errorf("set session reauth: %w", err)
 	}
 	return nil

@@ -198,22 +198,17 @@ func (db *DB) EachFile(ctx context.Context, fn func(File) error) error {
 	return rows.Err()
 }
 
-// AddDownloads adds counts per project id for one UTC day ("2006-01-02").
+// AddDownloads adds counts per project id for one UTC day ("2006-01-02"), to the daily counts and to the download
+// window's totals (SlideDownloadWindow) in one transaction.
 func (db *DB) AddDownloads(ctx context.Context, day string, counts map[int64]int64) error {
 	if len(counts) == 0 {
 		return nil
 	}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		for id, n := range counts {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO downloads (project_id, day, count) VALUES ($1, $2, $3)
-				 ON CONFLICT (project_id, day) DO UPDATE SET count = downloads.count + excluded.count`, id, day, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	rows := make(map[projectDay]int64, len(counts))
+	for id, n := range counts {
+		rows[projectDay{id, day}] = n
+	}
+	if err := db.tx(ctx, func(tx *sql.Tx) error { return db.addCounts(ctx, tx, rows) }); err != nil {
 		return fmt.Errorf("add downloads: %w", err)
 	}
 	return nil

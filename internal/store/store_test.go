@@ -15,5 +15,9 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/webauthn", func(t *testing.T) { storetest.RunWebAuthn(t, e.Open) })
 		t.Run(e.Name+"/factors", func(t *testing.T) { storetest.RunFactors(t, e.Open) })
 		t.Run(e.Name+"/download-imports", func(t *testing.T) { storetest.RunDownloads(t, e.Open) })
+		t.Run(e.Name+"/download-totals", func(t *testing.T) { storetest.RunDownloadTotals(t, e.Open) })
+		t.Run(e.Name+"/promo", func(t *testing.T) { storetest.RunPromo(t, e.Open) })
+		t.Run(e.Name+"/adoption", func(t *testing.T) { storetest.RunAdoption(t, e.Open) })
+		t.Run(e.Name+"/reminders", func(t *testing.T) { storetest.RunReminders(t, e.Open) })
 	}
 }

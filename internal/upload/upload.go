@@ -51,6 +51,8 @@ type Authenticator interface {
 // Policy is the single entry point that decides writes.
 type Policy interface {
 	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
+	// Warning is what to tell the uploader about a rule that will refuse this upload later (the 2FA mandate).
+	Warning(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) (string, error)
 }
 
 // Index is told when a project's pages changed.
@@ -230,8 +232,20 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		detail += " with token " + actor.Token.ID
 	}
 	h.audit.Record(ctx, audit.FileUploaded, actor.User.ID, res.Project.ID, from, detail)
+	action, target := policy.Upload, policy.Target{Project: &res.Project, Name: req.normalized}
+	if res.ProjectCreated {
+		action = policy.CreateProject
+	}
+	// The upload is done: a failure to work out the warning must not turn it into an error.
+	warning, err := h.policy.Warning(ctx, actor, action, target)
+	if err != nil {
+		h.log.Warn("upload warning", "err", err)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "OK\n")
+	if warning != "" {
+		io.WriteString(w, warning+"\n")
+	}
 	return nil
 }
 

@@ -35,13 +35,15 @@ type accountPage struct {
 	TokenCount  int
 	MinLength   int
 	FormEmail   string // what was typed into the email form, when it was refused
-	ErrorFor    string // which form Error belongs to: "email" or "password"
+	ErrorFor    string // which form Error belongs to: "email", "password" or "key-offer"
 	ProfilePath string
 	// Factors are the second factors, oldest first; Recovery the unused recovery codes. MFA is false when the
 	// site has no second factors.
 	MFA      bool
 	Factors  []mfa.Factor
 	Recovery int
+	// Offer is the security-key offer's box (offer.go); nil shows none.
+	Offer *keyOfferView
 }
 
 // Account is the account page: the address, the password, where the account is signed in, and its security
@@ -84,6 +86,9 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 				return err
 			}
 		}
+	}
+	if p.Offer, err = s.keyOffer(ctx, v); err != nil {
+		return err
 	}
 	for _, t := range toks {
 		if t.RevokedAt.IsZero() {

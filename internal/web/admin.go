@@ -26,6 +26,8 @@ type adminPage struct {
 	Reserved []store.ReservedName
 	ReadOnly bool
 	Self     int64
+	// Offer counts the codes of the security-key offer (`wharf promo load`).
+	Offer store.PromoCounts
 }
 
 // Admin is the administrators' page: find and disable users, reserve project names, see the index's mode.
@@ -51,6 +53,9 @@ func (s *Site) Admin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.Reserved = reserved
+	if p.Offer, err = s.db.PromoCounts(ctx); err != nil {
+		return err
+	}
 	return s.render(w, r, http.StatusOK, "admin", "Administration", p, "")
 }
 

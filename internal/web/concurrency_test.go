@@ -24,7 +24,7 @@ func raceSecondStep(t *testing.T, fx *fixture, alice store.Account, n int, code 
 	for i := 0; i < n; i++ {
 		// Each racer's session is made as the password step makes it: hashing the password twenty times under the
 		// race detector would take longer than everything else here.
-		token, _, err := fx.sessions.Create(t.Context(), alice.ID, accounts.LevelPassword, "192.0.2.10", "racer")
+		token, _, err := fx.sessions.Create(t.Context(), alice.ID, accounts.LevelPassword, accounts.WithoutKey, "192.0.2.10", "racer")
 		if err != nil {
 			t.Fatal(err)
 		}

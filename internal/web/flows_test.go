@@ -485,6 +485,12 @@ func (fx *fixture) mintToken(t *testing.T, a store.Account) string {
 	t.Helper()
 	b := fx.browser("minting")
 	b.login(a.Username, testPassword)
+	return fx.mintTokenWith(t, b)
+}
+
+// mintTokenWith creates an account token from the token page of b's session.
+func (fx *fixture) mintTokenWith(t *testing.T, b *browser) string {
+	t.Helper()
 	p := b.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
 	wantStatus(t, p, 200, "create token")
 	return p.text("#new-token")

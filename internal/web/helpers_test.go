@@ -24,8 +24,11 @@ import (
 	"golang.org/x/net/html"
 
 	"wharf/internal/accounts"
+	"wharf/internal/adoption"
 	"wharf/internal/audit"
 	"wharf/internal/blob"
+	"wharf/internal/critical"
+	"wharf/internal/mandate"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
@@ -184,6 +187,10 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
+	letters, err := notify.NewTemplates("Test Index", siteBase)
+	if err != nil {
+		t.Fatal(err)
+	}
 	site, err := web.New(web.Deps{
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
@@ -196,13 +203,16 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		TOTP:     totp,
 		Recovery: recovery,
 		WebAuthn: keys,
-		Factors:  mfa.NewFactors(db, policy.New(db), auditLog),
+		Factors:  mfa.NewFactors(db, decisions, auditLog),
 		Policy:   decisions,
+		Early:    mandate.NewEarly(db, auditLog, c.Now),
+		Critical: critical.NewDesignator(db, auditLog, mailer, letters, c.Now, logger),
+		Adoption: adoption.New(db, c.Now, logger),
 	}, web.Options{BaseURL: siteBase, SiteName: "Test Index", Now: c.Now, Log: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	uploads := upload.New(db, blobs, tokenService, policy.New(db), index, auditLog, upload.Options{
+	uploads := upload.New(db, blobs, tokenService, decisions, index, auditLog, upload.Options{
 		MaxFileSize: 10 << 20, MaxProjectSize: 100 << 20, Archive: pypkg.DefaultLimits(),
 	}, c.Now, logger)
 	srv := server.New(index, uploads, db, logger, server.WithWeb(site))
@@ -617,4 +627,17 @@ func textOf(n *html.Node) string {
 	}
 	walk(n)
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// withTOTP gives an account an authenticator app directly in the store.
+func (fx *fixture) withTOTP(a store.Account) {
+	fx.t.Helper()
+	ctx, sealed := context.Background(), []byte("sealed secret of "+a.Username)
+	if err := fx.db.PutTOTPPending(ctx, store.TOTPPending{UserID: a.ID, Sealed: sealed, Label: "app",
+		CreatedAt: fx.clock.Now(), ExpiresAt: fx.clock.Now().Add(time.Hour)}); err != nil {
+		fx.t.Fatal(err)
+	}
+	if _, err := fx.db.ActivateTOTP(ctx, a.ID, sealed, 0, fx.clock.Now()); err != nil {
+		fx.t.Fatal(err)
+	}
 }

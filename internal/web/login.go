@@ -75,13 +75,13 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if has2FA {
 		// Half-logged-in (S3): the session can do nothing but the second step, and dies within minutes.
-		if err := s.startSessionAt(w, r, acct.ID, accounts.LevelPassword); err != nil {
+		if err := s.startSessionAt(w, r, acct.ID, accounts.LevelPassword, accounts.WithoutKey); err != nil {
 			return err
 		}
 		redirect(w, r, twoFactorURL(f.Next))
 		return nil
 	}
-	if err := s.startSession(w, r, acct.ID); err != nil {
+	if err := s.startSession(w, r, acct.ID, accounts.WithoutKey); err != nil {
 		return err
 	}
 	s.noticeNewDevice(ctx, acct, requestOf(r))
@@ -206,8 +206,10 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var p proof
 	if f.TOTP || f.Keys {
-		_, msg, err := s.checkProof(ctx, r, v, false)
+		var msg string
+		p, msg, err = s.checkProof(ctx, r, v, false)
 		if err != nil {
 			return err
 		}
@@ -215,7 +217,7 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 			return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, msg)
 		}
 	}
-	if _, err := s.sessions.Reauthenticate(ctx, v.token); err != nil {
+	if _, err := s.sessions.Reauthenticate(ctx, v.token, p.key); err != nil {
 		return err
 	}
 	redirect(w, r, f.Next)

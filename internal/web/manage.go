@@ -27,7 +27,7 @@ import (
 
 // actor is the signed-in visitor as the policy engine sees them, with the session's re-authentication state (S8).
 func (s *Site) actor(v *visitor) policy.Actor {
-	return policy.SessionActor(v.account, v.session.Sudo(s.now(), s.sudoWindow))
+	return policy.SessionActor(v.account, policy.Session{Sudo: v.session.Sudo(s.now(), s.sudoWindow), Key: v.session.SignedInWithKey()})
 }
 
 func managePath(name, page string) string {
@@ -54,7 +54,7 @@ func manageErr(w http.ResponseWriter, r *http.Request, err error, back string) e
 		errors.Is(err, projects.ErrLastOwner), errors.Is(err, projects.ErrNotOwner),
 		errors.Is(err, projects.ErrUserDisabled), errors.Is(err, projects.ErrInvalidRole),
 		errors.Is(err, projects.ErrTransferToSelf), errors.Is(err, projects.ErrInvalidTransfer),
-		errors.Is(err, projects.ErrReasonTooLong):
+		errors.Is(err, projects.ErrReasonTooLong), errors.Is(err, projects.ErrInvalidRequirement):
 		return httperror.Wrap(err, http.StatusBadRequest, "%s", capitalize(err.Error()))
 	}
 	return err
@@ -285,6 +285,7 @@ func (s *Site) AcceptInvitationLink(w http.ResponseWriter, r *http.Request) erro
 type collaborationPage struct {
 	Project       store.Project
 	Protection    store.Protection
+	KeysRequired  bool // the project is held to security keys, by its Owners or as a critical project
 	Collaborators []store.Collaborator
 	Invitations   []store.Invitation
 	CanManage     bool
@@ -333,7 +334,8 @@ func (s *Site) Collaboration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := collaborationPage{Project: pi.Project, Protection: prot, Collaborators: cs, Me: v.account.Username, MyRole: roleOf(cs, v.account.ID)}
+	p := collaborationPage{Project: pi.Project, Protection: prot, KeysRequired: s.policy.RequiresKeys(prot), Collaborators: cs,
+		Me: v.account.Username, MyRole: roleOf(cs, v.account.ID)}
 	invs, err := s.projects.ProjectInvitations(ctx, s.actor(v), pi.Project.Name)
 	var denied *policy.Denied
 	switch {
@@ -347,10 +349,15 @@ func (s *Site) Collaboration(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "collaboration", "Collaborators of "+pi.Project.Name, p, "")
 }
 
-// Require2FA turns the project's requirement of two-factor authentication of every collaborator on or off.
+// Require2FA sets what the project requires of every collaborator's second factors: nothing, any, or security
+// keys and passkeys.
 func (s *Site) Require2FA(w http.ResponseWriter, r *http.Request) error {
 	return s.manageAction(w, r, "collaboration", "settings-changed", func(ctx context.Context, a policy.Actor, name string) ([]projects.Notice, error) {
-		return s.projects.SetRequire2FA(ctx, a, name, r.PostForm.Get("require_2fa") == "on", requestOf(r))
+		req, err := projects.ParseRequirement(r.PostForm.Get("require"))
+		if err != nil {
+			return nil, err
+		}
+		return s.projects.SetRequirement(ctx, a, name, req, requestOf(r))
 	})
 }
 

@@ -397,7 +397,7 @@ func TestRequire2FASwitch(t *testing.T) {
 		if page.find("#require-2fa-form") == nil {
 			t.Fatal("no switch for the Owner")
 		}
-		wantRedirect(t, a.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require_2fa": {"on"}}),
+		wantRedirect(t, a.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"2fa"}}),
 			collab+"?notice=settings-changed", "require 2FA")
 		if got := fx.mailsOf(notify.KindProjectChanged, bob.Email); len(got) == 0 || !strings.Contains(got[len(got)-1].Body, "requires two-factor authentication") {
 			t.Errorf("bob was not told: %v", got)
@@ -415,10 +415,10 @@ func TestRequire2FASwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 		fx.withKey(bob)
-		if a.get(collab).find("#require-2fa-form") != nil {
+		if a.get(collab).find(`#require option[value=none]`) != nil {
 			t.Error("a critical project offers to drop the requirement")
 		}
-		refused := a.post("/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require_2fa": {"off"},
+		refused := a.post("/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"none"},
 			"csrf_token": {a.csrf(collab, "/manage/project/demo-pkg/collaboration/invite/")}})
 		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "stays required") {
 			t.Errorf("turning it off on a critical project: %d %q", refused.status(), refused.text("#error-message"))
@@ -434,7 +434,8 @@ func TestRequire2FASwitch(t *testing.T) {
 // the words of its phase, and to no one else; in enforce, their pages refuse what it refuses.
 func TestMandateBanner(t *testing.T) {
 	day := func(d int) time.Time { return t0.AddDate(0, 0, d) }
-	m := policy.Mandate{Notice: day(-1), Restrict: day(10), Enforce: day(20), Restricted: policy.DefaultRestricted}
+	m := policy.Mandate{Notice: day(-1), Restrict: day(10), Enforce: day(20), Restricted: policy.DefaultRestricted,
+		Brownouts: []policy.Window{{Start: day(5), End: day(5).Add(2 * time.Hour)}}}
 	for _, e := range storetest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			fx := newFixtureWith(t, e, fixtureOptions{mandate: &m})
@@ -449,14 +450,28 @@ func TestMandateBanner(t *testing.T) {
 			if got := banner(b); got != "" {
 				t.Errorf("an account without projects sees %q", got)
 			}
-			fx.clock.Advance(11 * 24 * time.Hour) // sessions last 12 hours: sign in again
+			const minute = "2006-01-02 15:04"
+			from, until := day(5).UTC().Format(minute), day(5).Add(2*time.Hour).UTC().Format(minute)
+			if got := banner(a); !strings.Contains(got, "A brown-out will apply the full requirement from "+from+" to "+until+" UTC") {
+				t.Errorf("the coming brown-out is not announced: %q", got)
+			}
+			fx.clock.Advance(5*24*time.Hour + time.Hour) // sessions last 12 hours: sign in again
+			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
+			if got := banner(a); !strings.Contains(got, "brown-out of the two-factor mandate is in force until "+until+" UTC") {
+				t.Errorf("during the brown-out: %q", got)
+			}
+			refused := a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
+			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "scheduled brown-out") {
+				t.Errorf("creating a token during the brown-out: %d %q", refused.status(), refused.text("#error-message"))
+			}
+			fx.clock.Advance(6*24*time.Hour - time.Hour)
 			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
 			if got := banner(a); !strings.Contains(got, "you can no longer create projects, invite collaborators or change roles, create API tokens, and from "+day(20).Format(time.DateOnly)) {
 				t.Errorf("restrict phase: %q", got)
 			}
 			// The token page still opens, to see and revoke tokens; creating one is refused with the reason.
 			wantStatus(t, a.get("/manage/account/token/"), http.StatusOK, "the token page in restrict")
-			refused := a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
+			refused = a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
 			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "can no longer create API tokens") {
 				t.Errorf("creating a token in restrict: %d %q", refused.status(), refused.text("#error-message"))
 			}

@@ -89,7 +89,7 @@ func (s *Site) Register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.mailVerification(to, token)
-	if err := s.startSession(w, r, acct.ID); err != nil {
+	if err := s.startSession(w, r, acct.ID, accounts.WithoutKey); err != nil {
 		return err
 	}
 	redirect(w, r, "/manage/account/?notice=registered")

@@ -117,6 +117,8 @@ type mandateView struct {
 	Phase             string
 	Restrict, Enforce string // dates, "" when not set
 	Restricted        string // what the restrict phase refuses, in words
+	// BrownoutUntil is when the brown-out in force ends; NextBrownout the span of the next one ("" when none).
+	BrownoutUntil, NextBrownout string
 }
 
 type userView struct {
@@ -186,8 +188,16 @@ func (s *Site) mandateBanner(r *http.Request, u *visitor) *mandateView {
 	for _, a := range st.Mandate.Restricted {
 		refused = append(refused, policy.Describe(a))
 	}
-	return &mandateView{Phase: st.Phase.String(), Restrict: day(st.Mandate.Restrict), Enforce: day(st.Mandate.Enforce),
+	v := &mandateView{Phase: st.Phase.String(), Restrict: day(st.Mandate.Restrict), Enforce: day(st.Mandate.Enforce),
 		Restricted: strings.Join(refused, ", ")}
+	const minute = "2006-01-02 15:04"
+	if !st.Brownout.End.IsZero() {
+		v.BrownoutUntil = st.Brownout.End.UTC().Format(minute)
+	}
+	if !st.Next.Start.IsZero() {
+		v.NextBrownout = st.Next.Start.UTC().Format(minute) + " to " + st.Next.End.UTC().Format(minute)
+	}
+	return v
 }
 
 // RenderError writes the page for a refused or failed request; internal/server calls it with the status and
@@ -246,6 +256,11 @@ var notices = map[string]string{
 	"signed-out":          "You are signed out.",
 	"token-revoked":       "The token was revoked. Uploads with it now fail.",
 	"user-disabled":       "The account was disabled and its sessions ended.",
+	"early-enforced":      "It is under the mandate's enforce phase now, and the history says why.",
+	"early-lifted":        "Its early enforcement is lifted, and the history says why.",
+	"critical-marked":     "The project is critical now; its Owners and Maintainers are told.",
+	"critical-released":   "The project is no longer critical, and the history says why.",
+	"nothing-changed":     "Nothing changed: it was already so.",
 	"user-enabled":        "The account was enabled again.",
 	"name-reserved":       "The name is reserved: no project can be created under it.",
 	"reauthenticated":     "Password confirmed.",
@@ -264,6 +279,7 @@ var notices = map[string]string{
 	"file-deleted":        "The file was deleted. Its filename stays reserved.",
 	"release-deleted":     "The release was deleted. Its filenames stay reserved.",
 	"project-deleted":     "The project was deleted. Its name and filenames stay reserved.",
+	"key-offer-claimed":   "Your code for a free security key is below.",
 }
 
 // eventText describes a security-history event kind for people; unknown kinds show as they are.
@@ -321,4 +337,5 @@ var eventTexts = map[string]string{
 	"mfa:webauthn-added":           "Security key added",
 	"mfa:webauthn-removed":         "Security key removed",
 	"mfa:webauthn-clone-suspected": "Security key refused: its signature counter went back, as a copied key's does",
+	"account:key-offer-claimed":    "Security-key offer claimed",
 }

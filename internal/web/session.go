@@ -89,19 +89,19 @@ func (s *Site) clearCookie(w http.ResponseWriter) {
 }
 
 // startSession signs a user in with a new session, replacing (and ending) whatever session the browser had, so a
-// token planted before login is worth nothing after it (S2).
-func (s *Site) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
-	return s.startSessionAt(w, r, userID, accounts.LevelFull)
+// token planted before login is worth nothing after it (S2). key says a passkey signed the user in.
+func (s *Site) startSession(w http.ResponseWriter, r *http.Request, userID int64, key accounts.Key) error {
+	return s.startSessionAt(w, r, userID, accounts.LevelFull, key)
 }
 
 // startSessionAt is startSession at a given level: LevelPassword when a second factor is still owed (S3).
-func (s *Site) startSessionAt(w http.ResponseWriter, r *http.Request, userID int64, level accounts.Level) error {
+func (s *Site) startSessionAt(w http.ResponseWriter, r *http.Request, userID int64, level accounts.Level, key accounts.Key) error {
 	if old := anySession(r); old != nil {
 		if err := s.sessions.Logout(r.Context(), old.token, requestOf(r)); err != nil {
 			return err
 		}
 	}
-	token, _, err := s.sessions.Create(r.Context(), userID, level, clientIP(r), r.UserAgent())
+	token, _, err := s.sessions.Create(r.Context(), userID, level, key, clientIP(r), r.UserAgent())
 	if err != nil {
 		return err
 	}

@@ -282,8 +282,9 @@ func (s *Site) TwoFactorForm(w http.ResponseWriter, r *http.Request) error {
 
 // proof is what a second step established.
 type proof struct {
-	recovery  bool // a recovery code was spent
-	remaining int  // recovery codes left, after one was spent
+	key       accounts.Key // a security key or passkey answered
+	recovery  bool         // a recovery code was spent
+	remaining int          // recovery codes left, after one was spent
 }
 
 // checkProof checks the second factor a form carries for the session's user: a security key's answer (the
@@ -307,6 +308,7 @@ func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor, reco
 			s.log.Info("security key refused", "user", v.account.ID, "err", err)
 			return proof{}, msg, nil
 		}
+		p.key = err == nil
 		return p, "", err
 	}
 	code := r.PostForm.Get("code")
@@ -353,7 +355,7 @@ func (s *Site) TwoFactor(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.render(w, r, http.StatusBadRequest, "two_factor", "Two-factor authentication", f, msg)
 	}
-	token, _, err := s.sessions.Rotate(ctx, v.token, accounts.LevelFull)
+	token, _, err := s.sessions.Rotate(ctx, v.token, accounts.LevelFull, p.key)
 	if errors.Is(err, accounts.ErrNoSession) {
 		redirect(w, r, loginURL(next))
 		return nil

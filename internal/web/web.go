@@ -20,6 +20,7 @@ import (
 
 	"wharf/internal/accounts"
 	"wharf/internal/audit"
+	"wharf/internal/mandate"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
@@ -34,6 +35,7 @@ type Store interface {
 	AccountByID(ctx context.Context, id int64) (store.Account, error)
 	AccountByName(ctx context.Context, username string) (store.Account, error)
 	FindAccounts(ctx context.Context, q string, limit int) ([]store.Account, error)
+	CriticalNames(ctx context.Context) ([]store.CriticalName, error)
 	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
 	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
@@ -46,12 +48,19 @@ type Store interface {
 	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
 	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
+	// The security-key offer (offer.go).
+	CriticalProjectsOf(ctx context.Context, userID int64) ([]string, error)
+	PromoCodeOf(ctx context.Context, userID int64) (store.PromoCode, error)
+	ClaimPromoCode(ctx context.Context, userID int64, now time.Time) (store.PromoCode, bool, error)
+	PromoCounts(ctx context.Context) (store.PromoCounts, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
 type Decider interface {
 	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
 	MandateFor(ctx context.Context, actor policy.Actor) (policy.MandateStatus, error)
+	// RequiresKeys says whether a project is held to security keys and passkeys.
+	RequiresKeys(prot store.Protection) bool
 }
 
 // Deps are the services the pages call.
@@ -74,6 +83,11 @@ type Deps struct {
 	// WebAuthn serves security keys and passkeys and Factors removes factors under the policy; both go with TOTP.
 	WebAuthn *mfa.WebAuthn
 	Factors  *mfa.Factors
+	// Adoption serves the administrators' 2FA adoption dashboard; nil leaves it out (it answers 404).
+	Adoption Adoption
+	// Early and Critical serve the administrators' two-factor policy page; nil leaves it out (it answers 404).
+	Early    *mandate.Early
+	Critical CriticalAdmin
 }
 
 // Options configure a Site.
@@ -106,6 +120,9 @@ type Site struct {
 	recovery *mfa.Recovery
 	webauthn *mfa.WebAuthn
 	factors  *mfa.Factors
+	early    *mandate.Early
+	critical CriticalAdmin
+	adoption Adoption
 	letters  *notify.Templates
 	mail     *mailQueue
 
@@ -165,7 +182,7 @@ func New(d Deps, o Options) (*Site, error) {
 	}
 	s := &Site{
 		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects,
-		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors,
+		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors, early: d.Early, critical: d.Critical, adoption: d.Adoption,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
 		now: o.Now, log: o.Log, sudoWindow: o.SudoWindow, minPassword: o.MinPasswordLength,

@@ -331,7 +331,7 @@ func (s *Site) PasskeyLogin(w http.ResponseWriter, r *http.Request) error {
 		s.failed(ctx, counters)
 		return s.render(w, r, http.StatusBadRequest, "login", "Sign in", f, "The answer of the security key or passkey was not accepted. Try again, or use another factor.")
 	}
-	if err := s.startSession(w, r, acct.ID); err != nil {
+	if err := s.startSession(w, r, acct.ID, accounts.WithKey); err != nil {
 		return err
 	}
 	s.recordPasskeyLogin(ctx, acct.ID, r)

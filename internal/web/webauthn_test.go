@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"wharf/internal/accounts"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/store"
@@ -292,3 +293,73 @@ func TestLastFactor(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSecurityKeyRequirement is rule 3 through the pages: an Owner may require security keys of a project's
+// collaborators only from a session that proved a key (a re-authentication with the key makes it one); from then
+// on a collaborator with an authenticator app alone cannot upload, and a session signed in with the password and
+// the key may change the project while one that did not prove the key may not.
+func TestSecurityKeyRequirement(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		alice, bob := fx.user("alice"), fx.user("bob")
+		fx.ownedProject(t, alice)
+		p, err := fx.db.ProjectByName(ctx, "demo-pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.db.AddRole(ctx, p.ID, bob.ID, store.RoleMaintainer, fx.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		fx.withTOTP(bob)
+		fx.clock.Advance(time.Minute)
+		bobToken := fx.mintTokenWith(t, fx.sessionBrowser("bob", bob.ID, accounts.LevelFull, 0))
+
+		b := fx.browser("alice")
+		b.login("alice", testPassword)
+		key := keyOf(fx)
+		wantStatus(t, addKey(t, b, key, "Desk key", "key"), http.StatusOK, "add a key")
+		requireKeys := url.Values{"require": {"keys"}}
+		refused := b.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", requireKeys)
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "Sign in with a security key or passkey") {
+			t.Fatalf("requiring keys from a session signed in with the password alone: %d %q", refused.status(), refused.text("#error-message"))
+		}
+
+		// Confirming with the key makes the session one that proved it.
+		csrf := attr(b.get("/account/reauthenticate/").find("form#reauth-key-form input[name=csrf_token]"), "value")
+		answer, err := key.Assert(b.options("/account/two-factor/options/", url.Values{"csrf_token": {csrf}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRedirect(t, b.post("/account/reauthenticate/", url.Values{"csrf_token": {csrf}, "password": {testPassword},
+			"credential": {string(answer)}, "next": {collab}}), collab, "re-authenticate with the key")
+		wantRedirect(t, b.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", requireKeys),
+			collab+"?notice=settings-changed", "require keys")
+		if got := b.get(collab).text("#protection"); !strings.Contains(got, "without a security key or passkey") {
+			t.Errorf("the page says %q", got)
+		}
+
+		if code := fx.upload(t, fx.browser("twine"), bobToken, "demo-pkg", "1.1"); code != http.StatusForbidden {
+			t.Errorf("upload by a maintainer with an authenticator app only: %d, want 403", code)
+		}
+		fx.withKey(bob)
+		if code := fx.upload(t, fx.browser("twine"), bobToken, "demo-pkg", "1.1"); code != http.StatusOK {
+			t.Errorf("upload once the maintainer has a key: %d, want 200", code)
+		}
+
+		// A session that signed in with the password and the key may change the project; one that did not prove
+		// the key (as a phished password and app code would give) may not.
+		fresh := fx.browser("alice again")
+		fresh.login("alice", testPassword)
+		wantRedirect(t, keyStep(t, fresh, key), "/manage/projects/", "sign in with the key")
+		wantRedirect(t, fresh.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"keys"}}),
+			collab+"?notice=settings-changed", "a change from a key session")
+		other := fx.sessionBrowser("no key", alice.ID, accounts.LevelFull, 0)
+		refused = other.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"none"}})
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "this session was not signed in with one") {
+			t.Errorf("a change from a session that did not prove the key: %d %q", refused.status(), refused.text("#error-message"))
+		}
+		if prot, err := fx.db.ProjectProtection(ctx, p.ID); err != nil || !prot.RequireWebAuthn {
+			t.Errorf("the requirement after the refusal: %+v, %v", prot, err)
+		}
+	})
+}

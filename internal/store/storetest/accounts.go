@@ -220,24 +220,37 @@ func RunAccounts(t *testing.T, open func(testing.TB) *store.DB) {
 		if err := db.TouchSession(ctx, "s1", t0.Add(30*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetSessionReauth(ctx, "s1", t0.Add(2*time.Minute)); err != nil {
+		if err := db.SetSessionReauth(ctx, "s1", t0.Add(2*time.Minute), false); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = db.SessionByHash(ctx, "s1")
-		if !got.LastSeenAt.Equal(t0.Add(time.Minute)) || !got.ReauthAt.Equal(t0.Add(2*time.Minute)) {
-			t.Errorf("after touches: last seen %v, reauth %v; want %v (never moved back), %v",
-				got.LastSeenAt, got.ReauthAt, t0.Add(time.Minute), t0.Add(2*time.Minute))
+		if !got.LastSeenAt.Equal(t0.Add(time.Minute)) || !got.ReauthAt.Equal(t0.Add(2*time.Minute)) || !got.KeyAt.IsZero() {
+			t.Errorf("after touches: last seen %v, reauth %v, key %v; want %v (never moved back), %v, never",
+				got.LastSeenAt, got.ReauthAt, got.KeyAt, t0.Add(time.Minute), t0.Add(2*time.Minute))
+		}
+		// A re-authentication with a key records it; a later one without a key keeps that proof.
+		if err := db.SetSessionReauth(ctx, "s1", t0.Add(3*time.Minute), true); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetSessionReauth(ctx, "s1", t0.Add(4*time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = db.SessionByHash(ctx, "s1")
+		if !got.ReauthAt.Equal(t0.Add(4*time.Minute)) || !got.KeyAt.Equal(t0.Add(3*time.Minute)) {
+			t.Errorf("after re-authentications with and without a key: reauth %v, key %v; want %v, %v",
+				got.ReauthAt, got.KeyAt, t0.Add(4*time.Minute), t0.Add(3*time.Minute))
 		}
 
 		next := session("s2", alice.ID)
+		next.KeyAt = t0.Add(5 * time.Minute)
 		if err := db.RotateSession(ctx, "s1", next); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.SessionByHash(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("old session after rotation: got %v, want ErrNotFound", err)
 		}
-		if got, err := db.SessionByHash(ctx, "s2"); err != nil || got.AuthLevel != "full" {
-			t.Errorf("new session after rotation: %+v, %v", got, err)
+		if got, err := db.SessionByHash(ctx, "s2"); err != nil || got.AuthLevel != "full" || !got.KeyAt.Equal(next.KeyAt) {
+			t.Errorf("new session after rotation: %+v, %v; want a full session that proved a key at %v", got, err, next.KeyAt)
 		}
 		if err := db.RotateSession(ctx, "s1", session("s3", alice.ID)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("rotating a dead session: got %v, want ErrNotFound", err)
