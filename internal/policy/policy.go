@@ -306,17 +306,31 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 		err = e.decideMandate(ctx, actor, action, target)
 	}
 	var d *Denied
-	if e.audit != nil && errors.As(err, &d) && d.Rule != "" {
+	if e.audit != nil && errors.As(err, &d) && worthRecording(actor, action, d) {
 		var projectID int64
 		if target.Project != nil {
 			projectID = target.Project.ID
 		}
-		// The denial is news for the account's owner and for the project's: a stolen token being tried, or a
-		// maintainer who has yet to enable 2FA.
+		rule := d.Rule
+		if rule == "" {
+			rule = RulePermission
+		}
+		// The denial is news for the account's owner and for the project's: a stolen token being tried, a
+		// stranger trying to publish, or a maintainer who has yet to enable 2FA.
 		e.audit.Record(ctx, EventDenied, actor.User.ID, projectID, audit.Request{UserAgent: "wharf policy"},
-			fmt.Sprintf("%s refused by rule %s", action, d.Rule))
+			fmt.Sprintf("%s refused by rule %s", action, rule))
 	}
 	return err
+}
+
+// RulePermission names, in the security history, the refusals of the rules of roles, credentials and accounts.
+const RulePermission = "permission"
+
+// worthRecording says which denials go to the security history: every one by the 2FA rules, and of the others those of
+// a known account's changes to a project. Reading a page its forms are hidden on, or a missing password
+// confirmation, is not news.
+func worthRecording(actor Actor, action Action, d *Denied) bool {
+	return d.Rule != "" || actor.User.ID != 0 && writes(action) && !d.Reauth
 }
 
 // decide applies the rules of roles, credentials, confirmations and accounts.

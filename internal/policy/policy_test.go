@@ -733,3 +733,39 @@ func TestSetProject2FA(t *testing.T) {
 		t.Error("FullyProtected")
 	}
 }
+
+// TestDenialsAreRecorded: every refusal of a change to a project is in the security history, naming its rule
+// ("permission" for the rules of roles and credentials); reading a page whose forms are hidden and a missing
+// password confirmation are not.
+func TestDenialsAreRecorded(t *testing.T) {
+	rec := &recorded{}
+	e := New(fakeRoles{{10, 1}: store.RoleOwner, {10, 2}: store.RoleMaintainer}, Audit(rec))
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	target := Target{Project: demo, Name: "demo"}
+	stranger := Actor{User: store.User{ID: 3, Username: "stranger"}, EmailVerified: true, Token: &TokenScope{ID: "t"}}
+	maint := Actor{User: store.User{ID: 2, Username: "maint"}, EmailVerified: true, Sudo: true}
+	owner := Actor{User: store.User{ID: 1, Username: "owner"}, EmailVerified: true}
+	for _, tc := range []struct {
+		name   string
+		actor  Actor
+		action Action
+		want   string // "" = nothing recorded
+	}{
+		{"a stranger's upload", stranger, Upload, EventDenied + " user=3 project=10 upload refused by rule permission"},
+		{"a Maintainer's deletion", maint, DeleteProject, EventDenied + " user=2 project=10 delete-project refused by rule permission"},
+		{"a Maintainer reading the invitations", maint, ViewInvitations, ""},
+		{"an Owner's deletion without a confirmation", owner, DeleteProject, ""},
+		{"nobody's upload", Actor{}, Upload, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec.events = nil
+			if err := e.Decide(context.Background(), tc.actor, tc.action, target); !errors.Is(err, ErrDenied) {
+				t.Fatalf("Decide = %v, want a denial", err)
+			}
+			got := strings.Join(rec.events, "\n")
+			if got != tc.want {
+				t.Errorf("recorded %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -338,4 +338,12 @@ var eventTexts = map[string]string{
 	"mfa:webauthn-removed":         "Security key removed",
 	"mfa:webauthn-clone-suspected": "Security key refused: its signature counter went back, as a copied key's does",
 	"account:key-offer-claimed":    "Security-key offer claimed",
+
+	"policy:denied":               "Refused by the rules (the detail names the rule)",
+	"policy:warned":               "Warned that two-factor authentication will be required",
+	"policy:enforce-early":        "Placed under the two-factor mandate early",
+	"policy:enforce-early-lifted": "Early enforcement of the two-factor mandate lifted",
+	"project:critical":            "Designated a critical project",
+	"project:critical-release":    "Released from being critical",
+	"project:require-2fa":         "Two-factor requirement changed",
 }
