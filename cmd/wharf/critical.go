@@ -110,15 +110,15 @@ func runCritical(ctx context.Context, e *env, args []string) error {
 		if !pypkg.ValidProjectName(pos[1]) {
 			return fmt.Errorf("%q is not a valid project name", pos[1])
 		}
-		if strings.TrimSpace(*reason) == "" || strings.ContainsAny(*reason, "\r\n") || len(*reason) > 200 {
-			return errors.New("--reason must be given, on one line of at most 200 characters")
-		}
 		name := pypkg.NormalizeName(pos[1])
 		do, done, already := d.Mark, "is now critical", "was critical already"
 		if pos[0] == "release" {
 			do, done, already = d.Release, "is no longer critical", "was not critical"
 		}
 		changed, err := do(ctx, 0, name, *reason, from)
+		if errors.Is(err, audit.ErrReason) {
+			return errReasonFlag
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no project %q", pos[1])
 		}

@@ -105,6 +105,9 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// errReasonFlag is audit.ErrReason in the command line's words.
+var errReasonFlag = errors.New("--reason must be given, on one line of at most 200 characters")
+
 // enforceEarly places one user or one project under the enforce phase before everyone else (place), or lifts
 // that, in the history.
 func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, reason string, place bool) error {
@@ -127,8 +130,8 @@ func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, 
 		change, done, already = early.Lift, "is no longer under enforce early", "was not under enforce early"
 	}
 	sub, changed, err := change(ctx, 0, kind, name, reason, from)
-	if errors.Is(err, mandate.ErrReason) {
-		return errors.New("--reason must be given, on one line of at most 200 characters")
+	if errors.Is(err, audit.ErrReason) {
+		return errReasonFlag
 	}
 	if err != nil {
 		return err

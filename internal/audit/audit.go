@@ -4,11 +4,13 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"wharf/internal/store"
 )
@@ -22,6 +24,18 @@ const (
 	TokenRevoked   = "token:revoke"
 	UserCreated    = "user:create"
 )
+
+// ErrReason refuses an administrator's change to who is protected (a critical project, early enforcement) without
+// a usable reason: the history must say why, on one line.
+var ErrReason = errors.New("give the reason on one line of at most 200 characters: the security history must say why")
+
+// CheckReason says whether reason can stand in the history as the why of an administrator's change.
+func CheckReason(reason string) error {
+	if strings.TrimSpace(reason) == "" || strings.ContainsAny(reason, "\r\n") || utf8.RuneCountInString(reason) > 200 {
+		return ErrReason
+	}
+	return nil
+}
 
 // Sink is where events go.
 type Sink interface {

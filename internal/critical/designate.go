@@ -2,7 +2,6 @@ package critical
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -154,9 +153,12 @@ func (d *Designator) Recompute(ctx context.Context, o Options, dryRun bool) (Res
 	return res, nil
 }
 
-// Mark designates one project critical at an administrator's request (actorID 0: the command line); it reports
-// whether the project was not critical before.
+// Mark designates one project critical at an administrator's request (actorID 0: the command line), for reason
+// (audit.CheckReason); it reports whether the project was not critical before.
 func (d *Designator) Mark(ctx context.Context, actorID int64, name, reason string, from audit.Request) (bool, error) {
+	if err := audit.CheckReason(reason); err != nil {
+		return false, err
+	}
 	p, err := d.db.ProjectByName(ctx, name)
 	if err != nil {
 		return false, err
@@ -170,14 +172,12 @@ func (d *Designator) Mark(ctx context.Context, actorID int64, name, reason strin
 	return true, nil
 }
 
-// ErrReasonRequired refuses a release without a reason: the history must say why a project lost its protection.
-var ErrReasonRequired = errors.New("give the reason for releasing the project")
-
-// Release ends a project's designation at an administrator's request; it reports whether the project was critical.
-// The next recompute designates it again if it is still in the top.
+// Release ends a project's designation at an administrator's request, for reason (audit.CheckReason: the history
+// must say why a project lost its protection); it reports whether the project was critical. The next recompute
+// designates it again if it is still in the top.
 func (d *Designator) Release(ctx context.Context, actorID int64, name, reason string, from audit.Request) (bool, error) {
-	if reason == "" {
-		return false, ErrReasonRequired
+	if err := audit.CheckReason(reason); err != nil {
+		return false, err
 	}
 	p, err := d.db.ProjectByName(ctx, name)
 	if err != nil {

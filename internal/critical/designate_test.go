@@ -173,7 +173,7 @@ func TestRecompute(t *testing.T) {
 			}
 
 			// Only an administrator releases a project, with a reason, in its history.
-			if _, err := f.d.Release(ctx, 0, "proj-3", "", audit.Request{}); !errors.Is(err, ErrReasonRequired) {
+			if _, err := f.d.Release(ctx, 0, "proj-3", "", audit.Request{}); !errors.Is(err, audit.ErrReason) {
 				t.Errorf("release without a reason: %v", err)
 			}
 			if ok, err := f.d.Release(ctx, 0, "proj-3", "moved to another index", audit.Request{}); err != nil || !ok {

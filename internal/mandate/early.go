@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"wharf/internal/audit"
@@ -23,7 +22,6 @@ var (
 	ErrNoSuchUser    = errors.New("there is no user of that name")
 	ErrNoSuchProject = errors.New("there is no project of that name")
 	ErrBadKind       = errors.New("name a user or a project")
-	ErrReason        = errors.New("give the reason on one line of at most 200 characters: the security history must say why")
 )
 
 // EarlyStore is what early enforcement reads and writes; *store.DB satisfies it.
@@ -80,13 +78,6 @@ func (e *Early) find(ctx context.Context, kind, name string) (Subject, error) {
 	return Subject{}, ErrBadKind
 }
 
-func checkReason(reason string) error {
-	if strings.TrimSpace(reason) == "" || strings.ContainsAny(reason, "\r\n") || len(reason) > 200 {
-		return ErrReason
-	}
-	return nil
-}
-
 // Place puts the user or project (kind, name) under enforce now, for reason; it reports whether it was not already.
 func (e *Early) Place(ctx context.Context, actorID int64, kind, name, reason string, from audit.Request) (Subject, bool, error) {
 	return e.change(ctx, actorID, kind, name, reason, from, true)
@@ -98,7 +89,7 @@ func (e *Early) Lift(ctx context.Context, actorID int64, kind, name, reason stri
 }
 
 func (e *Early) change(ctx context.Context, actorID int64, kind, name, reason string, from audit.Request, place bool) (Subject, bool, error) {
-	if err := checkReason(reason); err != nil {
+	if err := audit.CheckReason(reason); err != nil {
 		return Subject{}, false, err
 	}
 	sub, err := e.find(ctx, kind, name)

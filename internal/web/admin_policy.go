@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"wharf/internal/audit"
-	"wharf/internal/critical"
 	"wharf/internal/httperror"
 	"wharf/internal/mandate"
 	"wharf/internal/policy"
@@ -110,7 +109,7 @@ func (s *Site) EnforceEarly(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, mandate.ErrNoSuchUser), errors.Is(err, mandate.ErrNoSuchProject):
 		return httperror.Wrap(err, http.StatusNotFound, "%s", capitalize(err.Error()))
-	case errors.Is(err, mandate.ErrReason), errors.Is(err, mandate.ErrBadKind):
+	case errors.Is(err, audit.ErrReason), errors.Is(err, mandate.ErrBadKind):
 		return httperror.Wrap(err, http.StatusBadRequest, "%s", capitalize(err.Error()))
 	case err != nil:
 		return err
@@ -133,9 +132,6 @@ func (s *Site) CriticalProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := pypkg.NormalizeName(strings.TrimSpace(r.PostForm.Get("name")))
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	if reason == "" || strings.ContainsFunc(reason, isControl) || len([]rune(reason)) > maxReasonChars {
-		return httperror.New(http.StatusBadRequest, "Give the reason on one line of at most 200 characters: the security history must say why.")
-	}
 	change, notice := s.critical.Mark, "critical-marked"
 	if r.PostForm.Get("release") != "" {
 		change, notice = s.critical.Release, "critical-released"
@@ -144,7 +140,7 @@ func (s *Site) CriticalProject(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return httperror.Wrap(err, http.StatusNotFound, "There is no project of that name.")
-	case errors.Is(err, critical.ErrReasonRequired):
+	case errors.Is(err, audit.ErrReason):
 		return httperror.Wrap(err, http.StatusBadRequest, "%s", capitalize(err.Error()))
 	case err != nil:
 		return err
