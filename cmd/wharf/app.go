@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	"wharf/internal/audit"
 	"wharf/internal/blob"
 	"wharf/internal/config"
 	"wharf/internal/critical"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
+	"wharf/internal/publishing"
 	"wharf/internal/store"
 	"wharf/internal/tokens"
 )
@@ -109,4 +112,24 @@ func mandateOf(cfg config.Config) (policy.Mandate, error) {
 		return policy.Mandate{}, fmt.Errorf("WHARF_MANDATE_NOTICE / _RESTRICT / _ENFORCE: %w", err)
 	}
 	return m, nil
+}
+
+// newPublishing builds Trusted Publishing: the built-in issuers the configuration keeps, and the audience, which
+// is the base URL's host unless configured (after serve has settled the base URL's port).
+func newPublishing(cfg config.Config, a *app, decisions *policy.Engine, log *audit.Log, now func() time.Time) *publishing.Service {
+	builtin := map[string]string{}
+	for url, kind := range map[string]string{cfg.GitHubIssuer: publishing.GitHub, cfg.GitLabIssuer: publishing.GitLab,
+		cfg.GoogleIssuer: publishing.Google} {
+		if url != "" {
+			builtin[url] = kind
+		}
+	}
+	audience := cfg.OIDCAudience
+	if audience == "" {
+		if u, err := neturl.Parse(cfg.BaseURL); err == nil {
+			audience = u.Host
+		}
+	}
+	return publishing.New(a.db, decisions, a.minter, log, now, publishing.Options{Audience: audience, Builtin: builtin,
+		PendingTTL: cfg.PendingPublisherTTL})
 }

@@ -20,12 +20,14 @@ import (
 	"wharf/internal/audit"
 	"wharf/internal/config"
 	"wharf/internal/critical"
+	"wharf/internal/disclosure"
 	"wharf/internal/mandate"
 	"wharf/internal/metrics"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
+	"wharf/internal/publishing"
 	"wharf/internal/pypkg"
 	"wharf/internal/ratelimit"
 	"wharf/internal/server"
@@ -72,13 +74,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	decisions := policy.New(a.db, policy.ReadOnly(cfg.ReadOnly), policy.BaseURL(cfg.BaseURL), policy.Audit(auditLog),
-		policy.Mandated(plan, now), policy.CriticalRequiresKeys(cfg.CriticalRequireKeys))
+		policy.Mandated(plan, now), policy.CriticalRequiresKeys(cfg.CriticalRequireKeys),
+		policy.CriticalRequiresTrustedPublishing(cfg.CriticalTrustedPublishingOnly))
 	archive := pypkg.DefaultLimits()
 	archive.MaxTotalSize = cfg.MaxUnpackedSize
-	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
-		Rules: cfg.RateLimits, MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: archive,
-		ReadOnly: cfg.ReadOnly,
-	}, now, logger)
 	manager, err := projects.New(a.db, decisions, auditLog, index, a.key, now, projects.Options{})
 	if err != nil {
 		return err
@@ -96,14 +95,25 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	reminder := mandate.NewReminder(a.db, decisions, mailer, letters, now, logger)
-	site, err := newSite(cfg, a, auditLog, tokenService, manager, decisions, designator, limiter, mailer, now, logger)
+	publishers := newPublishing(cfg, a, decisions, auditLog, now)
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, publishers, decisions, designator, limiter, mailer, now, logger)
 	if err != nil {
 		return err
 	}
+	// The site mails the Owners of every publish, through its mail queue, off the upload's path.
+	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
+		Rules: cfg.RateLimits, MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: archive,
+		ReadOnly: cfg.ReadOnly, BaseURL: cfg.BaseURL, Announcer: site,
+	}, now, logger)
 	tracker := adoption.New(a.db, now, logger)
-	serverOpts := []server.Option{server.WithWeb(site)}
+	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers)}
 	if cfg.Metrics {
 		serverOpts = append(serverOpts, server.WithMetrics(metrics.Registry(tracker, now, logger)))
+	}
+	if cfg.DisclosureKeysURL != "" {
+		keys := disclosure.NewKeys(cfg.DisclosureKeysURL, disclosure.KeysOptions{Now: now, Log: logger})
+		serverOpts = append(serverOpts, server.WithDisclosure(disclosure.New(keys, tokenService, a.db, mailer, letters, logger)))
+		logger.Info("leaked-token reports are taken at /_/secrets/disclose-token", "keys", cfg.DisclosureKeysURL)
 	}
 	srv := server.New(index, uploads, a.db, logger, serverOpts...)
 
@@ -174,7 +184,7 @@ func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, fun
 
 // newSite builds the pages and the account services behind them.
 func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
-	decisions *policy.Engine, designator *critical.Designator, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time,
+	publishers *publishing.Service, decisions *policy.Engine, designator *critical.Designator, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time,
 	logger *slog.Logger) (*web.Site, error) {
 	hasher := accounts.NewHasher(2, 8)
 	totp, err := mfa.NewTOTP(a.db, a.key, cfg.SiteName, auditLog, now)
@@ -209,6 +219,8 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Adoption: adoption.New(a.db, now, logger),
 		Early:    mandate.NewEarly(a.db, auditLog, now),
 		Critical: designator,
+
+		Publishing: publishers,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
 }

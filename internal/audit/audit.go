@@ -22,6 +22,7 @@ const (
 	TokenCreated   = "token:create"
 	TokenFirstUse  = "token:first-use"
 	TokenRevoked   = "token:revoke"
+	TokenLeaked    = "token:leaked" // a secret scanner found the token in public; it was revoked (K9)
 	UserCreated    = "user:create"
 )
 

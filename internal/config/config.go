@@ -50,6 +50,16 @@ type Config struct {
 	// CriticalRequireKeys holds every critical project's collaborators to security keys or passkeys: an
 	// authenticator app's codes can be phished.
 	CriticalRequireKeys bool
+	// CriticalTrustedPublishingOnly makes every critical project accept uploads only from its Trusted Publishers:
+	// no user's API token, which can leak, publishes to it.
+	CriticalTrustedPublishingOnly bool
+	// Trusted Publishing: the audience the CI jobs' OIDC tokens must carry (default: the base URL's host, so a
+	// token minted for another index is useless here), the issuer URL of each built-in kind of publisher ("off"
+	// turns one off; a GitHub Enterprise Server or a self-managed GitLab has its own), and how long a pending
+	// publisher holds the name of the project it will create.
+	OIDCAudience                             string
+	GitHubIssuer, GitLabIssuer, GoogleIssuer string
+	PendingPublisherTTL                      time.Duration
 	// The global 2FA mandate: when its notice, restrict and enforce phases begin (zero: never), the actions the
 	// restrict phase refuses (comma-separated policy action names; empty: the policy's default list), and the date
 	// from which new accounts are under enforce at once.
@@ -74,6 +84,9 @@ type Config struct {
 	RedisURL string
 	MailFrom string // the sender of every mail
 	SiteName string // the name pages and mails call the index
+	// DisclosureKeysURL is where the secret scanner's public signing keys are fetched (GitHub's is
+	// https://api.github.com/meta/public_keys/secret_scanning); empty turns POST /_/secrets/disclose-token off (K9).
+	DisclosureKeysURL string
 }
 
 // Defaults are what a new user gets with no configuration at all.
@@ -89,10 +102,16 @@ func Defaults() Config {
 		RateLimits:      ratelimit.DefaultRules(),
 		CriticalPercent: 1,
 		CriticalWindow:  180 * 24 * time.Hour,
-		ShutdownTimeout: 20 * time.Second,
-		Metrics:         true,
-		MailFrom:        "wharf <noreply@localhost>",
-		SiteName:        "wharf",
+		GitHubIssuer:    "https://token.actions.githubusercontent.com",
+		GitLabIssuer:    "https://gitlab.com",
+		GoogleIssuer:    "https://accounts.google.com",
+		// PyPI keeps a pending publisher until the name is taken; a bound keeps a forgotten one from holding a
+		// name for ever.
+		PendingPublisherTTL: 30 * 24 * time.Hour,
+		ShutdownTimeout:     20 * time.Second,
+		Metrics:             true,
+		MailFrom:            "wharf <noreply@localhost>",
+		SiteName:            "wharf",
 	}
 }
 
@@ -128,6 +147,12 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_CRITICAL_PERCENT", floatInto(&c.CriticalPercent))
 	env("WHARF_CRITICAL_WINDOW", daysInto(&c.CriticalWindow))
 	env("WHARF_CRITICAL_REQUIRE_KEYS", boolInto(&c.CriticalRequireKeys))
+	env("WHARF_CRITICAL_TRUSTED_PUBLISHING_ONLY", boolInto(&c.CriticalTrustedPublishingOnly))
+	env("WHARF_OIDC_AUDIENCE", str(&c.OIDCAudience))
+	env("WHARF_OIDC_GITHUB_ISSUER", str(&c.GitHubIssuer))
+	env("WHARF_OIDC_GITLAB_ISSUER", str(&c.GitLabIssuer))
+	env("WHARF_OIDC_GOOGLE_ISSUER", str(&c.GoogleIssuer))
+	env("WHARF_PENDING_PUBLISHER_TTL", daysInto(&c.PendingPublisherTTL))
 	env("WHARF_MANDATE_NOTICE", dateInto(&c.MandateNotice))
 	env("WHARF_MANDATE_RESTRICT", dateInto(&c.MandateRestrict))
 	env("WHARF_MANDATE_ENFORCE", dateInto(&c.MandateEnforce))
@@ -139,6 +164,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_REDIS_URL", str(&c.RedisURL))
 	env("WHARF_MAIL_FROM", str(&c.MailFrom))
 	env("WHARF_SITE_NAME", str(&c.SiteName))
+	env("WHARF_DISCLOSURE_KEYS_URL", str(&c.DisclosureKeysURL))
 	if len(errs) > 0 {
 		return c, nil, errors.Join(errs...)
 	}
@@ -156,11 +182,14 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of mail (WHARF_MAIL_FROM)")
 	fs.StringVar(&c.SiteName, "site-name", c.SiteName, "name of this index in pages and mail (WHARF_SITE_NAME)")
+	fs.StringVar(&c.DisclosureKeysURL, "disclosure-keys-url", c.DisclosureKeysURL, "URL of the secret scanner's public keys; turns on leaked-token reports (WHARF_DISCLOSURE_KEYS_URL)")
 	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
 	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
 	fs.Func("critical-percent", "share of projects, by downloads, designated critical, e.g. 1 (WHARF_CRITICAL_PERCENT)", floatInto(&c.CriticalPercent))
 	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
 	fs.BoolVar(&c.CriticalRequireKeys, "critical-require-keys", c.CriticalRequireKeys, "require security keys or passkeys, not authenticator apps, of critical projects' collaborators (WHARF_CRITICAL_REQUIRE_KEYS)")
+	fs.BoolVar(&c.CriticalTrustedPublishingOnly, "critical-trusted-publishing-only", c.CriticalTrustedPublishingOnly, "accept uploads to critical projects only from their Trusted Publishers (WHARF_CRITICAL_TRUSTED_PUBLISHING_ONLY)")
+	fs.StringVar(&c.OIDCAudience, "oidc-audience", c.OIDCAudience, "the audience of Trusted Publishing's OIDC tokens; default: the base URL's host (WHARF_OIDC_AUDIENCE)")
 	fs.Func("mandate-notice", "when the 2FA mandate's notice phase begins, e.g. 2027-01-01 (WHARF_MANDATE_NOTICE)", dateInto(&c.MandateNotice))
 	fs.Func("mandate-restrict", "when its restrict phase begins (WHARF_MANDATE_RESTRICT)", dateInto(&c.MandateRestrict))
 	fs.Func("mandate-enforce", "when its enforce phase begins (WHARF_MANDATE_ENFORCE)", dateInto(&c.MandateEnforce))
@@ -251,10 +280,67 @@ func (c *Config) resolve() error {
 			return errors.New("WHARF_SMTP_URL: not a valid URL (expected smtp://, smtps:// or smtp+starttls://HOST:PORT)")
 		}
 	}
+	for name, issuer := range map[string]*string{"WHARF_OIDC_GITHUB_ISSUER": &c.GitHubIssuer,
+		"WHARF_OIDC_GITLAB_ISSUER": &c.GitLabIssuer, "WHARF_OIDC_GOOGLE_ISSUER": &c.GoogleIssuer} {
+		if *issuer == "off" {
+			*issuer = ""
+		}
+		if err := CheckIssuerURL(*issuer); *issuer != "" && err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if c.PendingPublisherTTL < 24*time.Hour {
+		return errors.New("WHARF_PENDING_PUBLISHER_TTL: must be at least a day (1d)")
+	}
+	if c.DisclosureKeysURL != "" && !keysURL(c.DisclosureKeysURL) {
+		// The value is not repeated: a URL with a password in it is one of the refusals.
+		return errors.New("WHARF_DISCLOSURE_KEYS_URL: must be an https:// URL without credentials (http:// only on a loopback address)")
+	}
 	if len(c.SecretKey) > 0 && len(c.SecretKey) < 32 {
 		return errors.New("WHARF_SECRET_KEY: must be at least 32 bytes")
 	}
 	return nil
+}
+
+// CheckIssuerURL accepts the URL of an OIDC issuer: https, or http on a loopback address (a CI system on the same
+// machine, and tests), without a query or fragment, since the URL is compared with tokens' iss exactly.
+func CheckIssuerURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("%q is not an issuer URL such as https://ci.example.org", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q must use https (http only on a loopback address)", raw)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// keysURL says whether u may serve the secret scanner's signing keys: they decide whose reports revoke tokens, so
+// they come over TLS, or, in tests, from the machine itself.
+func keysURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil || p.Fragment != "" {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := p.Hostname()
+		ip := net.ParseIP(host)
+		return host == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // StoragePath is the directory of a file: storage URL.

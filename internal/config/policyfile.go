@@ -21,6 +21,7 @@ import (
 //
 //	[critical]
 //	require_keys = true
+//	trusted_publishing_only = true
 type policyFile struct {
 	Mandate struct {
 		Notice              instant    `toml:"notice"`
@@ -31,7 +32,8 @@ type policyFile struct {
 		Brownouts           []brownout `toml:"brownouts"`
 	} `toml:"mandate"`
 	Critical struct {
-		RequireKeys *bool `toml:"require_keys"`
+		RequireKeys           *bool `toml:"require_keys"`
+		TrustedPublishingOnly *bool `toml:"trusted_publishing_only"`
 	} `toml:"critical"`
 }
 
@@ -101,6 +103,9 @@ func (c *Config) applyPolicyFile(path string) error {
 	}
 	if f.Critical.RequireKeys != nil && !c.CriticalRequireKeys {
 		c.CriticalRequireKeys = *f.Critical.RequireKeys
+	}
+	if f.Critical.TrustedPublishingOnly != nil && !c.CriticalTrustedPublishingOnly {
+		c.CriticalTrustedPublishingOnly = *f.Critical.TrustedPublishingOnly
 	}
 	return nil
 }

@@ -27,13 +27,15 @@ const (
 	KindRecoveryUsed    = "recovery-code-used"
 	KindCriticalProject = "critical-project"
 	KindMandateReminder = "mandate-reminder"
+	KindTokenLeaked     = "token-leaked"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
 const (
-	accountPath = "/manage/account/"
-	tokensPath  = "/manage/account/token/"
-	resetPath   = "/account/reset-password/"
+	accountPath  = "/manage/account/"
+	tokensPath   = "/manage/account/token/"
+	resetPath    = "/account/reset-password/"
+	projectsPath = "/manage/projects/"
 )
 
 //go:embed mail.tmpl
@@ -70,18 +72,20 @@ func NewTemplates(siteName, baseURL string) (*Templates, error) {
 // data is everything a template may use; each message fills what it needs.
 type data struct {
 	Site, BaseURL, AccountURL, ResetURL string
-	TokensURL                           string
+	TokensURL, ProjectsURL              string
 	Link                                string
 	Address, Name, Scope                string
 	Project, Role, Inviter              string
 	IP, UserAgent                       string
 	Summary                             string
 	Protected                           bool // the reader's account has a second factor
+	TokenID, FoundAt, Reporter          string
 }
 
 func (t *Templates) render(kind, to string, d data) (Message, error) {
 	d.Site, d.BaseURL = t.site, t.base
 	d.AccountURL, d.ResetURL, d.TokensURL = t.base+accountPath, t.base+resetPath, t.base+tokensPath
+	d.ProjectsURL = t.base + projectsPath
 	var subject, text strings.Builder
 	if err := mailTemplates.ExecuteTemplate(&subject, kind+".subject", d); err != nil {
 		return Message{}, fmt.Errorf("notify: %s: %w", kind, err)
@@ -211,4 +215,12 @@ func (t *Templates) MandateReminder(to, username, schedule, refused string) (Mes
 func (t *Templates) CriticalProject(to, project, role, why string, protected bool) (Message, error) {
 	return t.render(KindCriticalProject, to, data{Project: clean(project, 100), Role: clean(role, 50),
 		Summary: clean(why, 300), Protected: protected})
+}
+
+// TokenLeaked tells the owner that their API token called name, with the given id, was found in public at foundAt
+// (empty when the reporter did not say where) by reporter (such as "GitHub secret scanning"), and was revoked; and
+// what to do now (K9).
+func (t *Templates) TokenLeaked(to, name, id, foundAt, reporter string) (Message, error) {
+	return t.render(KindTokenLeaked, to, data{Name: strconv.Quote(clean(name, 100)), TokenID: clean(id, 64),
+		FoundAt: clean(foundAt, 2000), Reporter: clean(reporter, 100)})
 }

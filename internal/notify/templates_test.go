@@ -93,6 +93,28 @@ func TestTemplates(t *testing.T) {
 				"If you did not, revoke it now"}, notYou...),
 		},
 		{
+			name: "TokenLeaked",
+			build: func() (Message, error) {
+				return tp.TokenLeaked(to, "CI for sampleproject", "0123456789abcdef0123456789abcdef",
+					"https://github.com/octocat/hello/blob/1a2b3c/deploy.sh", "GitHub secret scanning")
+			},
+			wantKind:    KindTokenLeaked,
+			wantSubject: "An API token of your Example Index account was found in public and revoked",
+			wantText: append([]string{"GitHub secret scanning found an API token",
+				"\nhttps://github.com/octocat/hello/blob/1a2b3c/deploy.sh\n", `Name:     "CI for sampleproject"`,
+				"Token id: 0123456789abcdef0123456789abcdef", "revoked it at once", base + "/manage/account/token/\n",
+				base + "/manage/projects/\n"}, notYou...),
+		},
+		{
+			name: "TokenLeaked without an address",
+			build: func() (Message, error) {
+				return tp.TokenLeaked(to, "ci", "0123456789abcdef0123456789abcdef", "", "GitHub secret scanning")
+			},
+			wantKind:    KindTokenLeaked,
+			wantSubject: "An API token of your Example Index account was found in public and revoked",
+			wantText:    []string{"in public (it did not say where).\n", `Name:     "ci"`},
+		},
+		{
 			name:        "RoleChanged",
 			build:       func() (Message, error) { return tp.RoleChanged(to, "sampleproject", "Maintainer") },
 			wantKind:    KindRoleChanged,

@@ -175,6 +175,8 @@ func expectedDecision(phase, project, actorName string, tf TwoFactor, actor Acto
 		return false, ""
 	case action == SetProject2FA && !tf.Enabled():
 		return false, "" // rule 2: an Owner requires 2FA only with a factor of their own
+	case action == SetPublishMail && project == "critical":
+		return false, RuleCritical // the targets turn the mail off, which a critical project keeps on
 	}
 	protected := project == "critical" || project == "opted-in" || project == "keys-required"
 	if writesHeldBy2FA[action] && protected {
@@ -190,6 +192,9 @@ func expectedDecision(phase, project, actorName string, tf TwoFactor, actor Acto
 		case project == "keys-required" && actor.Token == nil && !actor.KeySession:
 			return false, RuleKeysRequired
 		}
+	}
+	if publishingNeeds2FA[action] && !tf.Enabled() {
+		return false, RulePublishingNeeds2FA
 	}
 	if tf.Enabled() || exemptUnderEnforce[action] {
 		return true, ""

@@ -126,6 +126,8 @@ var enforceExempt = map[Action]bool{
 	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
 	// Claiming the security-key offer helps the account enrol the strongest factor.
 	ClaimKeyOffer: true,
+	// The mail of every publish is the account's own setting, and tells it what is published in its name.
+	SetPublishMail: true,
 }
 
 // ParseActions reads a comma-separated list of action names, such as "create-project,manage-roles".
@@ -149,7 +151,8 @@ var knownActions = map[Action]bool{
 	RespondInvitation: true, AcceptInvitation: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true,
 	DeleteProject: true, ViewProjectHistory: true, ViewReleases: true, SetProject2FA: true, AddFactor: true,
 	RemoveFactor: true, CreateToken: true, RevokeToken: true, ChangeAccount: true, ViewAdmin: true, Administer: true,
-	RemoveLastFactor: true, ClaimKeyOffer: true,
+	RemoveLastFactor: true, ClaimKeyOffer: true, ManagePublishers: true, SetTrustedPublishingOnly: true,
+	AddPendingPublisher: true, SetStaging: true, ApproveRelease: true, DiscardRelease: true, SetPublishMail: true,
 }
 
 func actionNames() []string {
@@ -227,7 +230,7 @@ func (e *Engine) phaseFor(actor Actor) Phase {
 // second factor that maintain a project, or would by creating one. An account or a project an administrator
 // placed under early enforcement is under the enforce phase whatever the date.
 func (e *Engine) decideMandate(ctx context.Context, actor Actor, action Action, target Target) error {
-	if e.now == nil || actor.TwoFactor.Enabled() || enforceExempt[action] {
+	if e.now == nil || actor.Publisher != nil || actor.TwoFactor.Enabled() || enforceExempt[action] {
 		return nil
 	}
 	phase := e.phaseFor(actor)
@@ -292,7 +295,7 @@ const EventWarned = "policy:warned"
 // tell: the mandate has not begun, the account has a second factor or maintains nothing. Twine prints it from the
 // upload's response with --verbose; every warning is recorded in the security history.
 func (e *Engine) Warning(ctx context.Context, actor Actor, action Action, target Target) (string, error) {
-	if e.now == nil || actor.TwoFactor.Enabled() || !e.mandate.Refuses(PhaseEnforce, action) {
+	if e.now == nil || actor.Publisher != nil || actor.TwoFactor.Enabled() || !e.mandate.Refuses(PhaseEnforce, action) {
 		return "", nil
 	}
 	now := e.now()

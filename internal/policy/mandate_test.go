@@ -20,7 +20,7 @@ import (
 var exemptUnderEnforce = map[Action]bool{
 	AddFactor: true, RemoveFactor: true, RemoveLastFactor: true, ChangeAccount: true, RevokeToken: true,
 	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
-	ClaimKeyOffer: true,
+	ClaimKeyOffer: true, SetPublishMail: true,
 }
 
 // TestMandate is rule 4's table: phase x account x action, each decided with and without the mandate. The mandate
@@ -40,7 +40,7 @@ func TestMandate(t *testing.T) {
 		"no role, no 2FA":        {User: store.User{ID: 3, Username: "reader", CreatedAt: old}},
 		"new maintainer":         {User: store.User{ID: 4, Username: "newcomer", CreatedAt: day(6)}},
 	}
-	plain := New(roles)
+	plain := New(roles, BaseURL("https://index.example"))
 	refusals := map[string]int{}
 	for _, date := range []int{1, 10, 15, 20, 30} {
 		now := day(date)

@@ -70,6 +70,24 @@ const (
 	// ViewAdmin opens the administrators' pages; Administer changes what they change (users, reserved names).
 	ViewAdmin  Action = "view-admin"
 	Administer Action = "administer"
+	// ManagePublishers adds and removes a project's Trusted Publishers; SetTrustedPublishingOnly switches the
+	// project to accept uploads only from them (Target.TrustedPublishingOnly), or back. Owners only, with a second
+	// factor and a recent re-authentication: a publisher is a credential that uploads.
+	ManagePublishers         Action = "manage-publishers"
+	SetTrustedPublishingOnly Action = "set-trusted-publishing-only"
+	// SetStaging chooses which uploads of a project wait for a person's approval (staged releases); Owners only,
+	// with a second factor, since approving needs one.
+	SetStaging Action = "set-staging"
+	// ApproveRelease publishes a staged release; DiscardRelease drops it. Owners and Maintainers, with a second
+	// factor and a recent confirmation: this is where a person stands between CI and the index.
+	ApproveRelease Action = "approve-release"
+	DiscardRelease Action = "discard-release"
+	// SetPublishMail turns on or off (Target.PublishMail) an Owner's own mail of every publish to the project (the
+	// mail goes to Owners); a critical project's Owners cannot turn it off.
+	SetPublishMail Action = "set-publish-mail"
+	// AddPendingPublisher registers a publisher for a project name that does not exist yet: its first publish
+	// creates the project, owned by the actor. It needs what creating a project needs, and a second factor.
+	AddPendingPublisher Action = "add-pending-publisher"
 	// RemoveLastFactor is the removal of the actor's only remaining second factor, which accounts that must keep
 	// 2FA may not do. Callers decide it before removing and make the removal conditional on its answer, so that
 	// two concurrent removals cannot leave such an account with none.
@@ -98,7 +116,40 @@ type Actor struct {
 	// (accounts.Session.SignedInWithKey): projects that require phishing-resistant factors accept changes only
 	// from such a session.
 	KeySession bool
+
+	// Publisher is set when the request carried a token minted for Trusted Publishing: the actor is a CI job,
+	// not a person, and User is zero.
+	Publisher *Publisher
+	// Operator is the person at the server's command line (wharf publisher, wharf issuer), who holds the database
+	// and the server key anyway: the rules of people do not apply, read-only mode does. User, when set, is the
+	// account the operator acts for (the owner of a pending publisher).
+	Operator bool
 }
+
+// OperatorActor is the actor of a command run on the server, on behalf of user (zero for none).
+func OperatorActor(user store.User) Actor { return Actor{User: user, Operator: true} }
+
+// Publisher is what a Trusted Publishing token allows: the publishers it was minted for, as they are now (a
+// publisher removed since no longer counts).
+type Publisher struct {
+	TokenID string
+	// Identity names the CI job for messages and the history ("GitHub repository o/r, workflow release.yml, ...").
+	Identity string
+	Grants   []PublisherGrant
+}
+
+// PublisherGrant is one publisher a Trusted Publishing token acts for.
+type PublisherGrant struct {
+	PublisherID int64
+	// ProjectID is the project it publishes; 0 for a pending publisher, which may create the project PendingName
+	// for Owner.
+	ProjectID   int64
+	PendingName string
+	Owner       store.Account
+}
+
+// PublisherActor is the actor of a request that carried a verified Trusted Publishing token.
+func PublisherActor(p Publisher) Actor { return Actor{Publisher: &p} }
 
 // TwoFactor is an account's second factors.
 type TwoFactor struct {
@@ -196,10 +247,12 @@ type Engine struct {
 	readOnly bool
 	// criticalKeys holds every critical project to the phishing-resistant level, whatever its Owners chose.
 	criticalKeys bool
-	baseURL      string
-	audit        Recorder
-	mandate      Mandate
-	now          func() time.Time // nil: no mandate
+	// criticalTrusted holds every critical project to Trusted Publishing only.
+	criticalTrusted bool
+	baseURL         string
+	audit           Recorder
+	mandate         Mandate
+	now             func() time.Time // nil: no mandate
 }
 
 // Recorder appends to the security history; *audit.Log satisfies it.
@@ -223,6 +276,12 @@ type Option func(*Engine)
 // CriticalRequiresKeys holds every critical project to the phishing-resistant level (rule 3): its collaborators'
 // changes need a security key or passkey, not an authenticator app.
 func CriticalRequiresKeys(on bool) Option { return func(e *Engine) { e.criticalKeys = on } }
+
+// CriticalRequiresTrustedPublishing makes every critical project accept uploads only from its Trusted Publishers,
+// whatever its Owners chose: no user's API token, which can leak, publishes to it.
+func CriticalRequiresTrustedPublishing(on bool) Option {
+	return func(e *Engine) { e.criticalTrusted = on }
+}
 
 // ReadOnly refuses every change to projects, by any path, while an administrator keeps the index read-only.
 func ReadOnly(on bool) Option { return func(e *Engine) { e.readOnly = on } }
@@ -254,13 +313,14 @@ type accountRule struct {
 // accountActions are taken on the website only: a leaked API token must not add a factor to an account, make
 // more tokens or administer the index.
 var accountActions = map[Action]accountRule{
-	AddFactor:     {sudo: true, what: "change your second factors"},
-	RemoveFactor:  {sudo: true, what: "change your second factors"},
-	CreateToken:   {sudo: true, what: "create API tokens"},
-	RevokeToken:   {sudo: true, what: "revoke API tokens"},
-	ChangeAccount: {sudo: true, what: "change your account"},
-	ViewAdmin:     {admin: true, what: "see the administration pages"},
-	Administer:    {admin: true, sudo: true, what: "administer the index"},
+	AddFactor:           {sudo: true, what: "change your second factors"},
+	RemoveFactor:        {sudo: true, what: "change your second factors"},
+	CreateToken:         {sudo: true, what: "create API tokens"},
+	RevokeToken:         {sudo: true, what: "revoke API tokens"},
+	ChangeAccount:       {sudo: true, what: "change your account"},
+	ViewAdmin:           {admin: true, what: "see the administration pages"},
+	Administer:          {admin: true, sudo: true, what: "administer the index"},
+	AddPendingPublisher: {sudo: true, what: "register a Trusted Publisher for a new project"},
 }
 
 func decideAccount(actor Actor, r accountRule) error {
@@ -291,20 +351,13 @@ type Target struct {
 	// Require2FA is the setting SetProject2FA asks for, and RequireWebAuthn its phishing-resistant level:
 	// security keys or passkeys, not authenticator apps.
 	Require2FA, RequireWebAuthn bool
+	// TrustedPublishingOnly is the setting SetTrustedPublishingOnly asks for, and PublishMail SetPublishMail's.
+	TrustedPublishingOnly, PublishMail bool
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
 func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target Target) error {
-	err := e.decide(ctx, actor, action, target)
-	if err == nil && protectedWrites[action] && target.Project != nil {
-		err = e.decideProtection(ctx, actor, target.Project)
-	}
-	if err == nil && (action == AcceptInvitation || action == ManageRoles && target.Grantee != nil) {
-		err = e.decideNewRole(ctx, actor, action, target)
-	}
-	if err == nil {
-		err = e.decideMandate(ctx, actor, action, target)
-	}
+	err := e.decision(ctx, actor, action, target)
 	var d *Denied
 	if e.audit != nil && errors.As(err, &d) && worthRecording(actor, action, d) {
 		var projectID int64
@@ -323,6 +376,40 @@ func (e *Engine) Decide(ctx context.Context, actor Actor, action Action, target 
 	return err
 }
 
+// Offers is Decide for a page that chooses which forms to show: the same answer, and nothing recorded, since
+// looking at a page is not an attempt. A page shows the form when the answer is nil or only a confirmation is
+// missing (errors.Is(err, ErrReauthRequired)), and the reason otherwise.
+func (e *Engine) Offers(ctx context.Context, actor Actor, action Action, target Target) error {
+	return e.decision(ctx, actor, action, target)
+}
+
+// decision applies every rule, in order: roles and credentials, the 2FA rules of the project, the actor's own
+// second factor, new roles, the mandate.
+func (e *Engine) decision(ctx context.Context, actor Actor, action Action, target Target) error {
+	if actor.Operator {
+		if e.readOnly && writes(action) {
+			return &Denied{Reason: "The index is in read-only mode: no project can be changed right now. Try again later."}
+		}
+		return nil
+	}
+	err := e.decide(ctx, actor, action, target)
+	if err == nil && protectedWrites[action] && target.Project != nil {
+		err = e.decideProtection(ctx, actor, target.Project)
+	}
+	if why, ok := needsOwnFactor[action]; err == nil && ok && !actor.TwoFactor.Enabled() {
+		err = &Denied{Rule: RulePublishingNeeds2FA, Reason: fmt.Sprintf(
+			"Enable two-factor authentication for '%s' at %s/manage/account/ (a security key, a passkey or an authenticator app) before you %s.",
+			actor.User.Username, e.baseURL, why)}
+	}
+	if err == nil && (action == AcceptInvitation || action == ManageRoles && target.Grantee != nil) {
+		err = e.decideNewRole(ctx, actor, action, target)
+	}
+	if err == nil {
+		err = e.decideMandate(ctx, actor, action, target)
+	}
+	return err
+}
+
 // RulePermission names, in the security history, the refusals of the rules of roles, credentials and accounts.
 const RulePermission = "permission"
 
@@ -335,6 +422,9 @@ func worthRecording(actor Actor, action Action, d *Denied) bool {
 
 // decide applies the rules of roles, credentials, confirmations and accounts.
 func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target Target) error {
+	if actor.Publisher != nil {
+		return e.decidePublisher(actor, action, target)
+	}
 	if actor.User.ID == 0 {
 		return &Denied{Reason: "Invalid or non-existent authentication information. See the help on API tokens for more information."}
 	}
@@ -395,6 +485,12 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 		return nil
 	}
 	if r, ok := accountActions[action]; ok {
+		if action == AddPendingPublisher && actor.Token == nil {
+			// The pending publisher creates a project for the actor, who must be able to own one.
+			if err := needsVerifiedEmail(actor); err != nil {
+				return err
+			}
+		}
 		return decideAccount(actor, r)
 	}
 	r, ok := management[action]
@@ -407,8 +503,13 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 	if err := e.decideManagement(ctx, actor, r, target.Project); err != nil {
 		return err
 	}
-	if action == SetProject2FA {
+	switch action {
+	case SetProject2FA:
 		return e.decideProject2FA(ctx, actor, target)
+	case SetTrustedPublishingOnly:
+		return e.decideTrustedPublishingOnly(ctx, actor, target)
+	case SetPublishMail:
+		return e.decidePublishMail(ctx, target)
 	}
 	if g := target.Grantee; g != nil && g.EmailVerifiedAt.IsZero() {
 		return &Denied{Reason: fmt.Sprintf(
@@ -429,16 +530,34 @@ const (
 	RuleTokenBefore2FA = "token-before-2fa"
 	// RuleNewRole: accepting a role on such a project, and becoming an Owner of any project, needs 2FA first.
 	RuleNewRole = "new-role-needs-2fa"
+	// RuleTrustedPublishingOnly: a project whose Owners switched it to Trusted Publishing only (or a critical
+	// project, where the index requires it) refuses uploads with users' API tokens.
+	RuleTrustedPublishingOnly = "trusted-publishing-only"
+	// RulePublishingNeeds2FA: setting up Trusted Publishing (a publisher, a pending publisher, the Trusted
+	// Publishing only switch) needs a second factor on the actor's account, whatever the project (TP5).
+	RulePublishingNeeds2FA = "publishing-needs-2fa"
 	// RuleKeysRequired: a project whose Owners require security keys or passkeys (or a critical project, where the
 	// index requires them) takes changes only from a web session that proved one, and uploads only from tokens of
 	// accounts that have one. An authenticator app's code can be phished; a key's answer is bound to the site.
 	RuleKeysRequired = "security-key-required"
 )
 
+// needsOwnFactor are the actions that decide how a project publishes, or stand in for a person between CI and the
+// index, with what the denial says of each: RulePublishingNeeds2FA holds them.
+var needsOwnFactor = map[Action]string{
+	ManagePublishers:         "set up Trusted Publishing: a publisher uploads without a person, so only an account protected by a second factor may set one up",
+	SetTrustedPublishingOnly: "set up Trusted Publishing: a publisher uploads without a person, so only an account protected by a second factor may set one up",
+	AddPendingPublisher:      "set up Trusted Publishing: a publisher uploads without a person, so only an account protected by a second factor may set one up",
+	SetStaging:               "require approval of uploads: approving needs a second factor",
+	ApproveRelease:           "approve a staged release: the approval is what stands between an upload and the index",
+	DiscardRelease:           "discard a staged release: the approval is what stands between an upload and the index",
+}
+
 // protectedWrites are the actions that publish, update or modify a project, which the 2FA rules hold.
 var protectedWrites = map[Action]bool{
 	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
-	SetProject2FA: true,
+	SetProject2FA: true, ManagePublishers: true, SetTrustedPublishingOnly: true, SetStaging: true, ApproveRelease: true,
+	DiscardRelease: true,
 }
 
 // decideProtection applies RuleCritical, RuleProjectRequires2FA, RuleTokenBefore2FA and RuleKeysRequired to a
@@ -447,6 +566,20 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 	prot, err := e.roles.ProjectProtection(ctx, p.ID)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
+	}
+	if actor.Publisher != nil {
+		// The publisher was set up by an Owner with a second factor and a recent confirmation, and its token is
+		// bound to one CI job for minutes: it is the credential these rules want uploads to come from.
+		return nil
+	}
+	if actor.Token != nil && e.TrustedPublishingOnly(prot) {
+		why := fmt.Sprintf("its Owners accept uploads to project '%s' only from its Trusted Publishers", p.Name)
+		if !prot.TrustedPublishingOnly {
+			why = fmt.Sprintf("project '%s' is a critical project, and this index accepts uploads to critical projects only from their Trusted Publishers", p.Name)
+		}
+		return &Denied{Rule: RuleTrustedPublishingOnly, Reason: fmt.Sprintf(
+			"API tokens of users cannot upload here: %s. Publish from the project's CI with Trusted Publishing (its publishers are listed at %s/manage/project/%s/publishing/), or ask an Owner to add a publisher for your workflow.",
+			why, e.baseURL, p.NormalizedName)}
 	}
 	if !prot.Critical() && !prot.Require2FA && !prot.RequireWebAuthn {
 		return nil
@@ -488,6 +621,11 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 			why, e.baseURL)}
 	}
 	return nil
+}
+
+// TrustedPublishingOnly says whether a project takes uploads only from its Trusted Publishers.
+func (e *Engine) TrustedPublishingOnly(prot store.Protection) bool {
+	return prot.TrustedPublishingOnly || prot.Critical() && e.criticalTrusted
 }
 
 // RequiresKeys says whether a project is held to the phishing-resistant level (rule 3): security keys or passkeys.
@@ -625,6 +763,13 @@ var management = map[Action]rule{
 	ViewProjectHistory: {what: "see the security history of project '%s'"},
 	ViewReleases:       {anyRole: true, what: "manage the releases of project '%s'"},
 	SetProject2FA:      {sudo: true, what: "change the two-factor requirement of project '%s'"},
+	ManagePublishers:   {sudo: true, what: "manage the Trusted Publishers of project '%s'"},
+	SetStaging:         {sudo: true, what: "change which uploads of project '%s' wait for approval"},
+	ApproveRelease:     {anyRole: true, sudo: true, what: "approve staged releases of project '%s'"},
+	SetPublishMail:     {what: "change the mail you get of every publish to project '%s'"},
+	DiscardRelease:     {anyRole: true, sudo: true, what: "discard staged releases of project '%s'"},
+	SetTrustedPublishingOnly: {sudo: true,
+		what: "change whether project '%s' accepts uploads only from its Trusted Publishers"},
 }
 
 // decideManagement checks, in this order, the credential, the role and the confirmation: a user who may not act
@@ -682,6 +827,117 @@ func (e *Engine) decideLastFactor(ctx context.Context, actor Actor) error {
 		return &Denied{Reason: fmt.Sprintf(
 			"This is your last second factor, and you are an Owner or Maintainer of %s: accounts that can publish must keep two-factor authentication. Add another security key or authenticator app first, then remove this one.",
 			projects)}
+	}
+	return nil
+}
+
+// decideTrustedPublishingOnly keeps a critical project under Trusted Publishing only where the index requires it.
+func (e *Engine) decideTrustedPublishingOnly(ctx context.Context, actor Actor, target Target) error {
+	if target.TrustedPublishingOnly {
+		return nil
+	}
+	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if prot.Critical() && e.criticalTrusted {
+		return &Denied{Rule: RuleCritical, Reason: fmt.Sprintf(
+			"Project '%s' is a critical project: this index accepts uploads to it only from its Trusted Publishers. Only an administrator can release a project from being critical.",
+			target.Project.Name)}
+	}
+	return nil
+}
+
+// decidePublisher applies the rules of a Trusted Publishing token: it uploads to the projects of the publishers
+// it was minted for, creates the project of a pending one (for the account that registered it, which must be
+// able to own a project), and does nothing else.
+func (e *Engine) decidePublisher(actor Actor, action Action, target Target) error {
+	pub := actor.Publisher
+	if e.readOnly && writes(action) {
+		return &Denied{Reason: "The index is in read-only mode: no project can be changed right now. Try again later."}
+	}
+	switch action {
+	case Upload:
+		if target.Project == nil {
+			return fmt.Errorf("policy: %s needs a project", action)
+		}
+		for _, g := range pub.Grants {
+			if g.ProjectID == target.Project.ID {
+				return nil
+			}
+		}
+		return &Denied{Reason: fmt.Sprintf(
+			"Invalid API Token: this Trusted Publishing token is not valid for project '%s': no publisher of the project matches %s. An Owner can add one at %s/manage/project/%s/publishing/.",
+			target.Project.NormalizedName, pub.Identity, e.baseURL, target.Project.NormalizedName)}
+	case CreateProject:
+		for _, g := range pub.Grants {
+			if g.ProjectID != 0 || g.PendingName != target.Name {
+				continue
+			}
+			switch {
+			case g.Owner.Disabled:
+				return &Denied{Reason: fmt.Sprintf("The account '%s' that registered this pending publisher is disabled.", g.Owner.Username)}
+			case g.Owner.EmailVerifiedAt.IsZero():
+				return &Denied{Reason: fmt.Sprintf(
+					"The user '%s' who registered this pending publisher has no verified email address, and only accounts with one can own a project. Verify it on the account page, then publish again.",
+					g.Owner.Username)}
+			}
+			return nil
+		}
+		return &Denied{Reason: fmt.Sprintf(
+			"Invalid API Token: this Trusted Publishing token cannot create the new project '%s': no pending publisher for that name matches %s. Register one at %s/manage/account/publishing/ first.",
+			target.Name, pub.Identity, e.baseURL)}
+	}
+	return &Denied{Reason: "Trusted Publishing tokens can only upload."}
+}
+
+// Creator is who owns a project that actor's upload creates under name: the uploader, or for a Trusted Publisher
+// the account that registered the pending publisher (PendingPublisher), which becomes the project's publisher.
+func Creator(actor Actor, name string) (ownerID, pendingPublisher int64) {
+	if actor.Publisher == nil {
+		return actor.User.ID, 0
+	}
+	for _, g := range actor.Publisher.Grants {
+		if g.ProjectID == 0 && g.PendingName == name {
+			return g.Owner.ID, g.PublisherID
+		}
+	}
+	return 0, 0
+}
+
+// Stages says whether actor's upload to project waits for approval (a staged release) rather than publishing at
+// once, as the project's Owners chose: uploads from Trusted Publishers, or from any token.
+func (e *Engine) Stages(ctx context.Context, actor Actor, project *store.Project) (bool, error) {
+	if project == nil {
+		return false, nil // a new project has no Owners' choice yet
+	}
+	prot, err := e.roles.ProjectProtection(ctx, project.ID)
+	if err != nil {
+		return false, fmt.Errorf("policy: %w", err)
+	}
+	switch prot.Staging {
+	case store.StageCI:
+		return actor.Publisher != nil, nil
+	case store.StageTokens:
+		return actor.Publisher != nil || actor.Token != nil, nil
+	}
+	return false, nil
+}
+
+// decidePublishMail keeps the mail of every publish on for a critical project's collaborators: a publish from a
+// taken-over account must not go unseen where most users would install it.
+func (e *Engine) decidePublishMail(ctx context.Context, target Target) error {
+	if target.PublishMail {
+		return nil
+	}
+	prot, err := e.roles.ProjectProtection(ctx, target.Project.ID)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if prot.Critical() {
+		return &Denied{Rule: RuleCritical, Reason: fmt.Sprintf(
+			"Project '%s' is a critical project: its collaborators get a mail of every publish, so that none goes unseen. If they are too many, sort them with a filter in your mail program; the project's history at %s/manage/project/%s/history/ lists every publish too.",
+			target.Project.Name, e.baseURL, target.Project.NormalizedName)}
 	}
 	return nil
 }

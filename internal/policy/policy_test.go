@@ -129,6 +129,12 @@ var permissions = []struct {
 	{ViewProjectHistory, true, false, false, false},
 	{ViewReleases, true, true, false, false},
 	{SetProject2FA, true, false, false, true},
+	{ManagePublishers, true, false, false, true},
+	{SetTrustedPublishingOnly, true, false, false, true},
+	{SetStaging, true, false, false, true},
+	{ApproveRelease, true, true, false, true},
+	{DiscardRelease, true, true, false, true},
+	{SetPublishMail, true, false, false, false},
 }
 
 type outcome struct {
@@ -168,7 +174,11 @@ func TestDecidePermissionMatrix(t *testing.T) {
 					want = outcome{Reauth: true}
 				}
 				t.Run(fmt.Sprintf("%s/%s/%s", p.action, who, cred), func(t *testing.T) {
-					err := e.Decide(context.Background(), actor(users[who]), p.action, Target{Project: demo, Name: "demo"})
+					// Roles and credentials alone: the actor has the second factor that setting up Trusted
+					// Publishing also needs (TestTwoFactorRules has the rows without).
+					a := actor(users[who])
+					a.TwoFactor = TwoFactor{TOTP: true}
+					err := e.Decide(context.Background(), a, p.action, Target{Project: demo, Name: "demo"})
 					if err != nil && !errors.Is(err, ErrDenied) {
 						t.Fatalf("Decide = %v, want a decision", err)
 					}
@@ -368,7 +378,7 @@ func TestActorsKnowTheirAccount(t *testing.T) {
 		User:            store.User{ID: 7, Username: "alice", Email: "alice@example.com", PasswordHash: "h", CreatedAt: t0},
 		EmailVerifiedAt: t0, IsAdmin: true, PasswordChangedAt: t0, HasTOTP: true, HasWebAuthn: true, TwoFactorSince: t0,
 	}
-	credentialFields := map[string]bool{"Token": true, "Sudo": true, "KeySession": true}
+	credentialFields := map[string]bool{"Token": true, "Sudo": true, "KeySession": true, "Publisher": true, "Operator": true}
 	session := SessionActor(acct, Session{Sudo: true, Key: true})
 	token := TokenActor(acct, TokenScope{ID: "t", CreatedAt: t0})
 	for name, a := range map[string]Actor{"session": session, "token": token} {
@@ -408,6 +418,7 @@ var accountPermissions = []struct {
 	{ChangeAccount, false, true},
 	{ViewAdmin, true, false},
 	{Administer, true, true},
+	{AddPendingPublisher, false, true},
 }
 
 func TestDecideAccountActions(t *testing.T) {
@@ -428,6 +439,9 @@ func TestDecideAccountActions(t *testing.T) {
 			{"administrator's token", Actor{User: user, Admin: true, Sudo: true, Token: &TokenScope{ID: "t"}}, outcome{}},
 		} {
 			t.Run(fmt.Sprintf("%s/%s", p.action, tc.name), func(t *testing.T) {
+				// The rules of accounts alone: a verified address and a second factor, which some actions also
+				// need, are TestPublishingNeeds2FA's.
+				tc.actor.EmailVerified, tc.actor.TwoFactor = true, TwoFactor{TOTP: true}
 				err := e.Decide(context.Background(), tc.actor, p.action, Target{})
 				if err != nil && !errors.Is(err, ErrDenied) {
 					t.Fatalf("Decide = %v, want a decision", err)
@@ -450,8 +464,14 @@ func TestDecideAccountActions(t *testing.T) {
 // a project. Reading a project's pages and leaving it stay open to a collaborator without a second factor.
 var writesHeldBy2FA = map[Action]bool{
 	Upload: true, ManageRoles: true, Yank: true, Unyank: true, DeleteFile: true, DeleteRelease: true, DeleteProject: true,
-	SetProject2FA: true,
+	SetProject2FA: true, ManagePublishers: true, SetTrustedPublishingOnly: true, SetStaging: true, ApproveRelease: true,
+	DiscardRelease: true,
 }
+
+// publishingNeeds2FA is the specification of RulePublishingNeeds2FA: setting up Trusted Publishing needs the
+// actor's own second factor, on any project.
+var publishingNeeds2FA = map[Action]bool{ManagePublishers: true, SetTrustedPublishingOnly: true, AddPendingPublisher: true,
+	SetStaging: true, ApproveRelease: true, DiscardRelease: true}
 
 type recorded struct{ events []string }
 
@@ -524,7 +544,10 @@ func TestTwoFactorRules(t *testing.T) {
 							// only uploads from a token.
 							wantAllowed := actor.Token == nil || p.action == Upload
 							wantRule := ""
-							if wantAllowed && writesHeldBy2FA[p.action] && project != normal {
+							if wantAllowed && p.action == SetPublishMail && project == critical {
+								wantRule = RuleCritical // the target turns the mail off, which a critical project keeps on
+							}
+							if wantAllowed && wantRule == "" && writesHeldBy2FA[p.action] && project != normal {
 								switch {
 								case !tf.Enabled() && project == critical:
 									wantRule = RuleCritical
@@ -537,6 +560,9 @@ func TestTwoFactorRules(t *testing.T) {
 								case keysRequired && actor.Token == nil && !actor.KeySession:
 									wantRule = RuleKeysRequired
 								}
+							}
+							if wantAllowed && wantRule == "" && publishingNeeds2FA[p.action] && !tf.Enabled() {
+								wantRule = RulePublishingNeeds2FA
 							}
 							wantAllowed = wantAllowed && wantRule == ""
 							name := fmt.Sprintf("%s/%s/%s/%s/%s/admin=%v", engineName, p.action, project.NormalizedName, acctName, credName, admin)

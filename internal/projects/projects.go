@@ -47,6 +47,14 @@ type Store interface {
 	DeleteRelease(ctx context.Context, projectID int64, canonicalVersion string, userID int64, now time.Time) ([]store.File, error)
 	DeleteProject(ctx context.Context, projectID, userID int64, now time.Time, reserveReason string) (store.Project, []store.File, error)
 	SetRequire2FA(ctx context.Context, projectID int64, on, keys bool) error
+
+	SetStaging(ctx context.Context, projectID int64, mode string) error
+	StagedFiles(ctx context.Context, projectID int64) ([]store.StagedFile, error)
+	ApproveStaged(ctx context.Context, projectID int64, canonicalVersion string, userID int64, now time.Time) ([]store.File, error)
+	DiscardStaged(ctx context.Context, projectID int64, canonicalVersion string) ([]store.StagedFile, error)
+	PublishMailOptouts(ctx context.Context, projectID int64) (map[int64]bool, error)
+	SetPublishMail(ctx context.Context, userID, projectID int64, on bool) error
+	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
@@ -151,6 +159,10 @@ const (
 	NoticeReleaseDeleted     = "release-deleted"
 	NoticeProjectDeleted     = "project-deleted"
 	NoticeRequire2FA         = "require-2fa"
+	NoticeReleaseApproved    = "release-approved"
+	NoticeReleaseDiscarded   = "release-discarded"
+	NoticeStaging            = "staging"
+	NoticePublished          = "published"
 )
 
 // Notice is a mail the caller should send. Security notices go to every Owner, the one who acted included: if
@@ -163,6 +175,9 @@ type Notice struct {
 	Role    string // the role offered, granted, changed to or taken away
 	By      string // the username of who made the change
 	Detail  string // a version or a filename, for yanks and deletions
+	// Text is the mail's sentence, for the kinds whose wording lives with the rule that sent them (the staged
+	// releases'); "" for the others.
+	Text string
 }
 
 // Kinds of the security events this package records. They are stable strings: the history pages and scripts
@@ -182,6 +197,9 @@ const (
 	EventReleaseDeleted     = "release:remove"
 	EventProjectDeleted     = "project:remove"
 	EventRequire2FA         = "project:require-2fa"
+	EventReleaseApproved    = "release:approve"
+	EventReleaseDiscarded   = "release:discard"
+	EventStaging            = "project:staging"
 )
 
 // record appends an event and goes on when that fails: the change it describes has already happened and must not

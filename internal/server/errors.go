@@ -47,7 +47,8 @@ func (s *Server) handle(h httperror.Handler) http.Handler {
 			w.Header()[k] = v
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		if strings.Contains(r.Header.Get("Accept"), "json") || strings.HasPrefix(r.URL.Path, "/pypi/") {
+		if strings.Contains(r.Header.Get("Accept"), "json") || strings.HasPrefix(r.URL.Path, "/pypi/") ||
+			strings.HasPrefix(r.URL.Path, "/_/secrets/") {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(code)
 			json.NewEncoder(w).Encode(map[string]string{"message": msg})

@@ -50,6 +50,10 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 
 	metrics prometheus.Gatherer // what /metrics serves; nil leaves the route out
+	// disclosure takes leaked-token reports from secret scanners; nil answers them 404.
+	disclosure Discloser
+	// minter exchanges CI jobs' OIDC tokens for upload tokens; nil answers that Trusted Publishing is off.
+	minter Minter
 }
 
 // Option configures a Server.
@@ -85,6 +89,9 @@ func (s *Server) routes() {
 	m.Handle("POST /legacy/{$}", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("POST /legacy", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("GET /_/health", s.handle(s.health))
+	m.Handle("GET /_/oidc/audience", s.handle(s.oidcAudience))
+	m.Handle("POST /_/oidc/mint-token", s.handle(s.mintToken))
+	m.Handle("POST /_/secrets/disclose-token", s.handle(s.discloseToken))
 	if s.metrics != nil {
 		// Aggregates without personal data, for the operator's Prometheus; the README asks operators to keep the
 		// path off the public internet. A collector that fails is logged and left out; the others are served.
@@ -150,6 +157,9 @@ func (s *Server) routes() {
 	m.Handle("POST /manage/account/token/{$}", s.page(w.CreateToken))
 	m.Handle("POST /manage/account/token/revoke/{$}", s.page(w.RevokeToken))
 	m.Handle("POST /manage/account/key-offer/{$}", s.page(w.ClaimKeyOffer))
+	m.Handle("GET /manage/account/publishing/{$}", s.page(w.PendingPublishers))
+	m.Handle("POST /manage/account/publishing/add/{$}", s.page(w.AddPendingPublisher))
+	m.Handle("POST /manage/account/publishing/remove/{$}", s.page(w.RemovePendingPublisher))
 
 	m.Handle("GET /manage/projects/{$}", s.page(w.MyProjects))
 	m.Handle("POST /manage/projects/invitations/accept/{$}", s.page(w.AcceptInvitation))
@@ -169,8 +179,16 @@ func (s *Server) routes() {
 	m.Handle("POST /manage/project/{name}/releases/unyank/{$}", s.page(w.Unyank))
 	m.Handle("POST /manage/project/{name}/releases/delete-file/{$}", s.page(w.DeleteFile))
 	m.Handle("POST /manage/project/{name}/releases/delete-release/{$}", s.page(w.DeleteRelease))
+	m.Handle("POST /manage/project/{name}/releases/approve/{$}", s.page(w.ApproveRelease))
+	m.Handle("POST /manage/project/{name}/releases/discard/{$}", s.page(w.DiscardRelease))
 	m.Handle("POST /manage/project/{name}/delete/{$}", s.page(w.DeleteProject))
 	m.Handle("GET /manage/project/{name}/history/{$}", s.page(w.ProjectHistory))
+	m.Handle("GET /manage/project/{name}/publishing/{$}", s.page(w.Publishing))
+	m.Handle("POST /manage/project/{name}/publishing/add/{$}", s.page(w.AddPublisher))
+	m.Handle("POST /manage/project/{name}/publishing/remove/{$}", s.page(w.RemovePublisher))
+	m.Handle("POST /manage/project/{name}/publishing/trusted-only/{$}", s.page(w.TrustedPublishingOnly))
+	m.Handle("POST /manage/project/{name}/publishing/staging/{$}", s.page(w.SetStaging))
+	m.Handle("POST /manage/project/{name}/publishing/mail/{$}", s.page(w.PublishMail))
 
 	m.Handle("GET /admin/{$}", s.page(w.Admin))
 	m.Handle("GET /admin/dashboard/{$}", s.page(w.Dashboard))

@@ -17,6 +17,10 @@ type Protection struct {
 	Require2FA    bool
 	// RequireWebAuthn: the Owners require security keys or passkeys, not authenticator apps (Require2FA is set too).
 	RequireWebAuthn bool
+	// TrustedPublishingOnly: the Owners accept uploads only from the project's Trusted Publishers.
+	TrustedPublishingOnly bool
+	// Staging is which uploads wait for a person's approval (StageNothing, StageCI, StageTokens).
+	Staging string
 }
 
 // Critical reports whether the project is designated critical.
@@ -27,8 +31,8 @@ func (p Protection) Critical() bool { return !p.CriticalSince.IsZero() }
 func (db *DB) ProjectProtection(ctx context.Context, projectID int64) (Protection, error) {
 	var since sql.NullInt64
 	var p Protection
-	err := db.sql.QueryRowContext(ctx, `SELECT critical_since, require_2fa, require_webauthn FROM projects WHERE id = $1`, projectID).
-		Scan(&since, &p.Require2FA, &p.RequireWebAuthn)
+	err := db.sql.QueryRowContext(ctx, `SELECT critical_since, require_2fa, require_webauthn, trusted_publishing_only,
+		staging FROM projects WHERE id = $1`, projectID).Scan(&since, &p.Require2FA, &p.RequireWebAuthn, &p.TrustedPublishingOnly, &p.Staging)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}

@@ -12,15 +12,15 @@ import (
 
 const fileSelect = `SELECT f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version,
 	f.requires_python, f.size, f.sha256, f.md5, f.blake2_256, f.metadata_sha256, f.uploaded_at,
-	COALESCE(f.uploaded_by, 0), r.yanked, r.yanked_reason
-	FROM files f JOIN releases r ON r.id = f.release_id`
+	COALESCE(f.uploaded_by, 0), COALESCE(f.publisher_token_id, ''), COALESCE(pt.identity, ''), r.yanked, r.yanked_reason
+	FROM files f JOIN releases r ON r.id = f.release_id LEFT JOIN publisher_tokens pt ON pt.id = f.publisher_token_id`
 
 func scanFile(row interface{ Scan(...any) error }) (File, error) {
 	var f File
 	var uploaded int64
 	err := row.Scan(&f.ID, &f.ReleaseID, &f.ProjectID, &f.Version, &f.Filename, &f.PackageType, &f.PythonVersion,
 		&f.RequiresPython, &f.Size, &f.SHA256, &f.MD5, &f.Blake2b256, &f.MetadataSHA256, &uploaded,
-		&f.UploadedBy, &f.Yanked, &f.YankedReason)
+		&f.UploadedBy, &f.PublisherTokenID, &f.PublisherIdentity, &f.Yanked, &f.YankedReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return File{}, ErrNotFound
 	}
@@ -179,7 +179,8 @@ func (db *DB) FileByFilename(ctx context.Context, filename string) (File, error)
 	return f, nil
 }
 
-// EachFile streams every file row, for fsck.
+// EachFile streams every file row, for fsck, then every staged file (with the fields fsck reads: filename, size,
+// sha256, metadata_sha256), whose blobs must be kept as well.
 func (db *DB) EachFile(ctx context.Context, fn func(File) error) error {
 	rows, err := db.sql.QueryContext(ctx, fileSelect+` ORDER BY f.id`)
 	if err != nil {
@@ -195,7 +196,24 @@ func (db *DB) EachFile(ctx context.Context, fn func(File) error) error {
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	staged, err := db.sql.QueryContext(ctx, `SELECT project_id, filename, size, sha256, metadata_sha256 FROM staged_files ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("staged files: %w", err)
+	}
+	defer staged.Close()
+	for staged.Next() {
+		var f File
+		if err := staged.Scan(&f.ProjectID, &f.Filename, &f.Size, &f.SHA256, &f.MetadataSHA256); err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return staged.Err()
 }
 
 // AddDownloads adds counts per project id for one UTC day ("2006-01-02"), to the daily counts and to the download
@@ -251,7 +269,8 @@ func filenameStatus(ctx context.Context, q rowQuerier, filename string) (string,
 func (db *DB) BlobReferenced(ctx context.Context, sha256 string) (bool, error) {
 	var n int
 	err := db.sql.QueryRowContext(ctx,
-		`SELECT count(*) FROM files WHERE sha256 = $1 OR metadata_sha256 = $1`, sha256).Scan(&n)
+		`SELECT (SELECT count(*) FROM files WHERE sha256 = $1 OR metadata_sha256 = $1) +
+		        (SELECT count(*) FROM staged_files WHERE sha256 = $1 OR metadata_sha256 = $1)`, sha256).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("blob referenced: %w", err)
 	}

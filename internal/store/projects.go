@@ -53,9 +53,14 @@ type File struct {
 	Blake2b256     string
 	MetadataSHA256 string
 	UploadedAt     time.Time
-	UploadedBy     int64
-	Yanked         bool // of its release
-	YankedReason   string
+	UploadedBy     int64 // 0 for a Trusted Publisher's upload
+	// PublisherTokenID names the token minted for the Trusted Publisher that uploaded the file, and
+	// PublisherIdentity is that CI job's identity (JSON: kind, issuer, repository, workflow, ref, sha, environment);
+	// both empty for an upload with a user's token.
+	PublisherTokenID  string
+	PublisherIdentity string
+	Yanked            bool // of its release
+	YankedReason      string
 }
 
 const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size`

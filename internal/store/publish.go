@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -26,7 +27,13 @@ type NewFile struct {
 	// CreateProject says the caller authorised the creation of a new project with the uploader as Owner; if the
 	// project appeared meanwhile, AddFile returns ErrProjectExists so the caller decides again.
 	CreateProject bool
-	UploaderID    int64
+	// UploaderID is the account that uploads, 0 for a Trusted Publisher (PublisherTokenID names its token). OwnerID
+	// is who owns a project the upload creates: the uploader, or the account that registered the pending publisher
+	// PendingPublisherID, which becomes the project's publisher in the same commit.
+	UploaderID         int64
+	OwnerID            int64
+	PendingPublisherID int64
+	PublisherTokenID   string
 
 	Version          string
 	CanonicalVersion string
@@ -139,10 +146,13 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 			return res, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
-			p.ID, nf.UploaderID, RoleOwner, now); err != nil {
+			p.ID, cmp.Or(nf.OwnerID, nf.UploaderID), RoleOwner, now); err != nil {
 			return res, err
 		}
 		if err := journal(ctx, tx, p.ID, "create", "", nf.UploaderID, now, nil); err != nil {
+			return res, err
+		}
+		if err := settlePendingPublishers(ctx, tx, p, nf.PendingPublisherID); err != nil {
 			return res, err
 		}
 		res.ProjectCreated = true
@@ -170,14 +180,15 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 		ReleaseID: releaseID, ProjectID: p.ID, Version: releaseVersion, Filename: nf.Filename,
 		PackageType: nf.PackageType, PythonVersion: nf.PythonVersion, RequiresPython: nf.RequiresPython,
 		Size: nf.Size, SHA256: nf.SHA256, MD5: nf.MD5, Blake2b256: nf.Blake2b256, MetadataSHA256: nf.MetadataSHA256,
-		UploadedAt: fromMicros(now), UploadedBy: nf.UploaderID,
+		UploadedAt: fromMicros(now), UploadedBy: nf.UploaderID, PublisherTokenID: nf.PublisherTokenID,
 	}
 	if err := tx.QueryRowContext(ctx,
 		`INSERT INTO files (release_id, project_id, filename, packagetype, python_version, requires_python, size,
-		                    sha256, md5, blake2_256, metadata_sha256, uploaded_at, uploaded_by)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		                    sha256, md5, blake2_256, metadata_sha256, uploaded_at, uploaded_by, publisher_token_id)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
 		f.ReleaseID, f.ProjectID, f.Filename, f.PackageType, f.PythonVersion, f.RequiresPython, f.Size,
-		f.SHA256, f.MD5, f.Blake2b256, f.MetadataSHA256, now, f.UploadedBy).Scan(&f.ID); err != nil {
+		f.SHA256, f.MD5, f.Blake2b256, f.MetadataSHA256, now, nullID(f.UploadedBy),
+		sql.NullString{String: f.PublisherTokenID, Valid: f.PublisherTokenID != ""}).Scan(&f.ID); err != nil {
 		return res, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO filename_registry (filename, created_at) VALUES ($1, $2)`,
@@ -199,8 +210,22 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 	return res, nil
 }
 
-// FileWithContent returns the filename of the live file whose bytes have the given sha256 or blake2b-256, or ""
-// when no live file has them.
+// settlePendingPublishers runs when project p is created: the pending publisher that created it (if any) becomes
+// its publisher, and every other pending publisher of the name is dropped, since whoever registered it did not get
+// the name.
+func settlePendingPublishers(ctx context.Context, tx *sql.Tx, p Project, pendingID int64) error {
+	if pendingID != 0 {
+		if err := execOne(ctx, tx, `UPDATE publishers SET project_id = $1, pending_name = NULL, expires_at = NULL
+			WHERE id = $2 AND pending_name = $3`, p.ID, pendingID, p.NormalizedName); err != nil {
+			return fmt.Errorf("pending publisher %d: %w", pendingID, err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM publishers WHERE pending_name = $1`, p.NormalizedName)
+	return err
+}
+
+// FileWithContent returns the filename of the live or staged file whose bytes have the given sha256 or
+// blake2b-256, or "" when none has them.
 func (db *DB) FileWithContent(ctx context.Context, sha256, blake2 string) (string, error) {
 	name, err := fileWithContent(ctx, db.sql, sha256, blake2)
 	if err != nil {
@@ -211,8 +236,10 @@ func (db *DB) FileWithContent(ctx context.Context, sha256, blake2 string) (strin
 
 func fileWithContent(ctx context.Context, q rowQuerier, sha256, blake2 string) (string, error) {
 	var name string
+	// Staged files count too: their release may be approved, and the same bytes must not reach the index twice.
 	err := q.QueryRowContext(ctx, `SELECT f.filename FROM file_digests d JOIN files f ON f.id = d.file_id
-		WHERE d.sha256 = $1 OR d.blake2_256 = $2 LIMIT 1`, sha256, blake2).Scan(&name)
+		WHERE d.sha256 = $1 OR d.blake2_256 = $2
+		UNION ALL SELECT filename FROM staged_files WHERE sha256 = $1 OR blake2_256 = $2 LIMIT 1`, sha256, blake2).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -19,5 +19,6 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/promo", func(t *testing.T) { storetest.RunPromo(t, e.Open) })
 		t.Run(e.Name+"/adoption", func(t *testing.T) { storetest.RunAdoption(t, e.Open) })
 		t.Run(e.Name+"/reminders", func(t *testing.T) { storetest.RunReminders(t, e.Open) })
+		t.Run(e.Name+"/disclosure", func(t *testing.T) { storetest.RunDisclosure(t, e.Open) })
 	}
 }

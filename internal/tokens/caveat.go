@@ -16,6 +16,7 @@ const (
 	kindProjects
 	kindNotBefore
 	kindExpires
+	kindPublisher
 )
 
 // The JSON shapes of the caveats. Encoding through these structs is what
@@ -32,6 +33,9 @@ type (
 	}
 	expiresCaveat struct {
 		Expires int64 `json:"exp"`
+	}
+	publisherCaveat struct {
+		Publisher bool `json:"publisher"`
 	}
 )
 
@@ -59,6 +63,11 @@ func (c Caveats) encode() ([][]byte, error) {
 	}
 	if c.UserID > 0 {
 		if err := add(userCaveat{c.UserID}); err != nil {
+			return nil, err
+		}
+	}
+	if c.Publisher {
+		if err := add(publisherCaveat{true}); err != nil {
 			return nil, err
 		}
 	}
@@ -137,6 +146,14 @@ func parseCaveat(b []byte) (caveat, error) {
 				}
 			}
 			canon = projectsCaveat{c.projects}
+		case "publisher":
+			c.kind = kindPublisher
+			var on bool
+			err = json.Unmarshal(v, &on)
+			if !on {
+				err = fmt.Errorf("publisher caveat is not true")
+			}
+			canon = publisherCaveat{true}
 		case "nbf":
 			c.kind = kindNotBefore
 			err = json.Unmarshal(v, &c.n)
@@ -179,6 +196,8 @@ func evaluate(t rawToken) (Verified, error) {
 				return Verified{}, fmt.Errorf("user caveats disagree: %w", ErrMalformed)
 			}
 			v.UserID = c.n
+		case kindPublisher:
+			v.Publisher = true
 		case kindProjects:
 			if v.Projects == nil {
 				v.Projects = c.projects
@@ -193,8 +212,8 @@ func evaluate(t rawToken) (Verified, error) {
 			}
 		}
 	}
-	if v.UserID == 0 {
-		return Verified{}, fmt.Errorf("no user caveat: %w", ErrMalformed)
+	if (v.UserID == 0) == !v.Publisher {
+		return Verified{}, fmt.Errorf("not exactly one of a user and a publisher caveat: %w", ErrMalformed)
 	}
 	if nbf >= 0 {
 		v.NotBefore = time.Unix(nbf, 0).UTC()

@@ -21,6 +21,7 @@ type Store interface {
 	TouchToken(ctx context.Context, id string, now time.Time) (bool, error)
 	AccountByID(ctx context.Context, id int64) (store.Account, error)
 	RevokeToken(ctx context.Context, userID int64, id string, now time.Time) error
+	RevokeTokenByID(ctx context.Context, id string, now time.Time) (store.Token, bool, error)
 }
 
 // Service mints tokens and authenticates requests that carry one.
@@ -70,6 +71,35 @@ func (s *Service) Revoke(ctx context.Context, userID int64, id string, from audi
 	return nil
 }
 
+// RevokeLeaked revokes token, reported as found in public at url (which may be empty), and records the event in
+// its owner's security history. It returns the token's record and whether this call revoked it; the caller tells
+// the owner. Nothing is done, and no error returned, for a string that is not a token this server minted (another
+// index's token, a forgery, a token whose id alone is known) or whose record is missing: Authenticate checks the
+// signature without the caveats, so an expired token is revoked too, and a token revoked already is left as it
+// was (K9). Only the database's failures are errors.
+func (s *Service) RevokeLeaked(ctx context.Context, token, url string, from audit.Request) (store.Token, bool, error) {
+	id, err := s.minter.Authenticate(token)
+	if err != nil {
+		return store.Token{}, false, nil
+	}
+	rec, changed, err := s.db.RevokeTokenByID(ctx, id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, false, s.revokeLeakedPublisherToken(ctx, id, url, from)
+	}
+	if err != nil {
+		return store.Token{}, false, fmt.Errorf("revoke leaked token: %w", err)
+	}
+	if !changed {
+		return rec, false, nil
+	}
+	where := url
+	if where == "" {
+		where = "an address the reporter did not give"
+	}
+	s.audit.Record(ctx, audit.TokenLeaked, rec.UserID, 0, from, fmt.Sprintf("token %s %q found in public at %s", id, rec.Name, where))
+	return rec, true, nil
+}
+
 // tokenUsername is the username twine sends with an API token as the password.
 const tokenUsername = "__token__"
 
@@ -98,6 +128,9 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	v, err := s.minter.Verify(token, now)
 	if err != nil {
 		return policy.Actor{}, invalid(reasonFor(err))
+	}
+	if v.Publisher {
+		return s.verifyPublisher(ctx, v, now)
 	}
 	rec, err := s.db.TokenByID(ctx, v.ID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -31,17 +31,20 @@
 // Caveats are JSON objects with exactly one member, encoded as encoding/json
 // encodes them (compact, no spaces):
 //
-//	{"user":7}              the token acts for user 7 (required; repeats must agree)
+//	{"user":7}              the token acts for user 7 (repeats must agree)
+//	{"publisher":true}      the token was minted for Trusted Publishing: it acts for the
+//	                        publishers its database record names, and for no user
 //	{"projects":["a","b"]}  only these projects: sorted, no duplicates, PEP 503
 //	                        normalised; several such caveats intersect
 //	{"nbf":1700000000}      not valid before this Unix time (seconds)
 //	{"exp":1700003600}      not valid at or after this Unix time (seconds)
 //
-// An unknown caveat kind, or a caveat in any other encoding, makes the token
-// malformed: a verifier that ignored a caveat it did not understand would
+// Every token has exactly one of user and publisher. An unknown caveat kind,
+// or a caveat in any other encoding, makes the token malformed: a verifier that ignored a caveat it did not understand would
 // widen the token.
 //
-// Every version 1 token starts with "wharf-AQ". One with a user and an expiry
+// Every version 1 token starts with "wharf-A" and a letter from Q to f (the version
+// byte, then the first bits of the id). One with a user and an expiry
 // is about 118 characters; a projects caveat adds about 20 plus its names.
 package tokens
 
@@ -103,7 +106,8 @@ var b64 = base64.RawURLEncoding.Strict()
 // Caveats are the restrictions written into a token. The zero value of each
 // field means "no restriction of this kind".
 type Caveats struct {
-	UserID    int64     // required by Mint: the token acts for this user
+	UserID    int64     // the token acts for this user; Mint needs it or Publisher, not both
+	Publisher bool      // a Trusted Publishing token
 	Projects  []string  // normalised project names; empty = every project the user may upload to
 	NotBefore time.Time // zero = none; rounded up to the second
 	Expires   time.Time // zero = none; rounded down to the second
@@ -124,8 +128,8 @@ func NewMinter(secretKey []byte) (*Minter, error) {
 }
 
 // Mint returns a new token with caveats c and its id, which is what the
-// database stores and what the disclosure endpoint looks up. c.UserID is
-// required.
+// database stores and what the disclosure endpoint looks up. c needs a
+// UserID or Publisher, not both.
 func (m *Minter) Mint(c Caveats) (token, id string, err error) {
 	var raw [idLen]byte
 	rand.Read(raw[:]) // never fails since Go 1.24: it crashes the program instead
@@ -139,8 +143,8 @@ func (m *Minter) Mint(c Caveats) (token, id string, err error) {
 // mint is Mint with the id chosen by the caller, so tests can be
 // deterministic.
 func (m *Minter) mint(id [idLen]byte, c Caveats) (string, error) {
-	if c.UserID <= 0 {
-		return "", fmt.Errorf("user id %d: %w", c.UserID, ErrInvalidCaveats)
+	if c.UserID < 0 || (c.UserID > 0) == c.Publisher {
+		return "", fmt.Errorf("user id %d, publisher %t: %w", c.UserID, c.Publisher, ErrInvalidCaveats)
 	}
 	cavs, err := c.encode()
 	if err != nil {
@@ -165,8 +169,8 @@ func Attenuate(token string, c Caveats) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("tokens: attenuate: %w", err)
 	}
-	if c.UserID < 0 {
-		return "", fmt.Errorf("tokens: attenuate: user id %d: %w", c.UserID, ErrInvalidCaveats)
+	if c.UserID < 0 || c.Publisher {
+		return "", fmt.Errorf("tokens: attenuate: only narrowing caveats can be added: %w", ErrInvalidCaveats)
 	}
 	if c.UserID != 0 {
 		// The caveats are not authenticated here; reading them only lets us
@@ -205,7 +209,9 @@ func Attenuate(token string, c Caveats) (string, error) {
 // Verified is what a token that passed Verify allows.
 type Verified struct {
 	ID     string
-	UserID int64
+	UserID int64 // 0 for a Trusted Publishing token
+	// Publisher says the token was minted for Trusted Publishing.
+	Publisher bool
 	// Projects is nil when the token allows every project its user may
 	// upload to; otherwise the sorted intersection of its projects caveats,
 	// never empty.
@@ -274,7 +280,7 @@ func ParseID(token string) (string, error) {
 // Verify (no id or no user) allows nothing, so an ignored error cannot turn
 // into an all-projects grant.
 func (v Verified) AllowsProject(normalisedName string) bool {
-	if v.ID == "" || v.UserID <= 0 {
+	if v.ID == "" || v.UserID <= 0 && !v.Publisher {
 		return false
 	}
 	if v.Projects == nil {

@@ -4,6 +4,7 @@ package upload
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/httperror"
 	"wharf/internal/policy"
+	"wharf/internal/projects"
 	"wharf/internal/pypkg"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
@@ -31,6 +33,7 @@ type Store interface {
 	ProjectsByUltraName(ctx context.Context, ultra string) ([]store.Project, error)
 	IsNameReserved(ctx context.Context, normalized string) (bool, error)
 	AddFile(ctx context.Context, nf store.NewFile) (store.AddFileResult, error)
+	StageFile(ctx context.Context, nf store.NewFile) (store.StagedFile, bool, error)
 	FilenameUsed(ctx context.Context, filename string) (liveSHA256 string, used bool, err error)
 	FileWithContent(ctx context.Context, sha256, blake2 string) (string, error)
 	BlobReferenced(ctx context.Context, sha256 string) (bool, error)
@@ -53,6 +56,14 @@ type Policy interface {
 	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
 	// Warning is what to tell the uploader about a rule that will refuse this upload later (the 2FA mandate).
 	Warning(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) (string, error)
+	// Stages says whether the upload waits for a person's approval (a staged release) instead of publishing.
+	Stages(ctx context.Context, actor policy.Actor, project *store.Project) (bool, error)
+}
+
+// Announcer tells a project's Owners of a publish (or of an upload that waits for their approval), in text;
+// it must not hold the upload up.
+type Announcer interface {
+	Announce(ctx context.Context, project store.Project, text string)
 }
 
 // Index is told when a project's pages changed.
@@ -70,6 +81,10 @@ type Options struct {
 	Limiter ratelimit.Limiter
 	// Rules holds the creation limits; the zero value means ratelimit.DefaultRules.
 	Rules ratelimit.Rules
+	// BaseURL is the index's public URL, for the page where a staged release is approved.
+	BaseURL string
+	// Announcer mails the Owners of every publish; nil mails nobody.
+	Announcer Announcer
 }
 
 // Handler serves POST /legacy/.
@@ -151,7 +166,8 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	// store decides it again in the commit, where concurrent uploads meet.
 	if other, err := h.db.FileWithContent(ctx, f.file.SHA256(), blake2); err != nil {
 		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
-	} else if other != "" {
+	} else if other != "" && other != req.filename {
+		// (The same name is a staged file's: its retry is answered when it is staged again.)
 		return contentExists(req.filename, blake2, other)
 	}
 	meta, metaBytes, err := h.inspect(f, req)
@@ -191,15 +207,27 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		metadataSHA = minfo.Key
 	}
 
+	owner, pending := policy.Creator(actor, req.normalized)
 	nf := store.NewFile{
 		ProjectName: req.name, NormalizedName: req.normalized, UltraName: pypkg.UltraNormalizeName(req.name),
-		CreateProject: project == nil, UploaderID: actor.User.ID,
+		CreateProject: project == nil, UploaderID: actor.User.ID, OwnerID: owner, PendingPublisherID: pending,
 		Version: req.version.String(), CanonicalVersion: req.version.ReleaseKey(), RequiresPython: meta.RequiresPython,
 		ReleaseMetadata: releaseMetadata(meta),
 		Filename:        req.filename, PackageType: req.dist.PackageType(), PythonVersion: req.dist.PythonVersion(),
 		Size: info.Size, SHA256: info.Key, MD5: hex.EncodeToString(f.md5.Sum(nil)),
 		Blake2b256: blake2, MetadataSHA256: metadataSHA,
 		MaxProjectSize: h.opts.MaxProjectSize, Now: h.now().UTC(),
+	}
+	if actor.Publisher != nil {
+		// The file, and a staged file, name the CI job that sent it (the release and releases pages show it).
+		nf.PublisherTokenID = actor.Publisher.TokenID
+	}
+	if staged, err := h.policy.Stages(ctx, actor, project); err != nil {
+		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
+	} else if staged {
+		err := h.stage(ctx, w, r, actor, nf, project)
+		committed = err == nil
+		return err
 	}
 	res, err := h.db.AddFile(ctx, nf)
 	if errors.Is(err, store.ErrProjectExists) {
@@ -224,14 +252,18 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	h.index.Invalidate(req.normalized)
 	from := audit.Request{IP: ip, UserAgent: r.UserAgent()}
 	if res.ProjectCreated {
-		h.creationLimit(ctx, actor, ip, true)
-		h.audit.Record(ctx, audit.ProjectCreated, actor.User.ID, res.Project.ID, from, req.name)
+		h.creationLimit(ctx, actor, req.normalized, ip, true)
+		h.audit.Record(ctx, audit.ProjectCreated, cmp.Or(actor.User.ID, owner), res.Project.ID, from, req.name)
 	}
 	detail := req.filename
-	if actor.Token != nil {
+	switch {
+	case actor.Token != nil:
 		detail += " with token " + actor.Token.ID
+	case actor.Publisher != nil:
+		detail += fmt.Sprintf(" with Trusted Publishing token %s from %s", actor.Publisher.TokenID, actor.Publisher.Identity)
 	}
 	h.audit.Record(ctx, audit.FileUploaded, actor.User.ID, res.Project.ID, from, detail)
+	h.announce(ctx, actor, res.Project, nf, from.IP, "")
 	action, target := policy.Upload, policy.Target{Project: &res.Project, Name: req.normalized}
 	if res.ProjectCreated {
 		action = policy.CreateProject
@@ -247,6 +279,59 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		io.WriteString(w, warning+"\n")
 	}
 	return nil
+}
+
+// EventStaged is the audit event of an upload that waits for approval.
+const EventStaged = "release:staged"
+
+// stage keeps an upload to a project whose Owners want uploads approved: stored and checked, on no index page
+// until a collaborator with a second factor approves its release on the web.
+func (h *Handler) stage(ctx context.Context, w http.ResponseWriter, r *http.Request, actor policy.Actor, nf store.NewFile, project *store.Project) error {
+	_, dup, err := h.db.StageFile(ctx, nf)
+	switch {
+	case errors.Is(err, store.ErrContentExists):
+		other, _ := h.db.FileWithContent(ctx, nf.SHA256, nf.Blake2b256)
+		return contentExists(nf.Filename, nf.Blake2b256, cmp.Or(other, "a staged file"))
+	case err != nil:
+		return h.addFileError(err, errors.Is(err, store.ErrFilenameReused), nf.Filename, nf.Blake2b256, nf.ProjectName)
+	case dup:
+		return duplicate(w)
+	}
+	detail := fmt.Sprintf("%s staged for approval", nf.Filename)
+	if actor.Publisher != nil {
+		detail += " from " + actor.Publisher.Identity
+	}
+	h.audit.Record(ctx, EventStaged, actor.User.ID, project.ID, audit.Request{IP: clientIP(r), UserAgent: r.UserAgent()}, detail)
+	h.announce(ctx, actor, *project, nf, clientIP(r), fmt.Sprintf(
+		" It is not published: it waits for a maintainer with two-factor authentication to approve release %s, or discard it, at %s/manage/project/%s/releases/.",
+		nf.Version, h.opts.BaseURL, project.NormalizedName))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "OK\nStaged: %s is stored but not published. Release %s of project '%s' waits for a maintainer with two-factor authentication to approve it at %s/manage/project/%s/releases/.\n",
+		nf.Filename, nf.Version, project.Name, h.opts.BaseURL, project.NormalizedName)
+	return nil
+}
+
+// announce tells the project's Owners who published which file, from where and with what credential, so that a
+// publish from a taken-over account or a leaked token cannot go unseen.
+func (h *Handler) announce(ctx context.Context, actor policy.Actor, p store.Project, nf store.NewFile, ip, then string) {
+	if h.opts.Announcer == nil {
+		return
+	}
+	var who, with string
+	switch {
+	case actor.Publisher != nil:
+		who, with = "A Trusted Publisher", " with Trusted Publishing from "+actor.Publisher.Identity
+	case actor.Token != nil:
+		who, with = actor.User.Username, " with the API token "+actor.Token.ID
+	default:
+		who = actor.User.Username
+	}
+	text := fmt.Sprintf("%s uploaded %s (release %s) from the address %s%s.%s", who, nf.Filename, nf.Version, ip, with, then)
+	if then == "" {
+		text += fmt.Sprintf(" If you did not expect it, yank the release and look at the project's history at %s/manage/project/%s/history/.",
+			h.opts.BaseURL, p.NormalizedName)
+	}
+	h.opts.Announcer.Announce(ctx, p, text)
 }
 
 func duplicate(w http.ResponseWriter) error {
@@ -386,7 +471,7 @@ func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request
 	if err := h.checkNewName(ctx, req.name, req.normalized); err != nil {
 		return nil, err
 	}
-	if err := h.creationLimit(ctx, actor, ip, false); err != nil {
+	if err := h.creationLimit(ctx, actor, req.normalized, ip, false); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -394,15 +479,16 @@ func (h *Handler) authorize(ctx context.Context, actor policy.Actor, req request
 
 // creationLimit checks (count false) or counts (count true) the creation of a project against the per-user and
 // per-address limits. Only projects that were really created are counted, so refused uploads cost nothing.
-func (h *Handler) creationLimit(ctx context.Context, actor policy.Actor, ip string, count bool) error {
+func (h *Handler) creationLimit(ctx context.Context, actor policy.Actor, name, ip string, count bool) error {
 	if h.opts.Limiter == nil || !policy.LimitsProjectCreation(actor) {
 		return nil
 	}
+	owner, _ := policy.Creator(actor, name)
 	for _, l := range []struct {
 		key  string
 		rule ratelimit.Rule
 	}{
-		{"user:" + strconv.FormatInt(actor.User.ID, 10), h.opts.Rules.ProjectCreateUser},
+		{"user:" + strconv.FormatInt(owner, 10), h.opts.Rules.ProjectCreateUser},
 		{"ip:" + ip, h.opts.Rules.ProjectCreateIP},
 	} {
 		var d ratelimit.Decision
@@ -437,28 +523,12 @@ func denial(err error) error {
 // checkNewName refuses names a new project may not take: the standard library's, reserved ones, and look-alikes of
 // existing projects, and names of files (U11, U12).
 func (h *Handler) checkNewName(ctx context.Context, name, normalized string) error {
-	if pypkg.IsStdlibModuleName(normalized) {
-		return httperror.New(http.StatusBadRequest, "The name '%s' isn't allowed (conflict with Python Standard Library module name).", name)
-	}
-	if pypkg.IsFileName(name) {
-		return httperror.New(http.StatusBadRequest,
-			"The name '%s' isn't allowed: it is the name of a file, which people pass to pip by mistake (as in 'pip install requirements.txt' for 'pip install -r requirements.txt'). Choose a different project name.", name)
-	}
-	reserved, err := h.db.IsNameReserved(ctx, normalized)
-	if err != nil {
+	var refused *projects.NameError
+	switch err := projects.CheckNewName(ctx, h.db, name, normalized); {
+	case errors.As(err, &refused):
+		return httperror.New(http.StatusBadRequest, "%s", refused.Reason)
+	case err != nil:
 		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
-	}
-	if reserved {
-		return httperror.New(http.StatusBadRequest, "The name '%s' isn't allowed. Choose a different project name.", name)
-	}
-	similar, err := h.db.ProjectsByUltraName(ctx, pypkg.UltraNormalizeName(name))
-	if err != nil {
-		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
-	}
-	for _, p := range similar {
-		if p.NormalizedName != normalized {
-			return httperror.New(http.StatusBadRequest, "The name '%s' is too similar to an existing project '%s'. Choose a different project name.", name, p.Name)
-		}
 	}
 	return nil
 }

@@ -532,3 +532,50 @@ func TestUnverifiedEmailCannotUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestStagedUpload: on a project whose Owners want every upload approved, a token's upload is stored and checked
+// but reaches no index page, twine is told where it waits, a retry is a no-op, and another file with the same
+// content is refused as on the index.
+func TestStagedUpload(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine.Name, func(t *testing.T) {
+			f := newFixture(t, engine.Open(t))
+			ctx := context.Background()
+			tok := f.token("alice")
+			if code, msg := f.post(wheelForm("demo", "1.0"), "__token__", tok); code != 200 {
+				t.Fatalf("first upload: %d %s", code, msg)
+			}
+			demo, err := f.db.ProjectByName(ctx, "demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.db.SetStaging(ctx, demo.ID, store.StageTokens); err != nil {
+				t.Fatal(err)
+			}
+			wheel := disttest.Wheel("demo", "1.1", disttest.Metadata("demo", "1.1"), nil)
+			form := disttest.UploadForm("demo", "1.1", "demo-1.1-py3-none-any.whl", wheel)
+			code, msg := f.post(form, "__token__", tok)
+			if code != 200 || !strings.Contains(msg, "Staged: demo-1.1-py3-none-any.whl is stored but not published") ||
+				!strings.Contains(msg, "/manage/project/demo/releases/") {
+				t.Fatalf("staged upload: %d %s", code, msg)
+			}
+			if _, err := f.db.FileByFilename(ctx, "demo-1.1-py3-none-any.whl"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the staged file is on the index: %v", err)
+			}
+			staged, err := f.db.StagedFiles(ctx, demo.ID)
+			if err != nil || len(staged) != 1 || staged[0].Version != "1.1" {
+				t.Fatalf("staged files: %+v %v", staged, err)
+			}
+			if ref, err := f.db.BlobReferenced(ctx, staged[0].SHA256); err != nil || !ref {
+				t.Errorf("the staged file's blob is not referenced, fsck would collect it: %v", err)
+			}
+			if code, msg := f.post(form, "__token__", tok); code != 200 || !strings.Contains(msg, "already uploaded") {
+				t.Errorf("retry of a staged upload: %d %s", code, msg)
+			}
+			code, msg = f.post(disttest.UploadForm("demo", "1.1", "demo-1.1-py2.py3-none-any.whl", wheel), "__token__", tok)
+			if code != 400 || !strings.Contains(msg, "File already exists") {
+				t.Errorf("the staged content under another name: %d %s", code, msg)
+			}
+		})
+	}
+}

@@ -44,6 +44,8 @@ type accountPage struct {
 	Recovery int
 	// Offer is the security-key offer's box (offer.go); nil shows none.
 	Offer *keyOfferView
+	// Publishing links the pending publishers' page when the site has Trusted Publishing.
+	Publishing bool
 }
 
 // Account is the account page: the address, the password, where the account is signed in, and its security
@@ -74,7 +76,7 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 		Username: v.account.Username, Email: v.account.Email, Verified: !v.account.EmailVerifiedAt.IsZero(),
 		Joined: v.account.CreatedAt, Sudo: v.session.Sudo(s.now(), s.sudoWindow), SudoUntil: v.session.ReauthAt.Add(s.sudoWindow),
 		History: history, MinLength: s.minPassword, FormEmail: formEmail, ErrorFor: errorFor,
-		ProfilePath: "/user/" + v.account.Username + "/",
+		ProfilePath: "/user/" + v.account.Username + "/", Publishing: s.publish != nil,
 	}
 	if s.factors != nil {
 		p.MFA = true

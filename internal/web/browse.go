@@ -163,6 +163,9 @@ type releaseRow struct {
 type fileRow struct {
 	store.File
 	URL string
+	// PublishedBy describes the CI job that uploaded the file with Trusted Publishing; "" for an upload with a
+	// user's token.
+	PublishedBy string
 }
 
 type projectPage struct {
@@ -260,6 +263,13 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 			}
 		}
 		slices.SortFunc(p.Files, func(a, b fileRow) int { return cmp.Compare(a.Filename, b.Filename) })
+		by, err := s.publishedBy(r.Context(), rel.ID)
+		if err != nil {
+			return err
+		}
+		for i := range p.Files {
+			p.Files[i].PublishedBy = by[p.Files[i].Filename]
+		}
 		p.Install = "pip install --index-url " + s.baseURL + "/simple/ " + pi.Project.Name
 		if !p.IsLatest {
 			p.Install += "==" + rel.Version

@@ -33,6 +33,7 @@ import (
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
+	"wharf/internal/publishing"
 	"wharf/internal/pypkg"
 	"wharf/internal/ratelimit"
 	"wharf/internal/server"
@@ -191,7 +192,10 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
+	publishers := publishing.New(db, decisions, minter, auditLog, c.Now, publishing.Options{Audience: "wharf-test"})
 	site, err := web.New(web.Deps{
+		Publishing: publishers,
+
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
 		Sessions: sessions,

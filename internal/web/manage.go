@@ -107,6 +107,9 @@ func (s *Site) mailNotices(ctx context.Context, ns []projects.Notice, inviteToke
 }
 
 func noticeText(n projects.Notice) string {
+	if n.Text != "" {
+		return n.Text
+	}
 	switch n.Kind {
 	case projects.NoticeInvitationSent:
 		return fmt.Sprintf("%s invited %s to the project as %s.", n.By, n.User, n.Role)
@@ -146,6 +149,7 @@ func noticeText(n projects.Notice) string {
 type myProjectsPage struct {
 	Projects    []store.UserProject
 	Invitations []store.Invitation
+	Publishing  bool // link each project's Trusted Publishing page
 }
 
 // MyProjects lists the visitor's projects with their role, and the invitations waiting for an answer.
@@ -167,7 +171,7 @@ func (s *Site) MyProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, http.StatusOK, "manage_projects", "Your projects", myProjectsPage{Projects: ps, Invitations: invs}, "")
+	return s.render(w, r, http.StatusOK, "manage_projects", "Your projects", myProjectsPage{Projects: ps, Invitations: invs, Publishing: s.publish != nil}, "")
 }
 
 func formID(r *http.Request, key string) (int64, error) {
@@ -517,10 +521,18 @@ type releasesPage struct {
 	Project  store.Project
 	Releases []manageRelease
 	MyRole   string
+	// Staged are the releases waiting for approval (staged.go); Discard the one whose discarding the visitor is
+	// asked to confirm (nil asks nothing); CanApprove whether the visitor gets the forms (Owners and Maintainers).
+	Staged     []stagedRelease
+	Discard    *stagedRelease
+	CanApprove bool
+	// ApproveDenied is why the visitor may not approve, shown instead of the forms.
+	ApproveDenied string
 }
 
 // Releases lists a project's releases and files with the forms to yank, un-yank and delete, for its
-// collaborators; the Manager decides each change.
+// collaborators, and the staged releases with the forms to approve and discard them; the Manager decides each
+// change.
 func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
@@ -529,8 +541,13 @@ func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
+	return s.renderReleases(w, r, v, r.PathValue("name"), http.StatusOK, "")
+}
+
+// renderReleases writes the releases page with a refusal (formErr) of one of its forms.
+func (s *Site) renderReleases(w http.ResponseWriter, r *http.Request, v *visitor, name string, status int, formErr string) error {
 	ctx := r.Context()
-	pi, err := s.projectOf(ctx, r.PathValue("name"))
+	pi, err := s.projectOf(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -552,7 +569,16 @@ func (s *Site) Releases(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.Releases = append(p.Releases, row)
 	}
-	return s.render(w, r, http.StatusOK, "releases", "Releases of "+pi.Project.Name, p, "")
+	if p.Staged, err = s.stagedReleases(ctx, s.actor(v), pi.Project); err != nil {
+		return err
+	}
+	if p.CanApprove, p.ApproveDenied, err = s.offer(ctx, s.actor(v), policy.ApproveRelease, pi.Project, policy.Target{}); err != nil {
+		return err
+	}
+	if p.CanApprove {
+		p.Discard = discarding(r, p.Staged)
+	}
+	return s.render(w, r, status, "releases", "Releases of "+pi.Project.Name, p, formErr)
 }
 
 // releaseAction runs one change of the releases page.

@@ -280,6 +280,19 @@ var notices = map[string]string{
 	"release-deleted":     "The release was deleted. Its filenames stay reserved.",
 	"project-deleted":     "The project was deleted. Its name and filenames stay reserved.",
 	"key-offer-claimed":   "Your code for a free security key is below.",
+
+	"publisher-added":           "The publisher was added: its CI job can now publish the project.",
+	"publisher-removed":         "The publisher was removed. Upload tokens it was given no longer work.",
+	"trusted-only-on":           "Trusted Publishing only is on: user API tokens can no longer upload to the project.",
+	"trusted-only-off":          "Trusted Publishing only is off: the API tokens of Owners and Maintainers upload again.",
+	"pending-publisher-added":   "The pending publisher was added: its first publish creates the project, owned by you.",
+	"pending-publisher-removed": "The pending publisher was removed.",
+
+	"release-approved":  "The staged release was approved: its files are on the index now.",
+	"release-discarded": "The staged release was discarded: its files were dropped and never published.",
+	"staging-changed":   "The project's choice of which uploads wait for approval was saved.",
+	"publish-mail-on":   "You get a mail of every publish to this project.",
+	"publish-mail-off":  "You no longer get a mail of every publish to this project.",
 }
 
 // eventText describes a security-history event kind for people; unknown kinds show as they are.
@@ -313,6 +326,7 @@ var eventTexts = map[string]string{
 	"token:create":              "API token created",
 	"token:first-use":           "API token used for the first time",
 	"token:revoke":              "API token revoked",
+	"token:leaked":              "API token found in public and revoked",
 	"file:upload":               "File uploaded",
 	"project:create":            "Project created",
 	"name:reserve":              "Project name reserved",
@@ -346,4 +360,14 @@ var eventTexts = map[string]string{
 	"project:critical":            "Designated a critical project",
 	"project:critical-release":    "Released from being critical",
 	"project:require-2fa":         "Two-factor requirement changed",
+
+	"publisher:add":                   "Trusted Publisher added",
+	"publisher:remove":                "Trusted Publisher removed",
+	"publisher:token-minted":          "Upload token minted for a Trusted Publisher",
+	"project:trusted-publishing-only": "Trusted Publishing only switched on or off",
+
+	"release:staged":  "Upload staged: it waits for approval",
+	"release:approve": "Staged release approved and published",
+	"release:discard": "Staged release discarded",
+	"project:staging": "Changed which uploads wait for approval",
 }

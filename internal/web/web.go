@@ -25,6 +25,7 @@ import (
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
+	"wharf/internal/publishing"
 	"wharf/internal/ratelimit"
 	"wharf/internal/store"
 	"wharf/internal/tokens"
@@ -48,6 +49,9 @@ type Store interface {
 	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
 	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
+	// Trusted Publishing (publishing.go): the registered issuers, and which CI job uploaded a release's files.
+	Issuers(ctx context.Context) ([]store.Issuer, error)
+	ReleasePublishers(ctx context.Context, releaseID int64) (map[string]string, error)
 	// The security-key offer (offer.go).
 	CriticalProjectsOf(ctx context.Context, userID int64) ([]string, error)
 	PromoCodeOf(ctx context.Context, userID int64) (store.PromoCode, error)
@@ -58,9 +62,13 @@ type Store interface {
 // Decider is the policy engine; *policy.Engine satisfies it.
 type Decider interface {
 	Decide(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
+	// Offers is Decide without a record in the history, for choosing which forms a page shows.
+	Offers(ctx context.Context, actor policy.Actor, action policy.Action, target policy.Target) error
 	MandateFor(ctx context.Context, actor policy.Actor) (policy.MandateStatus, error)
 	// RequiresKeys says whether a project is held to security keys and passkeys.
 	RequiresKeys(prot store.Protection) bool
+	// TrustedPublishingOnly says whether a project takes uploads only from its Trusted Publishers.
+	TrustedPublishingOnly(prot store.Protection) bool
 }
 
 // Deps are the services the pages call.
@@ -76,6 +84,8 @@ type Deps struct {
 	Policy Decider
 	// Projects serves the management pages; nil leaves them out (they answer 404).
 	Projects *projects.Manager
+	// Publishing serves the Trusted Publishing pages; nil leaves them out (they answer 404).
+	Publishing *publishing.Service
 	// TOTP and Recovery serve the second factors; nil leaves them out (their pages answer 404 and login needs
 	// only the password).
 	TOTP     *mfa.TOTP
@@ -116,6 +126,7 @@ type Site struct {
 	policy   Decider
 	audit    *audit.Log
 	projects *projects.Manager
+	publish  *publishing.Service
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
 	webauthn *mfa.WebAuthn
@@ -181,7 +192,7 @@ func New(d Deps, o Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects,
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects, publish: d.Publishing,
 		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors, early: d.Early, critical: d.Critical, adoption: d.Adoption,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
@@ -230,3 +241,19 @@ func (s *Site) Run(ctx context.Context) {
 // WaitMail returns once every mail queued so far was handed to the mailer (or failed). Tests use it to read the
 // outbox; Run must be running.
 func (s *Site) WaitMail() { s.mail.wait() }
+
+// offer asks the policy whether to show the form of action on project (with what target says of the change):
+// true shows it (a missing confirmation is asked for when the form is posted); a refusal's reason is returned to
+// show in its place.
+func (s *Site) offer(ctx context.Context, actor policy.Actor, action policy.Action, project store.Project, target policy.Target) (bool, string, error) {
+	target.Project, target.Name = &project, project.NormalizedName
+	err := s.policy.Offers(ctx, actor, action, target)
+	var denied *policy.Denied
+	switch {
+	case err == nil || errors.Is(err, policy.ErrReauthRequired):
+		return true, "", nil
+	case errors.As(err, &denied):
+		return false, denied.Reason, nil
+	}
+	return false, "", err
+}
