@@ -21,6 +21,7 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	c := newCLI(e, "policy")
 	user := c.fs.String("user", "", "the user to place under enforce early (enforce-early)")
 	project := c.fs.String("project", "", "the project to place under enforce early (enforce-early)")
+	org := c.fs.String("org", "", "the organization whose members and projects to place under enforce early (enforce-early)")
 	reason := c.fs.String("reason", "", "why (enforce-early)")
 	cfg, pos, err := config.Load(c.fs, args, e.getenv)
 	if err != nil {
@@ -32,9 +33,9 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case len(pos) == 1 && (pos[0] == "enforce-early" || pos[0] == "lift-early"):
-		return enforceEarly(ctx, e, c, cfg, *user, *project, *reason, pos[0] == "enforce-early")
+		return enforceEarly(ctx, e, c, cfg, *user, *project, *org, *reason, pos[0] == "enforce-early")
 	case len(pos) != 1 || pos[0] != "show":
-		return errors.New("usage: wharf policy show [--json]\n       wharf policy enforce-early|lift-early (--user NAME | --project NAME) --reason R")
+		return errors.New("usage: wharf policy show [--json]\n       wharf policy enforce-early|lift-early (--user NAME | --project NAME | --org NAME) --reason R")
 	}
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
@@ -110,9 +111,15 @@ var errReasonFlag = errors.New("--reason must be given, on one line of at most 2
 
 // enforceEarly places one user or one project under the enforce phase before everyone else (place), or lifts
 // that, in the history.
-func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, reason string, place bool) error {
-	if (user == "") == (project == "") {
-		return errors.New("name exactly one of --user and --project")
+func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, project, org, reason string, place bool) error {
+	named := 0
+	for _, n := range []string{user, project, org} {
+		if n != "" {
+			named++
+		}
+	}
+	if named != 1 {
+		return errors.New("name exactly one of --user, --project and --org")
 	}
 	a, err := open(ctx, cfg, cfg.Migrate)
 	if err != nil {
@@ -120,8 +127,11 @@ func enforceEarly(ctx context.Context, e *env, c *cli, cfg config.Config, user, 
 	}
 	defer a.Close()
 	kind, name := store.EarlyUser, user
-	if project != "" {
+	switch {
+	case project != "":
 		kind, name = store.EarlyProject, project
+	case org != "":
+		kind, name = store.EarlyOrg, org
 	}
 	early := mandate.NewEarly(a.db, audit.New(a.db, time.Now, slog.New(slog.NewTextHandler(e.stderr, nil))), time.Now)
 	from := audit.Request{UserAgent: "wharf command line"}

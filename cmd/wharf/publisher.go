@@ -17,7 +17,7 @@ import (
 	"wharf/internal/store"
 )
 
-const publisherUsage = `usage: wharf publisher add PROJECT KIND --field NAME=VALUE... [--issuer NAME] [--pending --owner USER]
+const publisherUsage = `usage: wharf publisher add PROJECT[,PROJECT...] KIND --field NAME=VALUE... [--issuer NAME] [--pending --owner USER]
        wharf publisher list [PROJECT] [--json]
        wharf publisher remove PROJECT ID
        wharf publisher only PROJECT on|off   (accept uploads only from the project's publishers)
@@ -93,13 +93,27 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 		} else {
-			p, err := project(pos[1])
+			// Several projects (an organization's, say) that one CI job publishes: PROJECT,PROJECT,...
+			var ps []store.Project
+			for _, name := range strings.Split(pos[1], ",") {
+				p, err := project(name)
+				if err != nil {
+					return err
+				}
+				ps = append(ps, p)
+			}
+			added, err := svc.AddToProjects(ctx, policy.OperatorActor(store.User{}), ps, spec, from)
 			if err != nil {
 				return err
 			}
-			if pub, err = svc.Add(ctx, policy.OperatorActor(store.User{}), p, spec, from); err != nil {
-				return err
+			var text strings.Builder
+			out := []map[string]any{}
+			for _, p := range added {
+				fmt.Fprintf(&text, "added publisher %d of %s: %s\n", p.ID, p.ProjectName, publishing.Describe(p))
+				out = append(out, publisherJSON(p))
 			}
+			c.print(e, out, text.String())
+			return nil
 		}
 		c.print(e, publisherJSON(pub), fmt.Sprintf("added publisher %d of %s: %s\n", pub.ID, pub.ProjectName, publishing.Describe(pub)))
 		return nil

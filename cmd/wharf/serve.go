@@ -25,6 +25,7 @@ import (
 	"wharf/internal/metrics"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/orgs"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/publishing"
@@ -96,10 +97,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	reminder := mandate.NewReminder(a.db, decisions, mailer, letters, now, logger)
 	publishers := newPublishing(cfg, a, decisions, auditLog, now)
-	site, err := newSite(cfg, a, auditLog, tokenService, manager, publishers, decisions, designator, limiter, mailer, now, logger)
+	organizations := orgs.New(a.db, decisions, auditLog, index, now, orgs.Options{RequireApproval: cfg.OrgApproval})
+	site, err := newSite(cfg, a, auditLog, tokenService, manager, publishers, organizations, decisions, designator, limiter, mailer, now, logger)
 	if err != nil {
 		return err
 	}
+	organizations.Notify(site)
 	// The site mails the Owners of every publish, through its mail queue, off the upload's path.
 	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
 		Rules: cfg.RateLimits, MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: archive,
@@ -184,7 +187,7 @@ func newLimiter(cfg config.Config, now func() time.Time) (ratelimit.Limiter, fun
 
 // newSite builds the pages and the account services behind them.
 func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *tokens.Service, manager *projects.Manager,
-	publishers *publishing.Service, decisions *policy.Engine, designator *critical.Designator, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time,
+	publishers *publishing.Service, organizations *orgs.Service, decisions *policy.Engine, designator *critical.Designator, limiter ratelimit.Limiter, mailer notify.Mailer, now func() time.Time,
 	logger *slog.Logger) (*web.Site, error) {
 	hasher := accounts.NewHasher(2, 8)
 	totp, err := mfa.NewTOTP(a.db, a.key, cfg.SiteName, auditLog, now)
@@ -221,6 +224,7 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Critical: designator,
 
 		Publishing: publishers,
+		Orgs:       organizations,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
 }

@@ -111,6 +111,9 @@ func (u *Users) Create(ctx context.Context, username, email, password string) (s
 		return store.User{}, fmt.Errorf("create user: %w", err)
 	}
 	user, err := u.db.CreateUser(ctx, store.User{Username: username, Email: address, PasswordHash: hash, CreatedAt: u.now()})
+	if errors.Is(err, store.ErrNameTaken) {
+		return store.User{}, ErrUsernameTaken // an organization's
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// Usernames and addresses are both unique; the statement does not say which one collided.
 		if _, nameErr := u.db.UserByName(ctx, username); errors.Is(nameErr, store.ErrNotFound) {

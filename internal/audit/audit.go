@@ -64,12 +64,17 @@ type Request struct {
 // Record appends an event. A failure to record is logged and returned: callers of security-relevant writes decide
 // whether it must fail the request.
 func (l *Log) Record(ctx context.Context, kind string, userID, projectID int64, from Request, detail string) error {
+	return l.RecordOrg(ctx, kind, userID, projectID, 0, from, detail)
+}
+
+// RecordOrg appends an event of an organization (and, when not 0, of the user and the project it concerns).
+func (l *Log) RecordOrg(ctx context.Context, kind string, userID, projectID, orgID int64, from Request, detail string) error {
 	e := store.Event{
-		CreatedAt: l.now().UTC(), Kind: kind, UserID: userID, ProjectID: projectID,
+		CreatedAt: l.now().UTC(), Kind: kind, UserID: userID, ProjectID: projectID, OrgID: orgID,
 		IP: Clean(from.IP, 64), UserAgent: Clean(from.UserAgent, 512), Detail: Clean(detail, 2048),
 	}
 	if err := l.sink.AddEvent(ctx, e); err != nil {
-		l.log.Error("audit event not recorded", "kind", kind, "user", userID, "project", projectID, "err", err)
+		l.log.Error("audit event not recorded", "kind", kind, "user", userID, "org", orgID, "err", err)
 		return err
 	}
 	return nil

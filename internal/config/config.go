@@ -60,6 +60,9 @@ type Config struct {
 	OIDCAudience                             string
 	GitHubIssuer, GitLabIssuer, GoogleIssuer string
 	PendingPublisherTTL                      time.Duration
+	// OrgApproval makes a user's new organization wait for an administrator's approval (PyPI's way); by
+	// default a user with a second factor creates one at once.
+	OrgApproval bool
 	// The global 2FA mandate: when its notice, restrict and enforce phases begin (zero: never), the actions the
 	// restrict phase refuses (comma-separated policy action names; empty: the policy's default list), and the date
 	// from which new accounts are under enforce at once.
@@ -153,6 +156,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_OIDC_GITLAB_ISSUER", str(&c.GitLabIssuer))
 	env("WHARF_OIDC_GOOGLE_ISSUER", str(&c.GoogleIssuer))
 	env("WHARF_PENDING_PUBLISHER_TTL", daysInto(&c.PendingPublisherTTL))
+	env("WHARF_ORG_APPROVAL", boolInto(&c.OrgApproval))
 	env("WHARF_MANDATE_NOTICE", dateInto(&c.MandateNotice))
 	env("WHARF_MANDATE_RESTRICT", dateInto(&c.MandateRestrict))
 	env("WHARF_MANDATE_ENFORCE", dateInto(&c.MandateEnforce))
@@ -189,6 +193,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
 	fs.BoolVar(&c.CriticalRequireKeys, "critical-require-keys", c.CriticalRequireKeys, "require security keys or passkeys, not authenticator apps, of critical projects' collaborators (WHARF_CRITICAL_REQUIRE_KEYS)")
 	fs.BoolVar(&c.CriticalTrustedPublishingOnly, "critical-trusted-publishing-only", c.CriticalTrustedPublishingOnly, "accept uploads to critical projects only from their Trusted Publishers (WHARF_CRITICAL_TRUSTED_PUBLISHING_ONLY)")
+	fs.BoolVar(&c.OrgApproval, "org-approval", c.OrgApproval, "new organizations wait for an administrator's approval (WHARF_ORG_APPROVAL)")
 	fs.StringVar(&c.OIDCAudience, "oidc-audience", c.OIDCAudience, "the audience of Trusted Publishing's OIDC tokens; default: the base URL's host (WHARF_OIDC_AUDIENCE)")
 	fs.Func("mandate-notice", "when the 2FA mandate's notice phase begins, e.g. 2027-01-01 (WHARF_MANDATE_NOTICE)", dateInto(&c.MandateNotice))
 	fs.Func("mandate-restrict", "when its restrict phase begins (WHARF_MANDATE_RESTRICT)", dateInto(&c.MandateRestrict))

@@ -21,13 +21,15 @@ const (
 var (
 	ErrNoSuchUser    = errors.New("there is no user of that name")
 	ErrNoSuchProject = errors.New("there is no project of that name")
-	ErrBadKind       = errors.New("name a user or a project")
+	ErrNoSuchOrg     = errors.New("there is no organization of that name")
+	ErrBadKind       = errors.New("name a user, a project or an organization")
 )
 
 // EarlyStore is what early enforcement reads and writes; *store.DB satisfies it.
 type EarlyStore interface {
 	UserByName(ctx context.Context, username string) (store.User, error)
 	ProjectByName(ctx context.Context, normalized string) (store.Project, error)
+	OrganizationByName(ctx context.Context, normalized string) (store.Organization, error)
 	EnforceEarly(ctx context.Context, kind string, id int64, reason string, now time.Time) (bool, error)
 	LiftEarly(ctx context.Context, kind string, id int64) (bool, error)
 	EarlyEnforcements(ctx context.Context) ([]store.EarlyEnforcement, error)
@@ -74,6 +76,12 @@ func (e *Early) find(ctx context.Context, kind, name string) (Subject, error) {
 			return Subject{}, ErrNoSuchProject
 		}
 		return Subject{Kind: kind, Name: p.Name, ID: p.ID}, err
+	case store.EarlyOrg:
+		o, err := e.db.OrganizationByName(ctx, pypkg.NormalizeName(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return Subject{}, ErrNoSuchOrg
+		}
+		return Subject{Kind: kind, Name: o.Name, ID: o.ID}, err
 	}
 	return Subject{}, ErrBadKind
 }
@@ -106,8 +114,11 @@ func (e *Early) change(ctx context.Context, actorID int64, kind, name, reason st
 		return sub, false, err
 	}
 	userID, projectID := sub.ID, int64(0)
-	if kind == store.EarlyProject {
+	switch kind {
+	case store.EarlyProject:
 		userID, projectID = actorID, sub.ID
+	case store.EarlyOrg:
+		userID = actorID
 	}
 	event, detail := EventEnforceEarly, "placed under the 2FA mandate's enforce phase early: "+reason
 	if !place {

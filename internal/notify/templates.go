@@ -28,6 +28,8 @@ const (
 	KindCriticalProject = "critical-project"
 	KindMandateReminder = "mandate-reminder"
 	KindTokenLeaked     = "token-leaked"
+	KindOrgInvitation   = "org-invitation"
+	KindOrgChanged      = "org-changed"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
@@ -157,10 +159,28 @@ func (t *Templates) Invitation(to, project, role, inviter, link string) (Message
 	})
 }
 
+// OrgInvitation invites a user to organization org with role on behalf of inviter; link is the page where the
+// invitee accepts or declines, signed in.
+func (t *Templates) OrgInvitation(to, org, role, inviter, link string) (Message, error) {
+	l, err := t.link(link)
+	if err != nil {
+		return Message{}, err
+	}
+	return t.render(KindOrgInvitation, to, data{
+		Name: clean(org, 100), Role: clean(role, 50), Inviter: clean(inviter, 100), Link: l,
+	})
+}
+
 // ProjectChanged tells a collaborator of project what changed on it (a role, a yank, a deletion); summary is
 // one sentence that names who did it.
 func (t *Templates) ProjectChanged(to, project, summary string) (Message, error) {
 	return t.render(KindProjectChanged, to, data{Project: clean(project, 100), Summary: clean(summary, 500)})
+}
+
+// OrgChanged tells a member of organization org (or the person a change concerns) what changed in it: a member,
+// a role, a team, a project moved in or out, a setting; summary is one sentence that names who did it.
+func (t *Templates) OrgChanged(to, org, summary string) (Message, error) {
+	return t.render(KindOrgChanged, to, data{Name: clean(org, 100), Summary: clean(summary, 500)})
 }
 
 // NewLogin tells the owner that someone signed in from ip with userAgent.

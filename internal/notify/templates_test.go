@@ -139,6 +139,16 @@ func TestTemplates(t *testing.T) {
 				"\n" + base + "/manage/invitations/?token=inv\n", "If you do not know bob"},
 		},
 		{
+			name: "OrgInvitation",
+			build: func() (Message, error) {
+				return tp.OrgInvitation(to, "acme", "Member", "bob", base+"/manage/organizations/")
+			},
+			wantKind:    KindOrgInvitation,
+			wantSubject: "bob invited you to the organization acme on Example Index",
+			wantText: []string{"bob invited you to join the organization acme on Example Index\nwith the role: Member.",
+				"\n" + base + "/manage/organizations/\n", "If you do not know bob"},
+		},
+		{
 			name:        "NewLogin",
 			build:       func() (Message, error) { return tp.NewLogin(to, "2001:db8::7", "Mozilla/5.0 (X11; Linux x86_64)") },
 			wantKind:    KindNewLogin,

@@ -128,6 +128,8 @@ var enforceExempt = map[Action]bool{
 	ClaimKeyOffer: true,
 	// The mail of every publish is the account's own setting, and tells it what is published in its name.
 	SetPublishMail: true,
+	// Reading one's organization and stepping back from it, as for projects.
+	ViewOrganization: true, ViewOrgHistory: true, LeaveOrganization: true, DeclineOrgInvitation: true,
 }
 
 // ParseActions reads a comma-separated list of action names, such as "create-project,manage-roles".
@@ -153,6 +155,8 @@ var knownActions = map[Action]bool{
 	RemoveFactor: true, CreateToken: true, RevokeToken: true, ChangeAccount: true, ViewAdmin: true, Administer: true,
 	RemoveLastFactor: true, ClaimKeyOffer: true, ManagePublishers: true, SetTrustedPublishingOnly: true,
 	AddPendingPublisher: true, SetStaging: true, ApproveRelease: true, DiscardRelease: true, SetPublishMail: true,
+	CreateOrganization: true, ViewOrganization: true, ViewOrgHistory: true, ManageOrganization: true, ManageOrgMembers: true, ManageTeams: true,
+	LeaveOrganization: true, AcceptOrgInvitation: true, DeclineOrgInvitation: true, MoveProjectIn: true, MoveProjectOut: true,
 }
 
 func actionNames() []string {

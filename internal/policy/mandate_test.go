@@ -20,7 +20,8 @@ import (
 var exemptUnderEnforce = map[Action]bool{
 	AddFactor: true, RemoveFactor: true, RemoveLastFactor: true, ChangeAccount: true, RevokeToken: true,
 	RespondInvitation: true, LeaveProject: true, ViewInvitations: true, ViewProjectHistory: true, ViewReleases: true,
-	ClaimKeyOffer: true, SetPublishMail: true,
+	ClaimKeyOffer: true, SetPublishMail: true, ViewOrganization: true, ViewOrgHistory: true, LeaveOrganization: true,
+	DeclineOrgInvitation: true,
 }
 
 // TestMandate is rule 4's table: phase x account x action, each decided with and without the mandate. The mandate

@@ -300,7 +300,7 @@ func New(roles Roles, opts ...Option) *Engine {
 func writes(a Action) bool {
 	_, own := accountActions[a]
 	return !own && a != ViewInvitations && a != ViewProjectHistory && a != ViewReleases && a != RemoveLastFactor &&
-		a != ClaimKeyOffer
+		a != ClaimKeyOffer && a != ViewOrganization && a != ViewOrgHistory
 }
 
 // accountRule is what an action on the actor's own account, or on the index's administration, asks.
@@ -353,6 +353,8 @@ type Target struct {
 	Require2FA, RequireWebAuthn bool
 	// TrustedPublishingOnly is the setting SetTrustedPublishingOnly asks for, and PublishMail SetPublishMail's.
 	TrustedPublishingOnly, PublishMail bool
+	// Org is the organization an organization action applies to (with Project for a move in or out).
+	Org *store.Organization
 }
 
 // Decide returns nil when actor may do action on target, and a *Denied (or an internal error) otherwise.
@@ -484,6 +486,9 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 		}
 		return nil
 	}
+	if r, ok := orgActions[action]; ok {
+		return e.decideOrg(ctx, actor, action, r, target)
+	}
 	if r, ok := accountActions[action]; ok {
 		if action == AddPendingPublisher && actor.Token == nil {
 			// The pending publisher creates a project for the actor, who must be able to own one.
@@ -551,6 +556,12 @@ var needsOwnFactor = map[Action]string{
 	SetStaging:               "require approval of uploads: approving needs a second factor",
 	ApproveRelease:           "approve a staged release: the approval is what stands between an upload and the index",
 	DiscardRelease:           "discard a staged release: the approval is what stands between an upload and the index",
+	CreateOrganization:       "create an organization: its Owners are Owners of all its projects",
+	ManageOrganization:       "change an organization: its Owners are Owners of all its projects",
+	ManageOrgMembers:         "manage an organization's members: its Owners are Owners of all its projects",
+	ManageTeams:              "manage an organization's teams: they hold roles on its projects",
+	MoveProjectIn:            "move a project into an organization",
+	MoveProjectOut:           "move a project out of an organization",
 }
 
 // protectedWrites are the actions that publish, update or modify a project, which the 2FA rules hold.
@@ -581,12 +592,15 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 			"API tokens of users cannot upload here: %s. Publish from the project's CI with Trusted Publishing (its publishers are listed at %s/manage/project/%s/publishing/), or ask an Owner to add a publisher for your workflow.",
 			why, e.baseURL, p.NormalizedName)}
 	}
-	if !prot.Critical() && !prot.Require2FA && !prot.RequireWebAuthn {
+	if !prot.Critical() && !prot.Require2FA && !prot.RequireWebAuthn && !prot.OrgRequire2FA && !prot.OrgRequireWebAuthn {
 		return nil
 	}
 	rule, why := RuleProjectRequires2FA, fmt.Sprintf("Project '%s' requires two-factor authentication of its collaborators", p.Name)
-	if prot.Critical() {
+	switch {
+	case prot.Critical():
 		rule, why = RuleCritical, fmt.Sprintf("Project '%s' is a critical project", p.Name)
+	case !prot.Require2FA && !prot.RequireWebAuthn:
+		rule, why = RuleOrgRequires2FA, fmt.Sprintf("Project '%s' belongs to organization '%s', which requires two-factor authentication of its members", p.Name, prot.Org)
 	}
 	then := "then try again"
 	if actor.Token != nil {
@@ -607,7 +621,10 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 		return nil
 	}
 	why = fmt.Sprintf("Project '%s' requires a security key or passkey of its collaborators", p.Name)
-	if !prot.RequireWebAuthn {
+	switch {
+	case !prot.RequireWebAuthn && prot.OrgRequireWebAuthn:
+		why = fmt.Sprintf("Project '%s' belongs to organization '%s', which requires a security key or passkey of its members", p.Name, prot.Org)
+	case !prot.RequireWebAuthn:
 		why = fmt.Sprintf("Project '%s' is a critical project, and this index requires a security key or passkey of the collaborators of critical projects", p.Name)
 	}
 	switch {
@@ -625,12 +642,12 @@ func (e *Engine) decideProtection(ctx context.Context, actor Actor, p *store.Pro
 
 // TrustedPublishingOnly says whether a project takes uploads only from its Trusted Publishers.
 func (e *Engine) TrustedPublishingOnly(prot store.Protection) bool {
-	return prot.TrustedPublishingOnly || prot.Critical() && e.criticalTrusted
+	return prot.TrustedPublishingOnly || prot.OrgTrustedPublishingOnly || prot.Critical() && e.criticalTrusted
 }
 
 // RequiresKeys says whether a project is held to the phishing-resistant level (rule 3): security keys or passkeys.
 func (e *Engine) RequiresKeys(prot store.Protection) bool {
-	return prot.RequireWebAuthn || prot.Critical() && e.criticalKeys
+	return prot.RequireWebAuthn || prot.OrgRequireWebAuthn || prot.Critical() && e.criticalKeys
 }
 
 // decideNewRole applies RuleNewRole: a role on a project protected by 2FA, or an Owner's role on any project, goes
@@ -662,6 +679,8 @@ func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, 
 		why = fmt.Sprintf("project '%s' is a critical project", target.Project.Name)
 	case prot.Require2FA:
 		why = fmt.Sprintf("project '%s' requires two-factor authentication of its collaborators", target.Project.Name)
+	case prot.OrgRequire2FA:
+		why = fmt.Sprintf("project '%s' belongs to organization '%s', which requires two-factor authentication of its members", target.Project.Name, prot.Org)
 	case target.Role == store.RoleOwner:
 		why = "every Owner of a project must have it"
 	default:
@@ -915,11 +934,14 @@ func (e *Engine) Stages(ctx context.Context, actor Actor, project *store.Project
 	if err != nil {
 		return false, fmt.Errorf("policy: %w", err)
 	}
-	switch prot.Staging {
-	case store.StageCI:
-		return actor.Publisher != nil, nil
-	case store.StageTokens:
-		return actor.Publisher != nil || actor.Token != nil, nil
+	// The stricter of the project's choice and its organization's.
+	for _, mode := range []string{prot.Staging, prot.OrgStaging} {
+		switch {
+		case mode == store.StageCI && actor.Publisher != nil:
+			return true, nil
+		case mode == store.StageTokens && (actor.Publisher != nil || actor.Token != nil):
+			return true, nil
+		}
 	}
 	return false, nil
 }

@@ -55,6 +55,7 @@ type Store interface {
 	PublishMailOptouts(ctx context.Context, projectID int64) (map[int64]bool, error)
 	SetPublishMail(ctx context.Context, userID, projectID int64, on bool) error
 	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
+	ProjectOwnerIDs(ctx context.Context, projectID int64) ([]int64, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.

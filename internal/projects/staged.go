@@ -147,14 +147,13 @@ func (m *Manager) tellCollaborators(ctx context.Context, p store.Project, n Noti
 }
 
 // Published is who hears of a publish to project p (files, by whom and from where, worded in text): every Owner,
-// so that a publish from a taken-over account cannot go unseen, except those who turned these
+// its organization's Owners included, so that a publish from a taken-over account cannot go unseen, except those who turned these
 // mails off, which the Owners of a critical project cannot.
 func (m *Manager) Published(ctx context.Context, p store.Project, text string) ([]Notice, error) {
-	cs, err := m.db.Collaborators(ctx, p.ID)
+	to, err := m.db.ProjectOwnerIDs(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
-	to := audience(cs, false)
 	prot, err := m.db.ProjectProtection(ctx, p.ID)
 	if err != nil {
 		return nil, err

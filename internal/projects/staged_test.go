@@ -132,3 +132,51 @@ func TestApprovalConflict(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishNotices: a publish is announced to every Owner but those who turned it off, which a critical project's
+// Owners cannot; Maintainers are not told.
+func TestPublishNotices(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		owner, other, maint := f.user("owner"), f.user("other"), f.user("maint")
+		p := f.project("demo", owner, "1.0")
+		f.addRole(p, other, store.RoleOwner)
+		f.addRole(p, maint, store.RoleMaintainer)
+		to := func() []int64 {
+			t.Helper()
+			ns, err := f.m.Published(ctx, p, "owner uploaded demo-1.0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, n := range ns {
+				if n.Text != "owner uploaded demo-1.0" || n.Kind != projects.NoticePublished {
+					t.Errorf("notice %+v", n)
+				}
+				ids = append(ids, n.To)
+			}
+			return ids
+		}
+		if got := to(); len(got) != 2 || got[0] != owner.ID || got[1] != other.ID {
+			t.Fatalf("told %v, want the two Owners", got)
+		}
+		if err := f.m.SetPublishMail(ctx, web(other), "demo", false); err != nil {
+			t.Fatal(err)
+		}
+		if got := to(); len(got) != 1 || got[0] != owner.ID {
+			t.Errorf("after other turned it off: %v", got)
+		}
+		if err := f.m.SetPublishMail(ctx, web(maint), "demo", false); !errors.Is(err, policy.ErrDenied) {
+			t.Errorf("a Maintainer changed the Owners' mail: %v", err)
+		}
+		if _, err := f.db.MarkCritical(ctx, []int64{p.ID}, f.now); err != nil {
+			t.Fatal(err)
+		}
+		if got := to(); len(got) != 2 {
+			t.Errorf("a critical project's Owners are not all told: %v", got)
+		}
+		if err := f.m.SetPublishMail(ctx, web(owner), "demo", false); !errors.Is(err, policy.ErrDenied) {
+			t.Errorf("the mail was turned off on a critical project: %v", err)
+		}
+	})
+}

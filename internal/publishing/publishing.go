@@ -252,3 +252,27 @@ func (s *Service) Publishers(ctx context.Context, projectID int64) ([]store.Publ
 func (s *Service) Pending(ctx context.Context, userID int64) ([]store.Publisher, error) {
 	return s.db.PendingPublishers(ctx, userID)
 }
+
+// AddToProjects registers one publisher for several projects at once, such as an organization's projects that
+// one CI job publishes: it is decided for each project first, so either every project gets it or none does. A
+// project that has it already keeps its own.
+func (s *Service) AddToProjects(ctx context.Context, actor policy.Actor, projects []store.Project, spec Spec, from audit.Request) ([]store.Publisher, error) {
+	for i := range projects {
+		if err := s.policy.Decide(ctx, actor, policy.ManagePublishers, policy.Target{Project: &projects[i], Name: projects[i].NormalizedName}); err != nil {
+			return nil, err
+		}
+	}
+	var out []store.Publisher
+	for _, project := range projects {
+		p, err := s.Add(ctx, actor, project, spec, from)
+		var fe *FieldError
+		if errors.As(err, &fe) && len(out) > 0 {
+			continue // this project has it already
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

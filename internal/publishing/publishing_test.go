@@ -456,3 +456,40 @@ func TestTrustedPublishingOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestOnePublisherForSeveralProjects: one CI job registered once for several projects (an organization's) gets one
+// token that uploads to each of them; a project the actor may not manage refuses the whole registration.
+func TestOnePublisherForSeveralProjects(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		a, b := f.project("alpha", f.owner), f.project("beta", f.owner)
+		stranger := f.userWithTOTP("stranger")
+		c := f.project("gamma", stranger)
+		if _, err := f.svc.AddToProjects(ctx, f.actor(f.owner), []store.Project{a, b, c}, github, f.from); !errors.Is(err, policy.ErrDenied) {
+			t.Fatalf("registered on another's project: %v", err)
+		}
+		if ps, _ := f.svc.Publishers(ctx, a.ID); len(ps) != 0 {
+			t.Fatalf("a refused registration left publishers: %+v", ps)
+		}
+		added, err := f.svc.AddToProjects(ctx, f.actor(f.owner), []store.Project{a, b}, github, f.from)
+		if err != nil || len(added) != 2 {
+			t.Fatalf("AddToProjects: %+v %v", added, err)
+		}
+		minted, err := f.mint(f.issuer.GitHubClaims(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		actor, err := f.tokens.Verify(ctx, minted.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []store.Project{a, b} {
+			if err := f.policy.Decide(ctx, actor, policy.Upload, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
+				t.Errorf("upload to %s: %v", p.Name, err)
+			}
+		}
+		if err := f.policy.Decide(ctx, actor, policy.Upload, policy.Target{Project: &c, Name: "gamma"}); !errors.Is(err, policy.ErrDenied) {
+			t.Errorf("upload to a project without the publisher: %v", err)
+		}
+	})
+}

@@ -21,6 +21,11 @@ type Protection struct {
 	TrustedPublishingOnly bool
 	// Staging is which uploads wait for a person's approval (StageNothing, StageCI, StageTokens).
 	Staging string
+	// Org names the organization that holds the project ("" for none), and the Org* fields are what its Owners
+	// set for every project it holds.
+	Org                                                         string
+	OrgRequire2FA, OrgRequireWebAuthn, OrgTrustedPublishingOnly bool
+	OrgStaging                                                  string
 }
 
 // Critical reports whether the project is designated critical.
@@ -31,8 +36,12 @@ func (p Protection) Critical() bool { return !p.CriticalSince.IsZero() }
 func (db *DB) ProjectProtection(ctx context.Context, projectID int64) (Protection, error) {
 	var since sql.NullInt64
 	var p Protection
-	err := db.sql.QueryRowContext(ctx, `SELECT critical_since, require_2fa, require_webauthn, trusted_publishing_only,
-		staging FROM projects WHERE id = $1`, projectID).Scan(&since, &p.Require2FA, &p.RequireWebAuthn, &p.TrustedPublishingOnly, &p.Staging)
+	err := db.sql.QueryRowContext(ctx, `SELECT p.critical_since, p.require_2fa, p.require_webauthn, p.trusted_publishing_only,
+		p.staging, COALESCE(o.name, ''), COALESCE(o.require_2fa, FALSE), COALESCE(o.require_webauthn, FALSE),
+		COALESCE(o.trusted_publishing_only, FALSE), COALESCE(o.staging, '')
+		FROM projects p LEFT JOIN organizations o ON o.id = p.org_id WHERE p.id = $1`, projectID).Scan(&since, &p.Require2FA,
+		&p.RequireWebAuthn, &p.TrustedPublishingOnly, &p.Staging, &p.Org, &p.OrgRequire2FA, &p.OrgRequireWebAuthn,
+		&p.OrgTrustedPublishingOnly, &p.OrgStaging)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -247,6 +256,7 @@ func (db *DB) ClaimDay(ctx context.Context, job, day string) (bool, error) {
 const (
 	EarlyUser    = "user"
 	EarlyProject = "project"
+	EarlyOrg     = "org"
 )
 
 // EnforceEarly places a user or a project (kind EarlyUser or EarlyProject, id) under the mandate's enforce phase
@@ -271,11 +281,14 @@ func (db *DB) LiftEarly(ctx context.Context, kind string, id int64) (bool, error
 	return n == 1, err
 }
 
-// EarlyEnforced reports whether the user, or the project (0: none), is under early enforcement.
+// EarlyEnforced reports whether the user, or the project (0: none), is under early enforcement: named, or through
+// an organization named that the user belongs to or that holds the project.
 func (db *DB) EarlyEnforced(ctx context.Context, userID, projectID int64) (bool, error) {
 	var n int
 	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM mandate_early
-		WHERE (kind = 'user' AND ref_id = $1) OR (kind = 'project' AND ref_id = $2)`, userID, projectID).Scan(&n)
+		WHERE (kind = 'user' AND ref_id = $1) OR (kind = 'project' AND ref_id = $2)
+		   OR (kind = 'org' AND (ref_id IN (SELECT org_id FROM org_members WHERE user_id = $1)
+		                         OR ref_id IN (SELECT org_id FROM projects WHERE id = $2)))`, userID, projectID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("early enforcement: %w", err)
 	}
@@ -291,9 +304,10 @@ type EarlyEnforcement struct {
 // EarlyEnforcements lists the users and projects under early enforcement.
 func (db *DB) EarlyEnforcements(ctx context.Context) ([]EarlyEnforcement, error) {
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT m.kind, COALESCE(u.username, p.name, ''), m.reason, m.created_at FROM mandate_early m
+		SELECT m.kind, COALESCE(u.username, p.name, o.name, ''), m.reason, m.created_at FROM mandate_early m
 		LEFT JOIN users u ON m.kind = 'user' AND u.id = m.ref_id
 		LEFT JOIN projects p ON m.kind = 'project' AND p.id = m.ref_id
+		LEFT JOIN organizations o ON m.kind = 'org' AND o.id = m.ref_id
 		ORDER BY m.kind, m.created_at`)
 	if err != nil {
 		return nil, fmt.Errorf("early enforcements: %w", err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -14,6 +13,7 @@ type Event struct {
 	Kind      string
 	UserID    int64 // 0 = none
 	ProjectID int64 // 0 = none
+	OrgID     int64 // 0 = none
 	IP        string
 	UserAgent string
 	Detail    string
@@ -22,9 +22,8 @@ type Event struct {
 // AddEvent appends to the security history.
 func (db *DB) AddEvent(ctx context.Context, e Event) error {
 	_, err := db.sql.ExecContext(ctx,
-		`INSERT INTO events (created_at, kind, user_id, project_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		micros(e.CreatedAt), e.Kind, sql.NullInt64{Int64: e.UserID, Valid: e.UserID != 0},
-		sql.NullInt64{Int64: e.ProjectID, Valid: e.ProjectID != 0}, e.IP, e.UserAgent, e.Detail)
+		`INSERT INTO events (created_at, kind, user_id, project_id, org_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		micros(e.CreatedAt), e.Kind, nullID(e.UserID), nullID(e.ProjectID), nullID(e.OrgID), e.IP, e.UserAgent, e.Detail)
 	if err != nil {
 		return fmt.Errorf("add event %s: %w", e.Kind, err)
 	}
@@ -43,6 +42,28 @@ func (db *DB) Events(ctx context.Context, userID, projectID int64, limit int) ([
 	var out []Event
 	for rows.Next() {
 		var e Event
+		var created int64
+		if err := rows.Scan(&e.ID, &created, &e.Kind, &e.UserID, &e.ProjectID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// OrgEvents lists the newest events of an organization, newest first.
+func (db *DB) OrgEvents(ctx context.Context, orgID int64, limit int) ([]Event, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT id, created_at, kind, COALESCE(user_id, 0), COALESCE(project_id, 0), ip, user_agent, detail FROM events
+		 WHERE org_id = $1 ORDER BY id DESC LIMIT $2`, orgID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("organization events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e := Event{OrgID: orgID}
 		var created int64
 		if err := rows.Scan(&e.ID, &created, &e.Kind, &e.UserID, &e.ProjectID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
 			return nil, err

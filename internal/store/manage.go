@@ -223,8 +223,9 @@ func (db *DB) OwnersCount(ctx context.Context, projectID int64) (int, error) {
 // ProjectsForUser lists the projects a user has a role on, by name.
 func (db *DB) ProjectsForUser(ctx context.Context, userID int64) ([]UserProject, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT p.id, p.name, p.normalized_name, p.created_at, p.last_serial, p.total_size, r.role
-		 FROM roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1 ORDER BY p.normalized_name`, userID)
+		`SELECT p.id, p.name, p.normalized_name, p.created_at, p.last_serial, p.total_size, max(r.role)
+		 FROM project_roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1
+		 GROUP BY p.id, p.name, p.normalized_name, p.created_at, p.last_serial, p.total_size ORDER BY p.normalized_name`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("projects for user: %w", err)
 	}

@@ -107,18 +107,16 @@ func (db *DB) ProjectsByUltraName(ctx context.Context, ultra string) ([]Project,
 	return out, rows.Err()
 }
 
-// RoleOf returns the user's role on the project, or "" when there is none.
+// RoleOf returns the user's role on the project, or "" when there is none: the strongest of the role given to
+// the person, Owner through the organization that holds the project, and the roles of their teams.
 func (db *DB) RoleOf(ctx context.Context, projectID, userID int64) (string, error) {
-	var role string
-	err := db.sql.QueryRowContext(ctx, `SELECT role FROM roles WHERE project_id = $1 AND user_id = $2`,
+	var role sql.NullString
+	err := db.sql.QueryRowContext(ctx, `SELECT max(role) FROM project_roles WHERE project_id = $1 AND user_id = $2`,
 		projectID, userID).Scan(&role)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
 	if err != nil {
 		return "", fmt.Errorf("role: %w", err)
 	}
-	return role, nil
+	return role.String, nil
 }
 
 // Collaborator is a user's role on a project, with the user's second factors.
@@ -187,10 +185,12 @@ func (db *DB) IsNameReserved(ctx context.Context, normalized string) (bool, erro
 	return n > 0, nil
 }
 
-// RoleCount is how many projects the user holds a role on.
+// RoleCount is how many projects the user holds a role on, by any grant, plus how many organizations they belong
+// to: a member of an organization counts as a maintainer, as in PyPI's mandate.
 func (db *DB) RoleCount(ctx context.Context, userID int64) (int, error) {
 	var n int
-	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM roles WHERE user_id = $1`, userID).Scan(&n); err != nil {
+	if err := db.sql.QueryRowContext(ctx, `SELECT (SELECT count(DISTINCT project_id) FROM project_roles WHERE user_id = $1) +
+		(SELECT count(*) FROM org_members WHERE user_id = $1)`, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("role count: %w", err)
 	}
 	return n, nil

@@ -173,7 +173,7 @@ func (db *DB) PromoCounts(ctx context.Context) (PromoCounts, error) {
 // decision time: the offer is for them.
 func (db *DB) MaintainsCritical(ctx context.Context, userID int64) (bool, error) {
 	var n int
-	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM roles r JOIN projects p ON p.id = r.project_id
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM project_roles r JOIN projects p ON p.id = r.project_id
 		WHERE r.user_id = $1 AND r.role IN ($2, $3) AND p.critical_since IS NOT NULL`,
 		userID, RoleOwner, RoleMaintainer).Scan(&n)
 	if err != nil {
@@ -184,7 +184,7 @@ func (db *DB) MaintainsCritical(ctx context.Context, userID int64) (bool, error)
 
 // CriticalProjectsOf lists, by name, the critical projects the user is an Owner or Maintainer of.
 func (db *DB) CriticalProjectsOf(ctx context.Context, userID int64) ([]string, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT p.name FROM roles r JOIN projects p ON p.id = r.project_id
+	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT p.name, p.normalized_name FROM project_roles r JOIN projects p ON p.id = r.project_id
 		WHERE r.user_id = $1 AND r.role IN ($2, $3) AND p.critical_since IS NOT NULL ORDER BY p.normalized_name`,
 		userID, RoleOwner, RoleMaintainer)
 	if err != nil {
@@ -193,8 +193,8 @@ func (db *DB) CriticalProjectsOf(ctx context.Context, userID int64) ([]string, e
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var name, normalized string
+		if err := rows.Scan(&name, &normalized); err != nil {
 			return nil, fmt.Errorf("critical projects of user: %w", err)
 		}
 		out = append(out, name)

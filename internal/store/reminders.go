@@ -7,11 +7,12 @@ import (
 )
 
 // UnprotectedMaintainers lists the enabled accounts with a verified address that are an Owner or Maintainer of a
-// project and have no second factor: the accounts the 2FA mandate is about, in id order.
+// project (by any grant) or a member of an organization and have no second factor: the accounts the 2FA mandate is about, in id order.
 func (db *DB) UnprotectedMaintainers(ctx context.Context) ([]Account, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+accountColumns+` FROM users
 		WHERE NOT disabled AND email_verified_at IS NOT NULL
-		  AND EXISTS (SELECT 1 FROM roles r WHERE r.user_id = users.id AND r.role IN ('Owner', 'Maintainer'))
+		  AND (EXISTS (SELECT 1 FROM project_roles r WHERE r.user_id = users.id AND r.role IN ('Owner', 'Maintainer'))
+		       OR EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = users.id))
 		  AND NOT EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = users.id)
 		  AND NOT EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = users.id)
 		ORDER BY id`)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wharf/internal/ident"
+	"wharf/internal/pypkg"
 )
 
 // User is an account.
@@ -24,10 +25,16 @@ type User struct {
 // CreateUser inserts u; ErrConflict when the username or the address is taken, in any spelling that ident.Key
 // makes the same.
 func (db *DB) CreateUser(ctx context.Context, u User) (User, error) {
+	// A username is never an organization's name (as project names are normalised): ErrNameTaken.
 	err := db.sql.QueryRowContext(ctx,
 		`INSERT INTO users (username, username_key, email, email_key, password_hash, disabled, created_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		u.Username, ident.Key(u.Username), u.Email, ident.Key(u.Email), u.PasswordHash, u.Disabled, micros(u.CreatedAt)).Scan(&u.ID)
+		 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE normalized_name = $8)
+		 RETURNING id`,
+		u.Username, ident.Key(u.Username), u.Email, ident.Key(u.Email), u.PasswordHash, u.Disabled, micros(u.CreatedAt),
+		pypkg.NormalizeName(u.Username)).Scan(&u.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("create user %q: %w", u.Username, ErrNameTaken)
+	}
 	if isUniqueViolation(err) {
 		return User{}, fmt.Errorf("create user %q: %w", u.Username, ErrConflict)
 	}

@@ -107,7 +107,7 @@ func (s *Site) EnforceEarly(w http.ResponseWriter, r *http.Request) error {
 	_, changed, err := change(r.Context(), v.account.ID, r.PostForm.Get("kind"), strings.TrimSpace(r.PostForm.Get("name")),
 		strings.TrimSpace(r.PostForm.Get("reason")), requestOf(r))
 	switch {
-	case errors.Is(err, mandate.ErrNoSuchUser), errors.Is(err, mandate.ErrNoSuchProject):
+	case errors.Is(err, mandate.ErrNoSuchUser), errors.Is(err, mandate.ErrNoSuchProject), errors.Is(err, mandate.ErrNoSuchOrg):
 		return httperror.Wrap(err, http.StatusNotFound, "%s", capitalize(err.Error()))
 	case errors.Is(err, audit.ErrReason), errors.Is(err, mandate.ErrBadKind):
 		return httperror.Wrap(err, http.StatusBadRequest, "%s", capitalize(err.Error()))

@@ -67,7 +67,7 @@ func TestAdminPolicy(t *testing.T) {
 		}{
 			{url.Values{"kind": {"user"}, "name": {"nobody"}, "reason": {"x"}}, http.StatusNotFound, "There is no user of that name"},
 			{url.Values{"kind": {"user"}, "name": {"bob"}, "reason": {" "}}, http.StatusBadRequest, "Give the reason"},
-			{url.Values{"kind": {"team"}, "name": {"bob"}, "reason": {"x"}}, http.StatusBadRequest, "Name a user or a project"},
+			{url.Values{"kind": {"team"}, "name": {"bob"}, "reason": {"x"}}, http.StatusBadRequest, "Name a user, a project or an organization"},
 		} {
 			p := b.submit(page, "/admin/policy/early/", tc.form)
 			if p.status() != tc.status || !strings.Contains(p.text("#error-message"), tc.says) {

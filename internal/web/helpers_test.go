@@ -31,6 +31,7 @@ import (
 	"wharf/internal/mandate"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/orgs"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/publishing"
@@ -193,8 +194,10 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		t.Fatal(err)
 	}
 	publishers := publishing.New(db, decisions, minter, auditLog, c.Now, publishing.Options{Audience: "wharf-test"})
+	organizations := orgs.New(db, decisions, auditLog, index, c.Now, orgs.Options{})
 	site, err := web.New(web.Deps{
 		Publishing: publishers,
+		Orgs:       organizations,
 
 		Store:    db,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
@@ -216,8 +219,10 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As in wharf serve: the site mails organizations' changes and every publish.
+	organizations.Notify(site)
 	uploads := upload.New(db, blobs, tokenService, decisions, index, auditLog, upload.Options{
-		MaxFileSize: 10 << 20, MaxProjectSize: 100 << 20, Archive: pypkg.DefaultLimits(),
+		MaxFileSize: 10 << 20, MaxProjectSize: 100 << 20, Archive: pypkg.DefaultLimits(), BaseURL: siteBase, Announcer: site,
 	}, c.Now, logger)
 	srv := server.New(index, uploads, db, logger, server.WithWeb(site))
 	h := srv.Handler()

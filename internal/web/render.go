@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"wharf/internal/orgs"
 	"wharf/internal/policy"
 )
 
@@ -293,6 +295,23 @@ var notices = map[string]string{
 	"staging-changed":   "The project's choice of which uploads wait for approval was saved.",
 	"publish-mail-on":   "You get a mail of every publish to this project.",
 	"publish-mail-off":  "You no longer get a mail of every publish to this project.",
+
+	"org-created":          "The organization was created, with you as its Owner.",
+	"org-requested":        "The organization was requested: it waits for an administrator's approval.",
+	"org-joined":           "Invitation accepted: you are a member of the organization.",
+	"org-declined":         "Invitation declined.",
+	"org-invited":          "The invitation was sent: the user becomes a member on accepting it.",
+	"org-role-changed":     "The member's role was changed.",
+	"org-member-removed":   "The member was removed from the organization and its teams.",
+	"org-left":             "You left the organization.",
+	"org-settings-changed": "The organization's settings were saved: they hold for every project it holds.",
+	"team-created":         "The team was created.",
+	"team-deleted":         "The team was deleted with its roles on the projects.",
+	"team-member-added":    "The member was added to the team.",
+	"team-member-removed":  "The member was taken out of the team.",
+	"team-grant-changed":   "The team's role on the project was changed.",
+	"project-moved-in":     "The project was moved into the organization: its Owners are Owners of the project now.",
+	"project-moved-out":    "The project was moved out of the organization: every role that came from it ended.",
 }
 
 // eventText describes a security-history event kind for people; unknown kinds show as they are.
@@ -370,4 +389,20 @@ var eventTexts = map[string]string{
 	"release:approve": "Staged release approved and published",
 	"release:discard": "Staged release discarded",
 	"project:staging": "Changed which uploads wait for approval",
+
+	orgs.EventCreated:        "Organization created",
+	orgs.EventApproved:       "Organization approved by an administrator",
+	orgs.EventSettings:       "Organization settings changed",
+	orgs.EventInvited:        "Member invited",
+	orgs.EventJoined:         "Invitation accepted: joined the organization",
+	orgs.EventDeclined:       "Invitation to the organization declined",
+	orgs.EventMemberRemoved:  "Member removed",
+	orgs.EventRoleChanged:    "Member's role changed",
+	orgs.EventLeft:           "Member left",
+	orgs.EventTeamCreated:    "Team created",
+	orgs.EventTeamDeleted:    "Team deleted",
+	orgs.EventTeamMember:     "Team members changed",
+	orgs.EventTeamGrant:      "Team's role on a project changed",
+	orgs.EventProjectMovedIn: "Project moved into the organization",
+	orgs.EventProjectMoveOut: "Project moved out of the organization",
 }

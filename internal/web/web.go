@@ -23,6 +23,7 @@ import (
 	"wharf/internal/mandate"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
+	"wharf/internal/orgs"
 	"wharf/internal/policy"
 	"wharf/internal/projects"
 	"wharf/internal/publishing"
@@ -57,6 +58,8 @@ type Store interface {
 	PromoCodeOf(ctx context.Context, userID int64) (store.PromoCode, error)
 	ClaimPromoCode(ctx context.Context, userID int64, now time.Time) (store.PromoCode, bool, error)
 	PromoCounts(ctx context.Context) (store.PromoCounts, error)
+	// The organizations' public pages (orgs.go): what an organization holds.
+	OrgProjects(ctx context.Context, orgID int64) ([]store.Project, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.
@@ -86,6 +89,8 @@ type Deps struct {
 	Projects *projects.Manager
 	// Publishing serves the Trusted Publishing pages; nil leaves them out (they answer 404).
 	Publishing *publishing.Service
+	// Orgs serves the organizations' pages; nil leaves them out (they answer 404).
+	Orgs *orgs.Service
 	// TOTP and Recovery serve the second factors; nil leaves them out (their pages answer 404 and login needs
 	// only the password).
 	TOTP     *mfa.TOTP
@@ -127,6 +132,7 @@ type Site struct {
 	audit    *audit.Log
 	projects *projects.Manager
 	publish  *publishing.Service
+	orgs     *orgs.Service
 	totp     *mfa.TOTP
 	recovery *mfa.Recovery
 	webauthn *mfa.WebAuthn
@@ -192,7 +198,7 @@ func New(d Deps, o Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{
-		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects, publish: d.Publishing,
+		db: d.Store, users: d.Users, sessions: d.Sessions, tokens: d.Tokens, limiter: d.Limiter, rules: o.Rules, policy: d.Policy, audit: d.Audit, projects: d.Projects, publish: d.Publishing, orgs: d.Orgs,
 		totp: d.TOTP, recovery: d.Recovery, webauthn: d.WebAuthn, factors: d.Factors, early: d.Early, critical: d.Critical, adoption: d.Adoption,
 		letters: letters, mail: newMailQueue(d.Mailer, o.Log),
 		baseURL: strings.TrimSuffix(o.BaseURL, "/"), siteName: o.SiteName, readOnly: o.ReadOnly,
@@ -247,7 +253,12 @@ func (s *Site) WaitMail() { s.mail.wait() }
 // show in its place.
 func (s *Site) offer(ctx context.Context, actor policy.Actor, action policy.Action, project store.Project, target policy.Target) (bool, string, error) {
 	target.Project, target.Name = &project, project.NormalizedName
-	err := s.policy.Offers(ctx, actor, action, target)
+	return offered(s.policy.Offers(ctx, actor, action, target))
+}
+
+// offered reads the policy's answer to Offers: a form shows when it is nil or only a confirmation is missing;
+// otherwise the refusal's reason shows in its place.
+func offered(err error) (bool, string, error) {
 	var denied *policy.Denied
 	switch {
 	case err == nil || errors.Is(err, policy.ErrReauthRequired):
