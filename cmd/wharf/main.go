@@ -62,7 +62,7 @@ func init() {
 		{"critical", "critical projects: critical recompute [--dry-run] | list | mark NAME --reason R | release NAME --reason R", runCritical},
 		{"publisher", "Trusted Publishers: publisher add PROJECT KIND --field NAME=VALUE... | list [PROJECT] [--json] | remove PROJECT ID | only PROJECT on|off", runPublisher},
 		{"issuer", "OIDC issuers for Trusted Publishing: issuer add NAME URL --claim KEY[=VALUE]... | list [--json] | remove NAME", runIssuer},
-		{"org", "organizations: org create NAME --owner USER | list [--json] | show NAME [--json] | add-member NAME USER --role ROLE", runOrg},
+		{"org", "organizations: org create NAME --owner USER | list [--json] | show NAME [--json] | add-member NAME USER --role ROLE | approve NAME", runOrg},
 		{"promo", "the security-key offer: promo load FILE [--batch NAME] (one code a line, - for stdin) | promo stats [--json]", runPromo},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "wharf", version)

@@ -18,7 +18,8 @@ import (
 const orgUsage = `usage: wharf org create NAME --owner USER [--display-name TEXT] [--description TEXT]
        wharf org list [--json]
        wharf org show NAME [--json]
-       wharf org add-member NAME USER --role Owner|Manager|Member`
+       wharf org add-member NAME USER --role Owner|Manager|Member
+       wharf org approve NAME   (where WHARF_ORG_APPROVAL makes new organizations wait)`
 
 type noIndex struct{}
 
@@ -115,6 +116,15 @@ func runOrg(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(&text, "projects: %s\n", strings.Join(projects, ", "))
 		m["members"], m["teams"], m["projects"] = members, teams, projects
 		c.print(e, m, text.String())
+		return nil
+	case pos[0] == "approve" && len(pos) == 2:
+		if err := svc.Approve(ctx, policy.OperatorActor(store.User{}), pos[1], from); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("organization %s is approved already", pos[1])
+			}
+			return err
+		}
+		c.print(e, map[string]any{"organization": pos[1], "approved": true}, fmt.Sprintf("organization %s is approved\n", pos[1]))
 		return nil
 	case pos[0] == "add-member" && len(pos) == 3:
 		if err := svc.AddMember(ctx, policy.OperatorActor(store.User{}), pos[1], pos[2], *role, from); err != nil {

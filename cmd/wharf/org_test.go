@@ -47,6 +47,10 @@ func TestOrgCommands(t *testing.T) {
 	if code, out, _ := runCLI(t, dir, "", "org", "list"); code != 0 || out != "Acme\tAcme Corp\n" {
 		t.Errorf("org list: %d %q", code, out)
 	}
+	// Where administrators approve new organizations, one waits until approved.
+	if code, out, errOut := runCLI(t, dir, "", "org", "approve", "acme"); code == 0 || !strings.Contains(errOut, "approved already") {
+		t.Errorf("approving an approved organization: %d %q %q", code, out, errOut)
+	}
 	// A user cannot take an organization's name either.
 	if code, _, errOut := runCLI(t, dir, "correct horse battery staple\n", "user", "create", "acme", "--email", "acme@example.com"); code == 0 {
 		t.Errorf("a user took an organization's name: %q", errOut)

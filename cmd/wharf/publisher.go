@@ -17,7 +17,7 @@ import (
 	"wharf/internal/store"
 )
 
-const publisherUsage = `usage: wharf publisher add PROJECT[,PROJECT...] KIND --field NAME=VALUE... [--issuer NAME] [--pending --owner USER]
+const publisherUsage = `usage: wharf publisher add PROJECT[,PROJECT...] KIND --field NAME=VALUE... [--issuer NAME] [--pending --owner USER [--org ORG]]
        wharf publisher list [PROJECT] [--json]
        wharf publisher remove PROJECT ID
        wharf publisher only PROJECT on|off   (accept uploads only from the project's publishers)
@@ -47,6 +47,7 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 	issuer := c.fs.String("issuer", "", "the registered issuer of an oidc publisher")
 	pending := c.fs.Bool("pending", false, "register a pending publisher: its first publish creates PROJECT")
 	owner := c.fs.String("owner", "", "the user who owns the project a pending publisher creates")
+	org := c.fs.String("org", "", "the organization a pending publisher creates its project in")
 	cfg, pos, err := config.Load(c.fs, args, e.getenv)
 	if err != nil {
 		return err
@@ -88,8 +89,19 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 			if err != nil {
 				return err
 			}
-			pub, err = svc.AddPending(ctx, policy.OperatorActor(acct.User), pos[1], spec, from)
-			if err != nil {
+			if *org != "" {
+				o, err := a.db.OrganizationByName(ctx, pypkg.NormalizeName(*org))
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no organization %q", *org)
+				}
+				if err != nil {
+					return err
+				}
+				pub, err = svc.AddPendingInOrg(ctx, policy.OperatorActor(acct.User), o, pos[1], spec, from)
+				if err != nil {
+					return err
+				}
+			} else if pub, err = svc.AddPending(ctx, policy.OperatorActor(acct.User), pos[1], spec, from); err != nil {
 				return err
 			}
 		} else {

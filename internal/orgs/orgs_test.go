@@ -470,3 +470,32 @@ func TestEarlyEnforcementOfAnOrganization(t *testing.T) {
 		}
 	})
 }
+
+// TestApproval: where administrators approve new organizations, a user's waits, usable by nobody, until one does.
+func TestApproval(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		log := audit.New(f.db, func() time.Time { return f.now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := orgs.New(f.db, f.policy, log, noIndex{}, func() time.Time { return f.now }, orgs.Options{RequireApproval: true})
+		owner, admin := f.user("owner", true), f.user("admin", true)
+		o, err := svc.Create(ctx, f.web(owner), "acme", "", "", f.from)
+		if err != nil || !o.ApprovedAt.IsZero() {
+			t.Fatalf("create: %+v %v", o, err)
+		}
+		if _, err := svc.CreateTeam(ctx, f.web(owner), "acme", "devs", f.from); err == nil || !strings.Contains(err.Error(), "waits for an administrator's approval") {
+			t.Errorf("a team in an organization waiting for approval: %v", err)
+		}
+		if err := svc.Approve(ctx, f.web(owner), "acme", f.from); !errors.Is(err, policy.ErrDenied) {
+			t.Errorf("the requester approved their own organization: %v", err)
+		}
+		if err := f.db.SetAdmin(ctx, admin.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Approve(ctx, f.web(admin), "acme", f.from); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateTeam(ctx, f.web(owner), "acme", "devs", f.from); err != nil {
+			t.Errorf("after approval: %v", err)
+		}
+	})
+}

@@ -157,6 +157,7 @@ var knownActions = map[Action]bool{
 	AddPendingPublisher: true, SetStaging: true, ApproveRelease: true, DiscardRelease: true, SetPublishMail: true,
 	CreateOrganization: true, ViewOrganization: true, ViewOrgHistory: true, ManageOrganization: true, ManageOrgMembers: true, ManageTeams: true,
 	LeaveOrganization: true, AcceptOrgInvitation: true, DeclineOrgInvitation: true, MoveProjectIn: true, MoveProjectOut: true,
+	CreateOrgProject: true,
 }
 
 func actionNames() []string {

@@ -31,6 +31,9 @@ const (
 	// AcceptOrgInvitation and DeclineOrgInvitation answer an invitation addressed to the actor (Target.InviteeID).
 	AcceptOrgInvitation  Action = "accept-org-invitation"
 	DeclineOrgInvitation Action = "decline-org-invitation"
+	// CreateOrgProject registers a pending Trusted Publisher whose first publish creates a project inside the
+	// organization: its Owners and Managers.
+	CreateOrgProject Action = "create-org-project"
 	// MoveProjectIn puts a project into the organization (an Owner of both); MoveProjectOut takes it out (an
 	// Owner of the organization), ending every grant that came with the organization.
 	MoveProjectIn  Action = "move-project-in"
@@ -63,6 +66,7 @@ var orgActions = map[Action]orgRule{
 	LeaveOrganization:    {roles: []string{store.OrgRoleOwner, store.OrgRoleManager, store.OrgRoleMember}, sudo: true, what: "leave organization '%s'"},
 	AcceptOrgInvitation:  {what: "join organization '%s'"},
 	DeclineOrgInvitation: {what: "answer the invitation to organization '%s'"},
+	CreateOrgProject:     {roles: []string{store.OrgRoleOwner, store.OrgRoleManager}, sudo: true, what: "create projects in organization '%s'"},
 	MoveProjectIn:        {roles: []string{store.OrgRoleOwner}, sudo: true, what: "move projects into organization '%s'"},
 	MoveProjectOut:       {roles: []string{store.OrgRoleOwner}, sudo: true, what: "move projects out of organization '%s'"},
 }
@@ -77,6 +81,9 @@ func (e *Engine) decideOrg(ctx context.Context, actor Actor, action Action, r or
 	what := fmt.Sprintf(r.what, org.Name)
 	if actor.Token != nil {
 		return &Denied{Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", what)}
+	}
+	if org.ApprovedAt.IsZero() && action != CreateOrganization && action != ViewOrganization {
+		return &Denied{Reason: fmt.Sprintf("Organization '%s' waits for an administrator's approval: until then it can only be seen by its members.", org.Name)}
 	}
 	switch action {
 	case CreateOrganization:

@@ -561,6 +561,7 @@ var needsOwnFactor = map[Action]string{
 	ManageOrgMembers:         "manage an organization's members: its Owners are Owners of all its projects",
 	ManageTeams:              "manage an organization's teams: they hold roles on its projects",
 	MoveProjectIn:            "move a project into an organization",
+	CreateOrgProject:         "create a project in an organization",
 	MoveProjectOut:           "move a project out of an organization",
 }
 

@@ -162,8 +162,23 @@ func (s *Service) Add(ctx context.Context, actor policy.Actor, project store.Pro
 // project, owned by actor. The name must be one an upload could create, so that a pending publisher cannot hold a
 // name nobody may take; it waits PendingTTL, and is dropped when someone else creates the project first.
 func (s *Service) AddPending(ctx context.Context, actor policy.Actor, name string, spec Spec, from audit.Request) (store.Publisher, error) {
+	return s.addPending(ctx, actor, nil, name, spec, from)
+}
+
+// AddPendingInOrg is AddPending for a project to be created inside organization org (by its Owners and Managers):
+// the first publish creates it there, owned by actor as well as by the organization's Owners.
+func (s *Service) AddPendingInOrg(ctx context.Context, actor policy.Actor, org store.Organization, name string, spec Spec, from audit.Request) (store.Publisher, error) {
+	return s.addPending(ctx, actor, &org, name, spec, from)
+}
+
+func (s *Service) addPending(ctx context.Context, actor policy.Actor, org *store.Organization, name string, spec Spec, from audit.Request) (store.Publisher, error) {
 	if err := s.policy.Decide(ctx, actor, policy.AddPendingPublisher, policy.Target{}); err != nil {
 		return store.Publisher{}, err
+	}
+	if org != nil {
+		if err := s.policy.Decide(ctx, actor, policy.CreateOrgProject, policy.Target{Org: org}); err != nil {
+			return store.Publisher{}, err
+		}
 	}
 	if !pypkg.ValidProjectName(name) {
 		return store.Publisher{}, fieldErr("'%s' is not a valid project name: start and end with a letter or numeral, containing only ASCII letters, numerals, '.', '_' and '-'.", name)
@@ -186,6 +201,9 @@ func (s *Service) AddPending(ctx context.Context, actor policy.Actor, name strin
 		return store.Publisher{}, err
 	}
 	p.PendingName, p.OwnerID, p.CreatedBy = normalized, actor.User.ID, actor.User.ID
+	if org != nil {
+		p.OrgID = org.ID
+	}
 	p.ExpiresAt = p.CreatedAt.Add(s.opts.PendingTTL)
 	p, err = s.db.AddPublisher(ctx, p)
 	switch {

@@ -493,3 +493,51 @@ func TestOnePublisherForSeveralProjects(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingPublisherInOrganization: an organization's Manager registers a pending publisher in it; the first
+// publish creates the project inside the organization, so its Owners are Owners of it; a Member may not.
+func TestPendingPublisherInOrganization(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		o, err := f.db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
+			CreatedAt: f.now, ApprovedAt: f.now}, "acme", f.owner.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		manager, member := f.userWithTOTP("manager"), f.userWithTOTP("member")
+		for u, role := range map[store.User]string{manager: store.OrgRoleManager, member: store.OrgRoleMember} {
+			if err := f.db.SetOrgMember(ctx, o.ID, u.ID, role, f.now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.svc.AddPendingInOrg(ctx, f.actor(member), o, "rocket", github, f.from); !errors.Is(err, policy.ErrDenied) {
+			t.Errorf("a Member created a project in the organization: %v", err)
+		}
+		pending, err := f.svc.AddPendingInOrg(ctx, f.actor(manager), o, "rocket", github, f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		minted, err := f.mint(f.issuer.GitHubClaims(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		actor, err := f.tokens.Verify(ctx, minted.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, pendingID := policy.Creator(actor, "rocket")
+		res, err := f.db.AddFile(ctx, store.NewFile{ProjectName: "rocket", NormalizedName: "rocket", UltraName: "r0cket",
+			CreateProject: true, OwnerID: owner, PendingPublisherID: pendingID, PublisherTokenID: actor.Publisher.TokenID,
+			Version: "1.0", CanonicalVersion: "1", ReleaseMetadata: []byte(`{}`), Filename: "rocket-1.0-py3-none-any.whl",
+			PackageType: "bdist_wheel", PythonVersion: "py3", Size: 1, SHA256: "sha-rocket", MD5: "m", Blake2b256: "b-rocket", Now: f.now})
+		if err != nil || pendingID != pending.ID {
+			t.Fatalf("create: %v (pending %d)", err, pendingID)
+		}
+		if org, err := f.db.ProjectOrg(ctx, res.Project.ID); err != nil || org != o.ID {
+			t.Errorf("the project is in organization %d, %v", org, err)
+		}
+		if role, _ := f.db.RoleOf(ctx, res.Project.ID, f.owner.ID); role != store.RoleOwner {
+			t.Errorf("the organization's Owner is %q of the new project", role)
+		}
+	})
+}

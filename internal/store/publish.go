@@ -215,7 +215,12 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 // the name.
 func settlePendingPublishers(ctx context.Context, tx *sql.Tx, p Project, pendingID int64) error {
 	if pendingID != 0 {
-		if err := execOne(ctx, tx, `UPDATE publishers SET project_id = $1, pending_name = NULL, expires_at = NULL
+		// A pending publisher of an organization creates the project inside it.
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET org_id = (SELECT org_id FROM publishers WHERE id = $1) WHERE id = $2`,
+			pendingID, p.ID); err != nil {
+			return fmt.Errorf("pending publisher %d: %w", pendingID, err)
+		}
+		if err := execOne(ctx, tx, `UPDATE publishers SET project_id = $1, pending_name = NULL, expires_at = NULL, org_id = NULL
 			WHERE id = $2 AND pending_name = $3`, p.ID, pendingID, p.NormalizedName); err != nil {
 			return fmt.Errorf("pending publisher %d: %w", pendingID, err)
 		}

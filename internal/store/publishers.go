@@ -20,6 +20,8 @@ type Publisher struct {
 	ProjectName string // the project's name, or the pending name
 	PendingName string
 	OwnerID     int64
+	// OrgID is the organization a pending publisher creates its project in (0: none).
+	OrgID int64
 	// Kind is the publisher's kind (github, gitlab, google, or oidc for an issuer an administrator registered,
 	// IssuerID).
 	Kind     string
@@ -59,7 +61,7 @@ type PublisherToken struct {
 
 const publisherColumns = `p.id, COALESCE(p.project_id, 0), COALESCE(pr.name, p.pending_name), COALESCE(p.pending_name, ''),
 	COALESCE(p.owner_id, 0), p.kind, COALESCE(p.issuer_id, 0), p.claims, p.lookup, COALESCE(p.created_by, 0),
-	p.created_at, p.expires_at`
+	p.created_at, p.expires_at, COALESCE(p.org_id, 0)`
 
 const publisherFrom = ` FROM publishers p LEFT JOIN projects pr ON pr.id = p.project_id`
 
@@ -69,7 +71,7 @@ func scanPublisher(row interface{ Scan(...any) error }) (Publisher, error) {
 	var created int64
 	var expires sql.NullInt64
 	err := row.Scan(&p.ID, &p.ProjectID, &p.ProjectName, &p.PendingName, &p.OwnerID, &p.Kind, &p.IssuerID, &claims,
-		&p.Lookup, &p.CreatedBy, &created, &expires)
+		&p.Lookup, &p.CreatedBy, &created, &expires, &p.OrgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Publisher{}, ErrNotFound
 	}
@@ -120,10 +122,10 @@ func (db *DB) AddPublisher(ctx context.Context, p Publisher) (Publisher, error) 
 			}
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO publishers (project_id, pending_name, owner_id, kind, issuer_id, claims,
-			lookup, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			lookup, created_by, created_at, expires_at, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 			nullID(p.ProjectID), sql.NullString{String: p.PendingName, Valid: p.Pending()}, nullID(p.OwnerID), p.Kind,
 			nullID(p.IssuerID), string(claims), p.Lookup, nullID(p.CreatedBy), micros(p.CreatedAt),
-			nullMicros(p.ExpiresAt)).Scan(&p.ID)
+			nullMicros(p.ExpiresAt), nullID(p.OrgID)).Scan(&p.ID)
 	})
 	if isUniqueViolation(err) {
 		err = ErrConflict
