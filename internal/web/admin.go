@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -28,6 +29,16 @@ type adminPage struct {
 	Self     int64
 	// Offer counts the codes of the security-key offer (`wharf promo load`).
 	Offer store.PromoCounts
+	// Waiting are the organizations waiting for an administrator's approval, on a site with organizations
+	// (OrgsOn).
+	OrgsOn  bool
+	Waiting []orgRequest
+}
+
+// orgRequest is an organization waiting for approval, with who asked for it ("" when the account is gone).
+type orgRequest struct {
+	Org store.Organization
+	By  string
 }
 
 // Admin is the administrators' page: find and disable users, reserve project names, see the index's mode.
@@ -55,6 +66,11 @@ func (s *Site) Admin(w http.ResponseWriter, r *http.Request) error {
 	p.Reserved = reserved
 	if p.Offer, err = s.db.PromoCounts(ctx); err != nil {
 		return err
+	}
+	if p.OrgsOn = s.orgs != nil; p.OrgsOn {
+		if p.Waiting, err = s.waitingOrgs(ctx); err != nil {
+			return err
+		}
 	}
 	return s.render(w, r, http.StatusOK, "admin", "Administration", p, "")
 }
@@ -118,5 +134,47 @@ func (s *Site) ReserveName(w http.ResponseWriter, r *http.Request) error {
 	}
 	_ = s.audit.Record(r.Context(), "name:reserve", v.account.ID, 0, requestOf(r), normalized+": "+reason)
 	redirect(w, r, "/admin/?notice=name-reserved")
+	return nil
+}
+
+// waitingOrgs lists the organizations waiting for approval, with who asked for each.
+func (s *Site) waitingOrgs(ctx context.Context) ([]orgRequest, error) {
+	all, err := s.orgs.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []orgRequest
+	for _, o := range all {
+		if !o.ApprovedAt.IsZero() {
+			continue
+		}
+		req := orgRequest{Org: o}
+		if a, err := s.db.AccountByID(ctx, o.CreatedBy); err == nil {
+			req.By = a.Username
+		}
+		out = append(out, req)
+	}
+	return out, nil
+}
+
+// ApproveOrganization approves an organization that waits for an administrator: it gets its public page, and its
+// members the forms of its management page. orgs.Service asks the policy.
+func (s *Site) ApproveOrganization(w http.ResponseWriter, r *http.Request) error {
+	if s.orgs == nil {
+		return errNoOrgs
+	}
+	v, err := s.post(w, r, guard{back: "/admin/"})
+	if v == nil {
+		return err
+	}
+	err = s.orgs.Approve(r.Context(), s.actor(v), r.PostForm.Get("org"), requestOf(r))
+	if errors.Is(err, policy.ErrReauthRequired) {
+		redirect(w, r, reauthURL("/admin/"))
+		return nil
+	}
+	if err != nil {
+		return noSuchOrg(err)
+	}
+	redirect(w, r, "/admin/?notice=org-approved")
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"wharf/internal/notify"
 	"wharf/internal/orgs"
 	"wharf/internal/policy"
+	"wharf/internal/publishing"
 	"wharf/internal/store"
 )
 
@@ -67,6 +68,8 @@ type formFailure struct {
 	Form   string
 	Error  string
 	Values url.Values
+	// Forms are the publisher forms of a refused publisher form, the posted one filled with what was typed.
+	Forms []publisherForm
 }
 
 // ---- the public profile
@@ -229,6 +232,20 @@ type orgPage struct {
 	// Staging is what the organization's staging means, in words.
 	Staging string
 	Failed  formFailure
+	// Publishers is the form that adds one Trusted Publisher to several projects, offered with the projects the
+	// policy lets the visitor manage the publishers of (PublisherProjects); CreateProject the form that registers
+	// a pending publisher whose first publish creates a project in the organization. Both are absent on a site
+	// without Trusted Publishing.
+	Publishers, CreateProject    orgOffer
+	PublisherProjects            []store.Project
+	PublisherForms, PendingForms []publisherForm
+}
+
+// Chosen says whether project was ticked in form, when that form of the several-projects section was refused.
+func (p orgPage) Chosen(form publisherForm, project string) bool {
+	f := p.Failed.Values
+	return p.Failed.Form == orgPublishersForm && f.Get("kind") == form.Kind && f.Get("issuer") == form.Issuer &&
+		slices.Contains(f["project"], project)
 }
 
 // ErrorFor is the refusal of the form named form, shown next to it.
@@ -297,6 +314,9 @@ func (s *Site) renderOrg(w http.ResponseWriter, r *http.Request, v *visitor, nam
 	if p.MoveIn, p.MoveInDenied, err = s.movable(ctx, a, view); err != nil {
 		return err
 	}
+	if err := s.orgPublishing(ctx, a, &p); err != nil {
+		return err
+	}
 	p.Form = settingsForm{DisplayName: o.DisplayName, Description: o.Description, Require2FA: o.Require2FA,
 		RequireWebAuthn: o.RequireWebAuthn, TrustedPublishingOnly: o.TrustedPublishingOnly, Staging: stagingModes(o.Staging)}
 	if failed.Form == "settings" {
@@ -339,6 +359,66 @@ func (s *Site) movable(ctx context.Context, a policy.Actor, view orgs.View) ([]s
 		denied = "You own no project outside the organization: only an Owner of a project may move it in."
 	}
 	return names, denied, nil
+}
+
+// The publisher forms of the management page, by the name their refusals go under (formFailure.Form), which
+// also prefixes their HTML ids.
+const (
+	orgPublishersForm = "publishers"
+	orgPendingForm    = "pending"
+)
+
+// orgPublisherForms are the publishing page's empty forms, with ids prefixed so that the page's two sections of
+// them do not clash.
+func orgPublisherForms(issuers []store.Issuer, form string) []publisherForm {
+	forms := publisherForms(issuers)
+	for i := range forms {
+		forms[i].ID = form + "-" + forms[i].ID
+		for j := range forms[i].Fields {
+			forms[i].Fields[j].ID = form + "-" + forms[i].Fields[j].ID
+		}
+	}
+	return forms
+}
+
+// orgPublishing fills the page's Trusted Publishing sections, as the policy offers them: the publisher for
+// several projects to whoever may manage the publishers of one of the projects at least, the pending publisher to
+// whoever may create projects in the organization.
+func (s *Site) orgPublishing(ctx context.Context, a policy.Actor, p *orgPage) error {
+	if s.publish == nil {
+		return nil
+	}
+	for _, project := range p.Projects {
+		ok, why, err := s.offer(ctx, a, policy.ManagePublishers, project, policy.Target{})
+		if err != nil {
+			return err
+		}
+		if ok {
+			p.PublisherProjects = append(p.PublisherProjects, project)
+		} else if p.Publishers.Denied == "" {
+			p.Publishers.Denied = why
+		}
+	}
+	if p.Publishers.Can = len(p.PublisherProjects) > 0; p.Publishers.Can {
+		p.Publishers.Denied = ""
+	}
+	var err error
+	if p.CreateProject.Can, p.CreateProject.Denied, err = s.offerOrg(ctx, a, policy.CreateOrgProject, p.Org, policy.Target{}); err != nil {
+		return err
+	}
+	issuers, err := s.db.Issuers(ctx)
+	if err != nil {
+		return err
+	}
+	p.PublisherForms, p.PendingForms = orgPublisherForms(issuers, orgPublishersForm), orgPublisherForms(issuers, orgPendingForm)
+	switch {
+	case p.Failed.Forms == nil:
+	case p.Failed.Form == orgPublishersForm:
+		p.PublisherForms = p.Failed.Forms
+	case p.Failed.Form == orgPendingForm:
+		p.PendingForms = p.Failed.Forms
+	}
+	return nil
 }
 
 // stagingFormValue reads the staging form's value as a mode; a value the form does not have is passed on as it
@@ -519,6 +599,75 @@ func (s *Site) OrgMoveIn(w http.ResponseWriter, r *http.Request) error {
 func (s *Site) OrgMoveOut(w http.ResponseWriter, r *http.Request) error {
 	return s.orgChange(w, r, "projects", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "project-moved-out", s.orgs.MoveOut(ctx, a, name, r.PostForm.Get("project"), from)
+	})
+}
+
+// orgPublisherChange runs a change of the management page posted from one of the publisher forms of the section
+// named form. A refusal of what was typed shows next to that form, with it kept; a denial at the top.
+func (s *Site) orgPublisherChange(w http.ResponseWriter, r *http.Request, form string,
+	do func(ctx context.Context, a policy.Actor, o store.Organization, f *publisherForm, from audit.Request) (string, error)) error {
+	if s.orgs == nil || s.publish == nil {
+		return errNoOrgs
+	}
+	name := r.PathValue("name")
+	v, err := s.post(w, r, guard{back: orgPath(name)})
+	if v == nil {
+		return err
+	}
+	ctx := r.Context()
+	o, err := s.orgs.Get(ctx, name)
+	if err != nil {
+		return noSuchOrg(err)
+	}
+	issuers, err := s.db.Issuers(ctx)
+	if err != nil {
+		return err
+	}
+	forms := orgPublisherForms(issuers, form)
+	f := posted(forms, r)
+	if f == nil {
+		return errUnknownKind
+	}
+	notice, err := do(ctx, s.actor(v), o, f, requestOf(r))
+	if err != nil {
+		return publishingRefused(w, r, err, orgPath(name), f, func(status int, formErr string) error {
+			return s.renderOrg(w, r, v, name, status, formFailure{Form: form, Values: r.PostForm, Forms: forms}, formErr)
+		})
+	}
+	redirect(w, r, orgPath(name)+"?notice="+notice)
+	return nil
+}
+
+// OrgAddPublishers registers one Trusted Publisher for each of the organization's projects ticked in the form.
+func (s *Site) OrgAddPublishers(w http.ResponseWriter, r *http.Request) error {
+	return s.orgPublisherChange(w, r, orgPublishersForm, func(ctx context.Context, a policy.Actor, o store.Organization, f *publisherForm, from audit.Request) (string, error) {
+		held, err := s.db.OrgProjects(ctx, o.ID)
+		if err != nil {
+			return "", err
+		}
+		var chosen []store.Project
+		for _, name := range r.PostForm["project"] {
+			i := slices.IndexFunc(held, func(p store.Project) bool { return p.Name == name })
+			if i < 0 {
+				return "", &publishing.FieldError{Reason: "The organization holds no project named '" + name + "'."}
+			}
+			if !slices.ContainsFunc(chosen, func(p store.Project) bool { return p.ID == held[i].ID }) {
+				chosen = append(chosen, held[i])
+			}
+		}
+		if len(chosen) == 0 {
+			return "", &publishing.FieldError{Reason: "Choose the projects the publisher may publish."}
+		}
+		_, err = s.publish.AddToProjects(ctx, a, chosen, f.spec(), from)
+		return "org-publishers-added", err
+	})
+}
+
+// OrgAddPendingPublisher registers a pending publisher whose first publish creates a project in the organization.
+func (s *Site) OrgAddPendingPublisher(w http.ResponseWriter, r *http.Request) error {
+	return s.orgPublisherChange(w, r, orgPendingForm, func(ctx context.Context, a policy.Actor, o store.Organization, f *publisherForm, from audit.Request) (string, error) {
+		_, err := s.publish.AddPendingInOrg(ctx, a, o, f.Project, f.spec(), from)
+		return "org-pending-publisher-added", err
 	})
 }
 

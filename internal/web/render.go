@@ -312,6 +312,10 @@ var notices = map[string]string{
 	"team-grant-changed":   "The team's role on the project was changed.",
 	"project-moved-in":     "The project was moved into the organization: its Owners are Owners of the project now.",
 	"project-moved-out":    "The project was moved out of the organization: every role that came from it ended.",
+
+	"org-publishers-added":        "The publisher was added to each project chosen: its CI job can now publish them.",
+	"org-pending-publisher-added": "The pending publisher was added: its first publish creates the project in the organization.",
+	"org-approved":                "The organization was approved: it has its public page, and its Owners their forms.",
 }
 
 // eventText describes a security-history event kind for people; unknown kinds show as they are.
