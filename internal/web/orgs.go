@@ -329,8 +329,8 @@ func (s *Site) renderOrg(w http.ResponseWriter, r *http.Request, v *visitor, nam
 	return s.render(w, r, status, "organization", o.DisplayName, p, formErr)
 }
 
-// movable lists the projects the visitor may move into the organization: those they own outside it that the policy
-// offers to move. With none, it says why.
+// movable lists the projects the visitor may move into the organization: those of theirs outside it that the
+// policy offers to move. With none, it says why.
 func (s *Site) movable(ctx context.Context, a policy.Actor, view orgs.View) ([]string, string, error) {
 	if s.projects == nil {
 		return nil, "", nil
@@ -342,7 +342,7 @@ func (s *Site) movable(ctx context.Context, a policy.Actor, view orgs.View) ([]s
 	var names []string
 	denied := ""
 	for _, up := range mine {
-		if up.Role != store.RoleOwner || slices.ContainsFunc(view.Projects, func(p store.Project) bool { return p.ID == up.Project.ID }) {
+		if slices.ContainsFunc(view.Projects, func(p store.Project) bool { return p.ID == up.Project.ID }) {
 			continue
 		}
 		ok, why, err := s.offerOrg(ctx, a, policy.MoveProjectIn, view.Org, policy.Target{Project: &up.Project, Name: up.Project.NormalizedName})
@@ -356,7 +356,7 @@ func (s *Site) movable(ctx context.Context, a policy.Actor, view orgs.View) ([]s
 		}
 	}
 	if len(names) == 0 && denied == "" {
-		denied = "You own no project outside the organization: only an Owner of a project may move it in."
+		denied = "You have no project outside the organization: only an Owner of a project may move it in."
 	}
 	return names, denied, nil
 }
