@@ -325,15 +325,12 @@ func (s *Service) UpdateSettings(ctx context.Context, actor policy.Actor, name s
 	if err != nil {
 		return err
 	}
-	if err := s.policy.Decide(ctx, actor, policy.ManageOrganization, policy.Target{Org: &o}); err != nil {
+	if err := s.policy.Decide(ctx, actor, policy.ManageOrganization,
+		policy.Target{Org: &o, Require2FA: set.Require2FA, RequireWebAuthn: set.RequireWebAuthn}); err != nil {
 		return err
 	}
 	if set.Staging != store.StageNothing && set.Staging != store.StageCI && set.Staging != store.StageTokens {
 		return &NameError{fmt.Sprintf("Unknown staging %q: choose none, ci or tokens.", set.Staging)}
-	}
-	if (set.Require2FA || set.RequireWebAuthn) && !actor.Operator && !actor.TwoFactor.Enabled() ||
-		set.RequireWebAuthn && !actor.Operator && !actor.TwoFactor.WebAuthn {
-		return &NameError{"Enable on your own account the factor you require of the members first, so that you keep access."}
 	}
 	if set.DisplayName = strings.TrimSpace(set.DisplayName); set.DisplayName == "" {
 		set.DisplayName = o.Name

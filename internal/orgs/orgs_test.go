@@ -407,8 +407,9 @@ func TestOrganizationRequires2FA(t *testing.T) {
 			t.Errorf("after enrolling: %v", err)
 		}
 		// Requiring keys asks the Owner to have one first.
-		if err := f.svc.UpdateSettings(ctx, f.web(owner), "acme", orgs.Settings{RequireWebAuthn: true}, f.from); err == nil {
-			t.Error("an Owner without a key required keys")
+		if err := f.svc.UpdateSettings(ctx, f.web(owner), "acme", orgs.Settings{RequireWebAuthn: true}, f.from); !errors.Is(err, policy.ErrDenied) ||
+			!strings.Contains(err.Error(), "Add a security key or passkey to your own account") {
+			t.Errorf("an Owner without a key required keys: %v", err)
 		}
 		// The organization's switches hold its projects.
 		if err := f.svc.UpdateSettings(ctx, f.web(owner), "acme", orgs.Settings{Require2FA: true, TrustedPublishingOnly: true, Staging: store.StageCI}, f.from); err != nil {

@@ -132,6 +132,13 @@ func (e *Engine) decideOrg(ctx context.Context, actor Actor, action Action, r or
 	if r.sudo && !actor.Sudo {
 		return &Denied{Reauth: true, Reason: fmt.Sprintf("Confirm your password to %s: it is needed in the last few minutes.", what)}
 	}
+	if action == ManageOrganization && target.RequireWebAuthn && !actor.TwoFactor.WebAuthn {
+		// An Owner cannot lock themselves out: requiring keys of the members needs one of their own (a second
+		// factor for requiring 2FA is RulePublishingNeeds2FA's, as for every change of an organization).
+		return &Denied{Reason: fmt.Sprintf(
+			"Add a security key or passkey to your own account at %s/manage/account/ before requiring them of the members of organization '%s'.",
+			e.baseURL, org.Name)}
+	}
 	if (action == MoveProjectIn || action == MoveProjectOut) && target.Project != nil {
 		// A move changes who may change the project: the project's own 2FA rules hold it like any change.
 		return e.decideProtection(ctx, actor, target.Project)

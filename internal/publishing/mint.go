@@ -45,8 +45,12 @@ type Minted struct {
 func (s *Service) Mint(ctx context.Context, raw string, from audit.Request) (Minted, error) {
 	now := s.now().UTC()
 	iss, err := oidc.PeekIssuer(raw)
+	var refused *oidc.Error
+	if errors.As(err, &refused) {
+		return Minted{}, refuse(CodeInvalidToken, "%s", refused.Reason)
+	}
 	if err != nil {
-		return Minted{}, refuse(CodeInvalidToken, "The token is malformed: %v.", err)
+		return Minted{}, err
 	}
 	kind, issuer, err := s.issuerOf(ctx, iss)
 	if err != nil {
@@ -57,7 +61,6 @@ func (s *Service) Mint(ctx context.Context, raw string, from audit.Request) (Min
 		return Minted{}, err
 	}
 	claims, err := v.Verify(ctx, raw)
-	var refused *oidc.Error
 	if errors.As(err, &refused) {
 		return Minted{}, refuse(CodeInvalidToken, "%s", refused.Reason)
 	}

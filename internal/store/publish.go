@@ -256,7 +256,7 @@ func journal(ctx context.Context, tx *sql.Tx, projectID int64, action, detail st
 	var serial int64
 	if err := tx.QueryRowContext(ctx,
 		`INSERT INTO journal (project_id, action, detail, user_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		projectID, action, detail, sql.NullInt64{Int64: userID, Valid: userID != 0}, now).Scan(&serial); err != nil {
+		projectID, action, detail, nullID(userID), now).Scan(&serial); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE projects SET last_serial = $1 WHERE id = $2`, serial, projectID); err != nil {
