@@ -246,7 +246,7 @@ func TestMandatePhases(t *testing.T) {
 	b.screenshot("restrict-banner")
 	b.fill("#token-form", map[string]string{"name": "another"})
 	b.screenshot("restrict-refusal")
-	if got := b.text("#error-message"); !strings.Contains(got, "so it can no longer create API tokens") {
+	if got := b.text("#token-form p.error"); !strings.Contains(got, "so it can no longer create API tokens") {
 		t.Errorf("the refusal page says %q", got)
 	}
 	if out := in.mustRun("", "policy", "show"); !strings.HasPrefix(out, "phase in force: restrict") {

@@ -46,8 +46,8 @@ type instance struct {
 	t       testing.TB
 	dataDir string
 	dbURL   string
-	URL     string // the listening address, for the command-line clients
-	Site    string // the public URL (localhost), for the browser: WebAuthn needs a host name
+	URL     string // the listening address (127.0.0.1), for the command-line clients: the index APIs answer there
+	Site    string // the public URL (localhost), for the browser: WebAuthn needs a host name, and pages redirect to it
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	exited  chan struct{}
@@ -64,7 +64,9 @@ func (in *instance) env() []string {
 	return append(append(os.Environ(), "WHARF_DATA_DIR="+in.dataDir, "WHARF_DATABASE_URL="+in.dbURL), in.extraEnv...)
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://\S+) \(site (http://[^,\s]+)`)
+// runningRE reads the first line of the greeting of wharf serve: its one address, the base URL, which names the
+// port the system chose.
+var runningRE = regexp.MustCompile(`^wharf \S+ is running at (http://localhost:(\d+))/$`)
 
 // start runs `wharf serve` on a free port and waits until it answers.
 func (in *instance) start() {
@@ -86,7 +88,7 @@ func (in *instance) start() {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			if m := runningRE.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1:]
 			}
 		}
@@ -95,7 +97,8 @@ func (in *instance) start() {
 	t.Cleanup(func() { in.stop(syscall.SIGTERM) })
 	select {
 	case u := <-urls:
-		in.URL, in.Site = u[0], u[1]
+		// The listening address is the one start gave with --listen, on the base URL's port.
+		in.Site, in.URL = u[0], "http://127.0.0.1:"+u[1]
 	case <-in.exited:
 		t.Fatalf("wharf serve exited at start:\n%s", in.logs)
 	case <-time.After(60 * time.Second):

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -56,7 +55,7 @@ func TestServeTakesDisclosures(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 	go io.Copy(io.Discard, stdout)
-	addr := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	addr := runningAt.FindStringSubmatch(strings.TrimSpace(line))
 	if addr == nil {
 		t.Fatalf("serve printed %q", line)
 	}

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +49,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	// The records of the start wait until the greeting is out: on a terminal, the address comes first.
+	stderr := &heldWriter{w: e.stderr, held: &bytes.Buffer{}}
+	defer stderr.release()
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -64,7 +71,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	auditLog := audit.New(a.db, now, logger)
 	downloads := critical.NewCounter(a.db, critical.CounterOptions{Now: now, Log: logger})
 	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now, Log: logger})
-	tokenService := tokens.NewService(a.minter, a.db, auditLog, now)
+	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
 	if err != nil {
 		return err
@@ -84,6 +91,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	mailer, err := newMailer(cfg, now, logger)
+	if err != nil {
+		return err
+	}
+	hello, err := greeting(cfg, ln.Addr().(*net.TCPAddr), mailer)
 	if err != nil {
 		return err
 	}
@@ -109,7 +120,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ReadOnly: cfg.ReadOnly, BaseURL: cfg.BaseURL, Announcer: site,
 	}, now, logger)
 	tracker := adoption.New(a.db, now, logger)
-	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers)}
+	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers), server.WithBaseURL(cfg.BaseURL)}
 	if cfg.Metrics {
 		serverOpts = append(serverOpts, server.WithMetrics(metrics.Registry(tracker, now, logger)))
 	}
@@ -137,8 +148,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	background.Go(func() { reminder.Run(bgCtx, time.Hour) })
 	background.Go(func() { tracker.RunDaily(bgCtx, time.Hour, a.db.ClaimDay) })
 
-	fmt.Fprintf(e.stdout, "wharf %s listening on http://%s (site %s, data in %s)\n", version, ln.Addr(), cfg.BaseURL, cfg.DataDir)
-	logger.Info("listening", "addr", ln.Addr().String(), "database", a.db.Engine(), "storage", cfg.StorageURL)
+	io.WriteString(e.stdout, hello)
+	stderr.release()
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", a.db.Engine(), "storage", cfg.StorageURL)
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -159,6 +171,126 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// heldWriter keeps what is written to it until release, then writes it out and passes everything through.
+type heldWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	held *bytes.Buffer // nil once released
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held != nil {
+		return h.held.Write(p)
+	}
+	return h.w.Write(p)
+}
+
+func (h *heldWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held != nil {
+		h.w.Write(h.held.Bytes())
+		h.held = nil
+	}
+}
+
+// greeting is what the person who started the server reads on stdout: the one address to open and what to do
+// next, in sentences; the logs go to stderr. The address is the base URL: browsers, pip and twine all reach it, and
+// security keys and passkeys work only under its name. The commands it shows are the ones that work with this
+// server's data.
+func greeting(cfg config.Config, listen *net.TCPAddr, mailer notify.Mailer) (string, error) {
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return "", err
+	}
+	w := &strings.Builder{}
+	site := cfg.BaseURL + "/"
+	fmt.Fprintf(w, "wharf %s is running at %s\n", version, site)
+	if !leadsTo(base, listen) {
+		fmt.Fprintf(w, "  Listening on %s (plain HTTP): WHARF_BASE_URL says the address above leads here.\n", listen)
+	}
+
+	dir := absolute(cfg.DataDir)
+	ownDatabase := cfg.DatabaseURL == "sqlite:"+filepath.Join(cfg.DataDir, "wharf.db")
+	if ownDatabase && cfg.StoragePath() == filepath.Join(cfg.DataDir, "files") {
+		fmt.Fprintf(w, "  Data: %s (SQLite database and files)\n", dir)
+	} else {
+		fmt.Fprintf(w, "  Data: %s; files in %s; database %s\n", dir, absolute(cfg.StoragePath()), redacted(cfg.DatabaseURL))
+	}
+	if out, ok := mailer.(*notify.Outbox); ok {
+		fmt.Fprintf(w, "  Mail: not sent; each message is a file in %s (set WHARF_SMTP_URL to send it)\n", absolute(out.Dir()))
+	} else {
+		fmt.Fprintf(w, "  Mail: sent through %s\n", mailer)
+	}
+
+	// The commands must open this server's data: they are given its data directory unless it is the default, and
+	// told of its database when that is elsewhere, by name, since the URL may hold a password.
+	flags := ""
+	if cfg.DataDir != config.Defaults().DataDir {
+		flags = " --data-dir " + shellQuote(dir)
+	}
+	how := "the password is read from standard input"
+	if !ownDatabase {
+		how = "with this server's WHARF_DATABASE_URL set; " + how
+	}
+	fmt.Fprintf(w, "  Next: register on the site at %saccount/register/ , or create the first administrator\n", site)
+	fmt.Fprintf(w, "        (%s):\n", how)
+	fmt.Fprintf(w, "        wharf user create NAME --email ADDRESS%s && wharf user admin NAME%s\n", flags, flags)
+	fmt.Fprintf(w, "  Upload with twine:  twine upload --repository-url %slegacy/ -u __token__ dist/*\n", site)
+	fmt.Fprintf(w, "                      (the password is an API token: make one on the site, or wharf token create --user NAME%s)\n", flags)
+	trust := ""
+	if base.Scheme == "http" && !isLoopback(base.Hostname()) {
+		// pip refuses plain HTTP from any host but this machine unless told to trust it.
+		trust = " --trusted-host " + base.Hostname()
+	}
+	fmt.Fprintf(w, "  Install with pip:   pip install --index-url %ssimple/%s NAME\n", site, trust)
+	return w.String(), nil
+}
+
+// leadsTo reports whether the base URL reaches the listener without a proxy: plain HTTP on its port, under its
+// address, a name of this machine for a loopback address, or any name for a listener on every address.
+func leadsTo(base *url.URL, listen *net.TCPAddr) bool {
+	port := base.Port()
+	if port == "" {
+		port = "80"
+	}
+	if base.Scheme != "http" || port != strconv.Itoa(listen.Port) {
+		return false
+	}
+	host := base.Hostname()
+	return listen.IP.IsUnspecified() || listen.IP.Equal(net.ParseIP(host)) || (listen.IP.IsLoopback() && isLoopback(host))
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
+func absolute(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// redacted is a database URL without its password, for the greeting.
+func redacted(databaseURL string) string {
+	if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return databaseURL
+}
+
+// shellQuote quotes a path for a POSIX shell when it holds anything but the characters that need no quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+=,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // baseURLFor is the public URL of a server that was given only its address, with the port the system chose for

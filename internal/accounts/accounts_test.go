@@ -505,3 +505,95 @@ func TestAdministration(t *testing.T) {
 		t.Errorf("disabling a missing user: got %v, want ErrNotFound", err)
 	}
 }
+
+// TestLinkRefusalsSayWhy checks that a refused link says what its holder can tell anyway (cut or changed on the
+// way, used, expired), that checking a link spends nothing, and that every refusal is still ErrLinkInvalid.
+func TestLinkRefusalsSayWhy(t *testing.T) {
+	ctx := context.Background()
+	type flow struct {
+		name  string
+		start func(f *fixture, id int64) string
+		check func(f *fixture, token string) error
+		use   func(f *fixture, token string) error
+		ttl   time.Duration
+	}
+	flows := []flow{
+		{"verification",
+			func(f *fixture, id int64) string {
+				_, token, err := f.users.StartVerification(ctx, id, from)
+				if err != nil {
+					f.t.Fatal(err)
+				}
+				return token
+			},
+			func(f *fixture, token string) error { return f.users.CheckVerifyLink(ctx, token) },
+			func(f *fixture, token string) error { _, err := f.users.Verify(ctx, token, from); return err },
+			DefaultVerifyLifetime},
+		{"reset",
+			func(f *fixture, _ int64) string {
+				_, token, _, err := f.users.StartReset(ctx, "alice", from)
+				if err != nil {
+					f.t.Fatal(err)
+				}
+				return token
+			},
+			func(f *fixture, token string) error { return f.users.CheckResetLink(ctx, token) },
+			func(f *fixture, token string) error {
+				_, err := f.users.FinishReset(ctx, token, "fresh-password-123x", from)
+				return err
+			},
+			DefaultResetLifetime},
+	}
+	// change alters one character of a token, as a mail client that rewrites a link might.
+	change := func(token string) string {
+		c := byte('A')
+		if token[10] == 'A' {
+			c = 'B'
+		}
+		return token[:10] + string(c) + token[11:]
+	}
+	for _, e := range engines(t) {
+		for _, fl := range flows {
+			for _, tc := range []struct {
+				name   string
+				mangle func(f *fixture, token string) string
+				want   error
+			}{
+				{"cut", func(_ *fixture, token string) string { return token[:len(token)-5] }, ErrLinkAltered},
+				{"one character changed", func(_ *fixture, token string) string { return change(token) }, ErrLinkAltered},
+				{"empty", func(*fixture, string) string { return "" }, ErrLinkAltered},
+				{"used", func(f *fixture, token string) string {
+					if err := fl.use(f, token); err != nil {
+						f.t.Fatal(err)
+					}
+					return token
+				}, ErrLinkUsed},
+				{"expired", func(f *fixture, token string) string { f.clock.Advance(fl.ttl); return token }, ErrLinkExpired},
+			} {
+				t.Run(e.Name+"/"+fl.name+"/"+tc.name, func(t *testing.T) {
+					f := newFixture(t, e.Open)
+					alice := f.user("alice") // unverified, so that a verification link can be sent
+					token := tc.mangle(f, fl.start(f, alice.ID))
+					if err := fl.check(f, token); err != tc.want {
+						t.Errorf("check = %v, want %v", err, tc.want)
+					}
+					err := fl.use(f, token)
+					if err != tc.want || !errors.Is(err, ErrLinkInvalid) {
+						t.Errorf("use = %v, want %v, which is also ErrLinkInvalid", err, tc.want)
+					}
+				})
+			}
+		}
+		t.Run(e.Name+"/a verification link used for a reset", func(t *testing.T) {
+			f := newFixture(t, e.Open)
+			alice := f.user("alice")
+			token := flows[0].start(f, alice.ID)
+			if err := f.users.CheckResetLink(ctx, token); err != ErrLinkAltered {
+				t.Errorf("CheckResetLink = %v, want ErrLinkAltered", err)
+			}
+			if err := f.users.CheckVerifyLink(ctx, token); err != nil {
+				t.Errorf("the check spent the link: CheckVerifyLink = %v", err)
+			}
+		})
+	}
+}

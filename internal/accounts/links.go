@@ -13,11 +13,77 @@ import (
 
 // Errors of the mailed-link flows.
 var (
-	// ErrLinkInvalid covers unknown, used, expired and superseded links alike: which one it was helps nobody
-	// but someone probing links.
-	ErrLinkInvalid     = errors.New("this link is not valid: it was already used, has expired, or was replaced by a newer one")
-	ErrAlreadyVerified = errors.New("this email address is already verified")
+	// ErrLinkInvalid is every refusal of a mailed link. Alone, it answers what the link does not say to whoever
+	// holds it: that the account was disabled, or that its address changed, since the link was sent.
+	ErrLinkInvalid = errors.New("this link is not valid: it was already used, has expired, or was replaced by a newer one")
+	// ErrLinkAltered: the token is not one that wharf makes, or no link of the flow has it. A mail client that
+	// cuts a long link, or a copy of part of it, ends here. It is also all that a guessed token ever gets: with
+	// 256 random bits, telling it apart from a spent link tells a prober nothing.
+	ErrLinkAltered error = linkError("this link is incomplete or was changed on the way")
+	// ErrLinkUsed: the link was used, or a newer link or a new password voided it; the database keeps both as
+	// used.
+	ErrLinkUsed error = linkError("this link was already used, or a newer one replaced it")
+	// ErrLinkExpired: the link was not used in time.
+	ErrLinkExpired     error = linkError("this link has expired")
+	ErrAlreadyVerified       = errors.New("this email address is already verified")
 )
+
+// linkError is a refusal of a link that its holder can tell apart by themselves (the mail they have, its date,
+// whether they used it), so saying which one helps them and no one else. Each is also ErrLinkInvalid.
+type linkError string
+
+func (e linkError) Error() string { return string(e) }
+
+func (e linkError) Is(target error) bool { return target == ErrLinkInvalid }
+
+// CheckVerifyLink says, without spending it, whether a verification link can still be used: nil, ErrLinkAltered,
+// ErrLinkUsed or ErrLinkExpired. The page a link leads to asks first, so that it does not offer a button that
+// cannot work.
+func (u *Users) CheckVerifyLink(ctx context.Context, rawToken string) error {
+	return u.checkLink(ctx, rawToken, store.PurposeVerifyEmail)
+}
+
+// CheckResetLink is CheckVerifyLink for a password reset link: the person learns that it cannot work before they
+// choose a password.
+func (u *Users) CheckResetLink(ctx context.Context, rawToken string) error {
+	return u.checkLink(ctx, rawToken, store.PurposeResetPassword)
+}
+
+func (u *Users) checkLink(ctx context.Context, rawToken, purpose string) error {
+	hash, ok := hashSecret(rawToken)
+	if !ok {
+		return ErrLinkAltered
+	}
+	_, err := u.liveLink(ctx, hash, purpose)
+	return err
+}
+
+// liveLink reads a link's record without spending it, and says why it cannot be used.
+func (u *Users) liveLink(ctx context.Context, hash, purpose string) (store.EmailToken, error) {
+	link, err := u.db.EmailTokenByHash(ctx, hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.EmailToken{}, ErrLinkAltered
+	case err != nil:
+		return store.EmailToken{}, fmt.Errorf("check link: %w", err)
+	case link.Purpose != purpose:
+		// A link of another flow pasted here is, for this flow, no link at all.
+		return store.EmailToken{}, ErrLinkAltered
+	case !link.UsedAt.IsZero():
+		return store.EmailToken{}, ErrLinkUsed
+	case !u.now().Before(link.ExpiresAt):
+		return store.EmailToken{}, ErrLinkExpired
+	}
+	return link, nil
+}
+
+// spent says why UseEmailToken refused a link, which another request may have spent in the meantime.
+func (u *Users) spent(ctx context.Context, hash, purpose string) error {
+	if _, err := u.liveLink(ctx, hash, purpose); err != nil {
+		return err
+	}
+	return ErrLinkInvalid
+}
 
 // StartReset begins a password reset for a username or an email address. When it names an active account it
 // returns the account (whose Email the caller mails) and the raw token for the link; otherwise found is false and
@@ -68,18 +134,11 @@ func (u *Users) StartReset(ctx context.Context, usernameOrEmail string, from aud
 func (u *Users) FinishReset(ctx context.Context, rawToken, newPassword string, from audit.Request) (store.Account, error) {
 	hash, ok := hashSecret(rawToken)
 	if !ok {
-		return store.Account{}, ErrLinkInvalid
+		return store.Account{}, ErrLinkAltered
 	}
-	link, err := u.db.EmailTokenByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, ErrLinkInvalid
-	}
+	link, err := u.liveLink(ctx, hash, store.PurposeResetPassword)
 	if err != nil {
-		return store.Account{}, fmt.Errorf("finish reset: %w", err)
-	}
-	now := u.now()
-	if link.Purpose != store.PurposeResetPassword || !link.UsedAt.IsZero() || !now.Before(link.ExpiresAt) {
-		return store.Account{}, ErrLinkInvalid
+		return store.Account{}, err
 	}
 	acct, err := u.db.AccountByID(ctx, link.UserID)
 	if err != nil {
@@ -95,9 +154,9 @@ func (u *Users) FinishReset(ctx context.Context, rawToken, newPassword string, f
 	if err != nil {
 		return store.Account{}, fmt.Errorf("finish reset: %w", err)
 	}
-	now = u.now() // the hash took a while; the link must still be live now
+	now := u.now() // the hash took a while; the link must still be live now
 	if _, err := u.db.UseEmailToken(ctx, hash, store.PurposeResetPassword, now); errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, ErrLinkInvalid
+		return store.Account{}, u.spent(ctx, hash, store.PurposeResetPassword)
 	} else if err != nil {
 		return store.Account{}, fmt.Errorf("finish reset: %w", err)
 	}
@@ -152,12 +211,12 @@ func (u *Users) StartVerification(ctx context.Context, userID int64, from audit.
 func (u *Users) Verify(ctx context.Context, rawToken string, from audit.Request) (store.Account, error) {
 	hash, ok := hashSecret(rawToken)
 	if !ok {
-		return store.Account{}, ErrLinkInvalid
+		return store.Account{}, ErrLinkAltered
 	}
 	now := u.now()
 	link, err := u.db.UseEmailToken(ctx, hash, store.PurposeVerifyEmail, now)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, ErrLinkInvalid
+		return store.Account{}, u.spent(ctx, hash, store.PurposeVerifyEmail)
 	}
 	if err != nil {
 		return store.Account{}, fmt.Errorf("verify email: %w", err)

@@ -26,6 +26,10 @@ const (
 	UserCreated    = "user:create"
 )
 
+// ProjectReported is a signed-in user's report of a project to the administrators (malware, spam, ...): it is
+// for the administrators' eyes, not for the project's Owners'.
+const ProjectReported = "project:report"
+
 // ErrReason refuses an administrator's change to who is protected (a critical project, early enforcement) without
 // a usable reason: the history must say why, on one line.
 var ErrReason = errors.New("give the reason on one line of at most 200 characters: the security history must say why")

@@ -209,7 +209,7 @@ func TestDisclose(t *testing.T) {
 				if len(evs) != 1 {
 					t.Fatalf("%d token:leaked events, want 1", len(evs))
 				}
-				want := store.Event{Kind: audit.TokenLeaked, UserID: f.alice.ID, IP: "192.0.2.7", UserAgent: "GitHub-Hookshot/test",
+				want := store.Event{Kind: audit.TokenLeaked, UserID: f.alice.ID, Username: "alice", IP: "192.0.2.7", UserAgent: "GitHub-Hookshot/test",
 					Detail: fmt.Sprintf("token %s %q found in public at %s", rec.ID, "CI for demo", leakURL)}
 				if diff := cmp.Diff(want, evs[0], cmpEvent); diff != "" {
 					t.Errorf("event (-want +got):\n%s", diff)

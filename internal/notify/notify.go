@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Message is one mail to one recipient.
@@ -105,8 +106,9 @@ func (m Message) check() (*mail.Address, error) {
 }
 
 // compose renders m as an RFC 5322 message with CRLF line ends, as SMTP sends it and as the outbox stores it.
-// Bodies are quoted-printable: 7-bit safe for any relay, and still readable as text.
-func compose(from, to *mail.Address, m Message, now time.Time) ([]byte, error) {
+// eightBit says whether the way the message travels carries 8-bit text: the outbox always does, an SMTP relay
+// when it offers 8BITMIME. Each body is written as its author wrote it when that is valid (bodyEncoding).
+func compose(from, to *mail.Address, m Message, now time.Time, eightBit bool) ([]byte, error) {
 	var b bytes.Buffer
 	header := func(name, value string) { b.WriteString(fold(name, value)) }
 	header("Date", now.Format(time.RFC1123Z))
@@ -122,28 +124,40 @@ func compose(from, to *mail.Address, m Message, now time.Time) ([]byte, error) {
 	header("MIME-Version", "1.0")
 
 	if m.HTML == "" {
+		cte := bodyEncoding(m.Text, eightBit)
 		header("Content-Type", "text/plain; charset=utf-8")
-		header("Content-Transfer-Encoding", "quoted-printable")
+		header("Content-Transfer-Encoding", cte)
 		b.WriteString("\r\n")
-		if err := writeQP(&b, m.Text); err != nil {
+		if err := writeBody(&b, cte, m.Text); err != nil {
 			return nil, err
 		}
 		return b.Bytes(), nil
 	}
 
+	parts := []struct{ typ, body, cte string }{
+		// Plain text first: in multipart/alternative the last part is the preferred one.
+		{"text/plain", m.Text, bodyEncoding(m.Text, eightBit)},
+		{"text/html", m.HTML, bodyEncoding(m.HTML, eightBit)},
+	}
 	mw := multipart.NewWriter(&b)
 	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
+	// A multipart entity declares the widest encoding of its parts (RFC 2045, 6.4); 7bit is the default.
+	for _, p := range parts {
+		if p.cte == cte8bit {
+			header("Content-Transfer-Encoding", cte8bit)
+			break
+		}
+	}
 	b.WriteString("\r\n")
-	// Plain text first: in multipart/alternative the last part is the preferred one.
-	for _, p := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+	for _, p := range parts {
 		w, err := mw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {p.typ + "; charset=utf-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
+			"Content-Transfer-Encoding": {p.cte},
 		})
 		if err != nil {
 			return nil, err
 		}
-		if err := writeQP(w, p.body); err != nil {
+		if err := writeBody(w, p.cte, p.body); err != nil {
 			return nil, err
 		}
 	}
@@ -152,6 +166,64 @@ func compose(from, to *mail.Address, m Message, now time.Time) ([]byte, error) {
 	}
 	b.WriteString("\r\n")
 	return b.Bytes(), nil
+}
+
+// Content-Transfer-Encodings (RFC 2045).
+const (
+	cte7bit = "7bit"
+	cte8bit = "8bit"
+	cteQP   = "quoted-printable"
+)
+
+// maxLine is the longest line RFC 5322 allows, in octets, without its CRLF.
+const maxLine = 998
+
+// bodyEncoding chooses how body travels. Quoted-printable breaks every line at 76 characters with a trailing "=",
+// which cuts the verification and reset links in two: a person reading the .eml file, or a mail program that shows
+// the raw text, cannot copy them. So the text goes as it is, 7bit when it is ASCII and 8bit when it is UTF-8 and
+// the transport carries 8-bit data, and quoted-printable only when the text could not travel as it is: a line over
+// 998 octets, bytes that are not UTF-8, a NUL or a CR outside a line end, or 8-bit text for a relay without
+// 8BITMIME.
+func bodyEncoding(body string, eightBit bool) string {
+	ascii := true
+	for _, line := range lines(body) {
+		if len(line) > maxLine || strings.ContainsAny(line, "\x00\r") {
+			return cteQP
+		}
+		for i := 0; i < len(line); i++ {
+			if line[i] >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+	}
+	switch {
+	case ascii:
+		return cte7bit
+	case eightBit && utf8.ValidString(body):
+		return cte8bit
+	}
+	return cteQP
+}
+
+// lines splits body at its line ends, LF or CRLF; a final line end ends the last line rather than starting another.
+func lines(body string) []string {
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	return strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+}
+
+// writeBody writes body in the encoding bodyEncoding chose, with CRLF line ends and a final one.
+func writeBody(w io.Writer, cte, body string) error {
+	if cte == cteQP {
+		return writeQP(w, body)
+	}
+	var b strings.Builder
+	for _, line := range lines(body) {
+		b.WriteString(line)
+		b.WriteString("\r\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func writeQP(w io.Writer, body string) error {

@@ -63,7 +63,8 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	now := o.now()
-	data, err := compose(o.from, to, m, now)
+	// A file carries 8-bit text: the person who opens it reads the UTF-8 as it was written.
+	data, err := compose(o.from, to, m, now, true)
 	if err != nil {
 		return err
 	}
@@ -103,6 +104,9 @@ func (o *Outbox) write(name string, data []byte) (err error) {
 	}
 	return errors.Join(d.Sync(), d.Close())
 }
+
+// Dir is the folder the messages are written into.
+func (o *Outbox) Dir() string { return o.dir }
 
 // List returns the messages in the outbox, oldest first.
 func (o *Outbox) List() ([]Stored, error) {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -39,13 +40,15 @@ func newOutbox(t *testing.T, now func() time.Time) (*Outbox, string) {
 
 // parsed is a message as a mail reader sees it.
 type parsed struct {
-	Header map[string]string
-	Text   string
-	HTML   string
+	Header           map[string]string
+	Text             string
+	HTML             string
+	TextCTE, HTMLCTE string
 }
 
-// parse reads a stored message back with net/mail and mime/multipart, and checks that it is plain 7-bit text with
-// CRLF line ends and no line over RFC 5322's limit, so that any mail reader and any relay takes it.
+// parse reads a stored message back with net/mail and mime/multipart, and checks that it has CRLF line ends, no
+// line over RFC 5322's limit, and only the bytes its Content-Transfer-Encoding allows, so that any mail reader and
+// any relay takes it. Bodies come back decoded; ctes are the encodings of the text and HTML bodies.
 func parse(t *testing.T, raw []byte) parsed {
 	t.Helper()
 	if !bytes.HasSuffix(raw, []byte("\r\n")) {
@@ -58,15 +61,14 @@ func parse(t *testing.T, raw []byte) parsed {
 		if len(line) > 1000 {
 			t.Errorf("line %d is %d bytes long", i, len(line))
 		}
-		for _, c := range line {
-			if c >= 0x80 {
-				t.Fatalf("line %d is not 7-bit: %q", i, line)
-			}
-		}
 	}
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatalf("net/mail cannot read the message: %v\n%s", err, raw)
+	}
+	headerEnd := bytes.Index(raw, []byte("\r\n\r\n"))
+	if i := bytes.IndexFunc(raw[:headerEnd], func(r rune) bool { return r >= 0x80 }); i >= 0 {
+		t.Errorf("the header is not 7-bit at %d", i)
 	}
 	p := parsed{Header: map[string]string{}}
 	dec := new(mime.WordDecoder)
@@ -85,44 +87,69 @@ func parse(t *testing.T, raw []byte) parsed {
 		t.Fatalf("Content-Type: %v", err)
 	}
 	if mt != "multipart/alternative" {
-		p.Text = readQP(t, msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+		p.TextCTE = msg.Header.Get("Content-Transfer-Encoding")
+		p.Text = decodeBody(t, p.TextCTE, msg.Body)
 		return p
 	}
+	widest := cte7bit
 	mr := multipart.NewReader(msg.Body, params["boundary"])
 	for {
-		part, err := mr.NextPart() // decodes quoted-printable itself
+		part, err := mr.NextRawPart() // leaves the body encoded, to check it as it travels
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			t.Fatalf("multipart: %v", err)
 		}
-		b, err := io.ReadAll(part)
-		if err != nil {
-			t.Fatalf("part: %v", err)
+		cte := part.Header.Get("Content-Transfer-Encoding")
+		if cte == cte8bit {
+			widest = cte8bit
 		}
 		switch ct := part.Header.Get("Content-Type"); ct {
 		case "text/plain; charset=utf-8":
-			p.Text = lf(string(b))
+			p.Text, p.TextCTE = decodeBody(t, cte, part), cte
 		case "text/html; charset=utf-8":
-			p.HTML = lf(string(b))
+			p.HTML, p.HTMLCTE = decodeBody(t, cte, part), cte
 		default:
 			t.Errorf("unexpected part %q", ct)
 		}
 	}
+	declared := msg.Header.Get("Content-Transfer-Encoding")
+	if declared == "" {
+		declared = cte7bit
+	}
+	if declared != widest {
+		t.Errorf("the multipart entity says %s, its widest part is %s", declared, widest)
+	}
 	return p
 }
 
-func readQP(t *testing.T, cte string, r io.Reader) string {
+// decodeBody reads a body in its Content-Transfer-Encoding and checks that it holds only what that allows.
+func decodeBody(t *testing.T, cte string, r io.Reader) string {
 	t.Helper()
-	if cte != "quoted-printable" {
-		t.Fatalf("Content-Transfer-Encoding = %q, want quoted-printable", cte)
-	}
-	// A multipart part with a quoted-printable header is decoded by mime/multipart: wrap the body as one.
 	body, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
+	switch cte {
+	case cte7bit, cteQP:
+		if i := bytes.IndexFunc(body, func(r rune) bool { return r >= 0x80 }); i >= 0 {
+			t.Errorf("a %s body has a byte over 127 at %d", cte, i)
+		}
+	case cte8bit:
+		if !utf8.Valid(body) {
+			t.Errorf("an 8bit body is not UTF-8")
+		}
+	default:
+		t.Fatalf("Content-Transfer-Encoding = %q", cte)
+	}
+	if bytes.IndexByte(body, 0) >= 0 {
+		t.Errorf("a %s body has a NUL", cte)
+	}
+	if cte != cteQP {
+		return lf(string(body))
+	}
+	// A multipart part with a quoted-printable header is decoded by mime/multipart: wrap the body as one.
 	var mp bytes.Buffer
 	fmt.Fprintf(&mp, "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n%s\r\n--b--\r\n", body)
 	part, err := multipart.NewReader(&mp, "b").NextPart()
@@ -482,5 +509,122 @@ func TestNewOutboxRefusesBadSender(t *testing.T) {
 		if _, err := NewOutbox(t.TempDir(), from, fixed(epoch)); err == nil {
 			t.Errorf("NewOutbox(from %q) succeeded", from)
 		}
+	}
+}
+
+// longLink is a link as long as the ones wharf mails can get (a token, a next page), far over quoted-printable's
+// 76 characters.
+var longLink = "https://index.example.org/account/verify-email/?token=" + strings.Repeat("AbC-d_9", 35) + "&next=%2Fmanage%2F"
+
+// TestOutboxKeepsTextAsWritten checks that a person can copy a link out of the .eml file: text goes 7bit or 8bit,
+// with the link whole on one line, and quoted-printable only when a line is too long for mail or the text is not
+// UTF-8.
+func TestOutboxKeepsTextAsWritten(t *testing.T) {
+	if len(longLink) < 300 {
+		t.Fatalf("the link is %d characters, want at least 300", len(longLink))
+	}
+	longLine := strings.Repeat("0123456789", 100) // 1000 octets
+	for _, tc := range []struct {
+		name             string
+		msg              Message
+		textCTE, htmlCTE string
+		raw              []string // what the file holds literally, each on a line of its own
+	}{
+		{
+			name:    "a long link in ASCII text",
+			msg:     Message{To: "alice@example.com", Subject: "Verify", Text: "Hello,\n\nopen this link:\n\n" + longLink + "\n\nThanks\n"},
+			textCTE: cte7bit,
+			raw:     []string{longLink},
+		},
+		{
+			name: "a non-ASCII name",
+			msg: Message{To: "Zoë Åberg <zoe@example.com>", Subject: "Bienvenue, Zoë",
+				Text: "Hello Zoë Åberg,\r\n\r\n" + longLink + "\r\n"},
+			textCTE: cte8bit,
+			raw:     []string{"Hello Zoë Åberg,", longLink},
+		},
+		{
+			name:    "a line over 998 octets",
+			msg:     Message{To: "bob@example.com", Subject: "s", Text: "short\n" + longLine + "\n"},
+			textCTE: cteQP,
+		},
+		{
+			name:    "text that is not UTF-8",
+			msg:     Message{To: "bob@example.com", Subject: "s", Text: "caf\xe9 " + longLink + "\n"},
+			textCTE: cteQP,
+		},
+		{
+			name: "an HTML alternative",
+			msg: Message{To: "zoe@example.com", Subject: "s", Text: "Open\n" + longLink + "\n",
+				HTML: `<p>Grüße: <a href="` + longLink + `">verify</a></p>` + "\n"},
+			textCTE: cte7bit, htmlCTE: cte8bit,
+			raw: []string{longLink, `<p>Grüße: <a href="` + longLink + `">verify</a></p>`},
+		},
+		{
+			name: "an HTML alternative with a long line",
+			msg: Message{To: "zoe@example.com", Subject: "s", Text: "Open\n" + longLink + "\n",
+				HTML: "<p>" + longLine + "</p>\n"},
+			textCTE: cte7bit, htmlCTE: cteQP,
+			raw: []string{longLink},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, _ := newOutbox(t, fixed(epoch))
+			if err := o.Send(t.Context(), tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			list, err := o.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := o.Read(list[0].Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			if diff := cmp.Diff([]string{tc.textCTE, tc.htmlCTE}, []string{p.TextCTE, p.HTMLCTE}); diff != "" {
+				t.Errorf("Content-Transfer-Encoding of text and HTML (-want +got):\n%s", diff)
+			}
+			want := parsed{Text: lf(tc.msg.Text), HTML: tc.msg.HTML}
+			if diff := cmp.Diff(want, parsed{Text: p.Text, HTML: p.HTML}); diff != "" {
+				t.Errorf("decoded bodies (-want +got):\n%s", diff)
+			}
+			rawLines := strings.Split(string(raw), "\r\n")
+			for _, s := range tc.raw {
+				if !slices.Contains(rawLines, s) {
+					t.Errorf("no line of the file is %q:\n%s", s, raw)
+				}
+			}
+			to, _ := mail.ParseAddress(tc.msg.To)
+			if got, err := mail.ParseAddress(p.Header["To"]); err != nil || *got != *to {
+				t.Errorf("To = %q, want %q", p.Header["To"], tc.msg.To)
+			}
+		})
+	}
+}
+
+func TestBodyEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		body     string
+		eightBit bool
+		want     string
+	}{
+		{"ASCII", "Hello\n", false, cte7bit},
+		{"ASCII with CRLF", "Hello\r\nthere\r\n", false, cte7bit},
+		{"a line of exactly 998 octets", strings.Repeat("x", 998) + "\n", false, cte7bit},
+		{"a line of 999 octets", strings.Repeat("x", 999), false, cteQP},
+		{"998 octets of UTF-8", strings.Repeat("é", 499) + "\n", true, cte8bit},
+		{"UTF-8 over an 8-bit transport", "Grüße\n", true, cte8bit},
+		{"UTF-8 over a 7-bit relay", "Grüße\n", false, cteQP},
+		{"not UTF-8", "caf\xe9\n", true, cteQP},
+		{"a lone CR", "one\rtwo\n", true, cteQP},
+		{"a NUL", "one\x00two\n", true, cteQP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bodyEncoding(tc.body, tc.eightBit); got != tc.want {
+				t.Errorf("bodyEncoding = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

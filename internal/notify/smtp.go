@@ -126,17 +126,13 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	data, err := compose(s.from, to, m, s.now())
-	if err != nil {
-		return err
-	}
-	if err := s.send(ctx, to.Address, data); err != nil {
+	if err := s.send(ctx, to, m); err != nil {
 		return s.redact(fmt.Errorf("notify: smtp %s: %w", s.addr, err))
 	}
 	return nil
 }
 
-func (s *SMTP) send(ctx context.Context, to string, data []byte) error {
+func (s *SMTP) send(ctx context.Context, to *mail.Address, m Message) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(timeout)
@@ -191,10 +187,18 @@ func (s *SMTP) send(ctx context.Context, to string, data []byte) error {
 			return err
 		}
 	}
+	// The message is composed once the relay has said what it takes: 8-bit text only where it offers 8BITMIME
+	// (RFC 6152), for which Mail then declares BODY=8BITMIME; a relay without it gets quoted-printable, which every
+	// relay passes unchanged. ASCII text is 7bit either way.
+	eightBit, _ := c.Extension("8BITMIME")
+	data, err := compose(s.from, to, m, s.now(), eightBit)
+	if err != nil {
+		return err
+	}
 	if err := c.Mail(s.from.Address); err != nil {
 		return err
 	}
-	if err := c.Rcpt(to); err != nil {
+	if err := c.Rcpt(to.Address); err != nil {
 		return err
 	}
 	w, err := c.Data()

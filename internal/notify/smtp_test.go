@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +39,7 @@ type received struct {
 	Data []byte
 	User string // the authenticated user, if any
 	TLS  bool
+	Body string // MAIL FROM's BODY parameter: 8BITMIME when the client declared 8-bit text
 }
 
 // backend is an in-process SMTP server's behaviour: it requires authentication when user is set, and can be
@@ -88,11 +91,14 @@ func (s *session) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.b.user != "" && s.r.User == "" {
 		return smtp.ErrAuthRequired
 	}
 	s.r.From = from
+	if opts != nil {
+		s.r.Body = string(opts.Body)
+	}
 	return nil
 }
 
@@ -234,7 +240,8 @@ func TestSMTPSends(t *testing.T) {
 				t.Fatalf("server received %d messages, want 1", len(got))
 			}
 			p := parse(t, got[0].Data)
-			tc.want.From, tc.want.To = "noreply@index.example.org", []string{"alice@example.com"}
+			// go-smtp offers 8BITMIME, and net/smtp then declares it whatever the body.
+			tc.want.From, tc.want.To, tc.want.Body = "noreply@index.example.org", []string{"alice@example.com"}, "8BITMIME"
 			if diff := cmp.Diff(tc.want, got[0], cmpopts.IgnoreFields(received{}, "Data")); diff != "" {
 				t.Errorf("envelope (-want +got):\n%s", diff)
 			}
@@ -409,4 +416,92 @@ func TestNewSMTP(t *testing.T) {
 	if _, err := NewSMTP("smtp://localhost", "not an address"); err == nil {
 		t.Error("NewSMTP accepted a bad sender address")
 	}
+}
+
+// TestSMTPEncodingFollows8BITMIME sends UTF-8 text with a long link to a relay that offers 8BITMIME, which gets it
+// as 8bit text, and to one that does not, which gets quoted-printable; both decode to the text sent.
+func TestSMTPEncodingFollows8BITMIME(t *testing.T) {
+	msg := Message{To: "Zoë <zoe@example.com>", Subject: "Bienvenue", Text: "Hello Zoë,\n\n" + longLink + "\n"}
+	t.Run("the relay offers 8BITMIME", func(t *testing.T) {
+		be := &backend{}
+		if err := newTestSMTP(t, "smtp://"+serve(t, be, nil, false), nil).Send(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+		got := be.received()
+		if len(got) != 1 {
+			t.Fatalf("server received %d messages, want 1", len(got))
+		}
+		p := parse(t, got[0].Data)
+		if diff := cmp.Diff([]string{"8BITMIME", cte8bit, msg.Text}, []string{got[0].Body, p.TextCTE, p.Text}); diff != "" {
+			t.Errorf("BODY, Content-Transfer-Encoding and text (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(string(got[0].Data), "\r\n"+longLink+"\r\n") {
+			t.Errorf("the link is not whole on a line:\n%s", got[0].Data)
+		}
+	})
+	t.Run("the relay does not", func(t *testing.T) {
+		addr, mailFrom, data := sevenBitRelay(t)
+		if err := newTestSMTP(t, "smtp://"+addr, nil).Send(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-mailFrom; strings.Contains(m, "BODY=") {
+			t.Errorf("MAIL command %q declares a body type the relay does not offer", m)
+		}
+		p := parse(t, <-data)
+		if diff := cmp.Diff([]string{cteQP, msg.Text}, []string{p.TextCTE, p.Text}); diff != "" {
+			t.Errorf("Content-Transfer-Encoding and text (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// sevenBitRelay is an SMTP server for one message that offers no extension at all, as relays before RFC 6152 do:
+// it may be sent 7-bit data only. It reports the MAIL command and the message it got.
+func sevenBitRelay(t *testing.T) (addr string, mailFrom <-chan string, data <-chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	mails, datas := make(chan string, 1), make(chan []byte, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		tp := textproto.NewConn(conn)
+		tp.PrintfLine("220 relay.example.org ESMTP")
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			switch verb, _, _ := strings.Cut(strings.ToUpper(line), " "); verb {
+			case "EHLO", "HELO":
+				tp.PrintfLine("250 relay.example.org")
+			case "MAIL":
+				mails <- line
+				tp.PrintfLine("250 ok")
+			case "RCPT":
+				tp.PrintfLine("250 ok")
+			case "DATA":
+				tp.PrintfLine("354 end with a dot")
+				b, err := tp.ReadDotBytes()
+				if err != nil {
+					return
+				}
+				// ReadDotBytes turns CRLF into LF: put the wire's line ends back.
+				datas <- bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+				tp.PrintfLine("250 queued")
+			case "QUIT":
+				tp.PrintfLine("221 bye")
+				return
+			default:
+				tp.PrintfLine("502 not implemented")
+			}
+		}
+	}()
+	return l.Addr().String(), mails, datas
 }

@@ -30,6 +30,7 @@ const (
 	KindTokenLeaked     = "token-leaked"
 	KindOrgInvitation   = "org-invitation"
 	KindOrgChanged      = "org-changed"
+	KindProjectReported = "project-reported"
 )
 
 // Pages the security notifications point to, following PyPI's routes.
@@ -82,6 +83,7 @@ type data struct {
 	Summary                             string
 	Protected                           bool // the reader's account has a second factor
 	TokenID, FoundAt, Reporter          string
+	Reason                              string
 }
 
 func (t *Templates) render(kind, to string, d data) (Message, error) {
@@ -243,4 +245,15 @@ func (t *Templates) CriticalProject(to, project, role, why string, protected boo
 func (t *Templates) TokenLeaked(to, name, id, foundAt, reporter string) (Message, error) {
 	return t.render(KindTokenLeaked, to, data{Name: strconv.Quote(clean(name, 100)), TokenID: clean(id, 64),
 		FoundAt: clean(foundAt, 2000), Reporter: clean(reporter, 100)})
+}
+
+// ProjectReported tells an administrator that reporter reported project as reason (malware, spam, ...), in
+// their words text; link is the page of the reports.
+func (t *Templates) ProjectReported(to, project, reporter, reason, text, link string) (Message, error) {
+	l, err := t.link(link)
+	if err != nil {
+		return Message{}, err
+	}
+	return t.render(KindProjectReported, to, data{Project: clean(project, 100), Reporter: clean(reporter, 100),
+		Reason: clean(reason, 50), Summary: clean(text, 1000), Link: l})
 }

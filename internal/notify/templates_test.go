@@ -149,6 +149,17 @@ func TestTemplates(t *testing.T) {
 				"\n" + base + "/manage/organizations/\n", "If you do not know bob"},
 		},
 		{
+			name: "ProjectReported",
+			build: func() (Message, error) {
+				return tp.ProjectReported(to, "sampleproject", "bob", "malware", "setup.py downloads a binary.",
+					base+"/admin/reports/")
+			},
+			wantKind:    KindProjectReported,
+			wantSubject: "sampleproject was reported as malware on Example Index",
+			wantText: []string{"bob reported the project sampleproject on Example Index", "as: malware.",
+				"\nsetup.py downloads a binary.\n", base + "/project/sampleproject/\n", base + "/admin/reports/\n"},
+		},
+		{
 			name:        "NewLogin",
 			build:       func() (Message, error) { return tp.NewLogin(to, "2001:db8::7", "Mozilla/5.0 (X11; Linux x86_64)") },
 			wantKind:    KindNewLogin,
@@ -202,6 +213,9 @@ func TestTemplatesCleanUserValues(t *testing.T) {
 		"Invitation":   func() (Message, error) { return tp.Invitation("a@example.com", evil, evil, evil, link) },
 		"NewLogin":     func() (Message, error) { return tp.NewLogin("a@example.com", evil, evil) },
 		"EmailAdded":   func() (Message, error) { return tp.EmailAdded("a@example.com", evil) },
+		"ProjectReported": func() (Message, error) {
+			return tp.ProjectReported("a@example.com", evil, evil, evil, evil, base+"/admin/reports/")
+		},
 		"long values": func() (Message, error) {
 			return tp.Invitation("a@example.com", strings.Repeat("p", 500), "Owner", strings.Repeat("i", 500), link)
 		},

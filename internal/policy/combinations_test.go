@@ -142,6 +142,9 @@ func TestEveryCombination(t *testing.T) {
 						if wantRule != "" && !strings.Contains(d.Reason, "https://index.example/") {
 							t.Errorf("%s: the denial does not say where to act: %s", name, d.Reason)
 						}
+						if wantRule != "" && !linksKnownSection(d, "https://index.example") {
+							t.Errorf("%s: the denial does not end with the link to its help section: %s", name, d.Reason)
+						}
 					}
 				}
 			}

@@ -130,6 +130,8 @@ var enforceExempt = map[Action]bool{
 	SetPublishMail: true,
 	// Reading one's organization and stepping back from it, as for projects.
 	ViewOrganization: true, ViewOrgHistory: true, LeaveOrganization: true, DeclineOrgInvitation: true,
+	// Telling the administrators of malware changes nothing the index serves.
+	ReportProject: true,
 }
 
 // ParseActions reads a comma-separated list of action names, such as "create-project,manage-roles".
@@ -157,7 +159,7 @@ var knownActions = map[Action]bool{
 	AddPendingPublisher: true, SetStaging: true, ApproveRelease: true, DiscardRelease: true, SetPublishMail: true,
 	CreateOrganization: true, ViewOrganization: true, ViewOrgHistory: true, ManageOrganization: true, ManageOrgMembers: true, ManageTeams: true,
 	LeaveOrganization: true, AcceptOrgInvitation: true, DeclineOrgInvitation: true, MoveProjectIn: true, MoveProjectOut: true,
-	CreateOrgProject: true,
+	CreateOrgProject: true, UnreserveName: true, ReportProject: true, ViewReports: true,
 }
 
 func actionNames() []string {
@@ -324,8 +326,8 @@ func (e *Engine) Warning(ctx context.Context, actor Actor, action Action, target
 		when += fmt.Sprintf(" (and during a brown-out from %s to %s UTC)", w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04"))
 	}
 	warning := fmt.Sprintf(
-		"WARNING: two-factor authentication is becoming required of every account that maintains projects on this index, and '%s' has none. This will be refused %s. Enable two-factor authentication at %s/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at %s/manage/account/token/.",
-		actor.User.Username, when, e.baseURL, e.baseURL)
+		"WARNING: two-factor authentication is becoming required of every account that maintains projects on this index, and '%s' has none. This will be refused %s. Enable two-factor authentication at %s/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at %s/manage/account/token/. See %s",
+		actor.User.Username, when, e.baseURL, e.baseURL, HelpURL(e.baseURL, HelpMandate))
 	if e.audit != nil {
 		var projectID int64
 		if target.Project != nil {

@@ -15,14 +15,14 @@ const ClaimKeyOffer Action = "claim-key-offer"
 // least one critical project, read at decision time, whose account has no security key or passkey yet.
 func (e *Engine) decideKeyOffer(ctx context.Context, actor Actor) error {
 	if actor.Token != nil {
-		return &Denied{Reason: "API tokens can only upload. Sign in to the website to claim the security-key offer."}
+		return &Denied{Help: HelpAPIToken, Reason: "API tokens can only upload. Sign in to the website to claim the security-key offer."}
 	}
 	critical, err := e.roles.MaintainsCritical(ctx, actor.User.ID)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
 	if !critical {
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpCritical, Reason: fmt.Sprintf(
 			"The security-key offer is for the Owners and Maintainers of critical projects, and '%s' maintains none. You can still add a security key or passkey of your own on your account page.",
 			actor.User.Username)}
 	}

@@ -80,7 +80,7 @@ func (e *Engine) decideOrg(ctx context.Context, actor Actor, action Action, r or
 	}
 	what := fmt.Sprintf(r.what, org.Name)
 	if actor.Token != nil {
-		return &Denied{Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", what)}
+		return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", what)}
 	}
 	if org.ApprovedAt.IsZero() && action != CreateOrganization && action != ViewOrganization {
 		return &Denied{Reason: fmt.Sprintf("Organization '%s' waits for an administrator's approval: until then it can only be seen by its members.", org.Name)}
@@ -135,7 +135,7 @@ func (e *Engine) decideOrg(ctx context.Context, actor Actor, action Action, r or
 	if action == ManageOrganization && target.RequireWebAuthn && !actor.TwoFactor.WebAuthn {
 		// An Owner cannot lock themselves out: requiring keys of the members needs one of their own (a second
 		// factor for requiring 2FA is RulePublishingNeeds2FA's, as for every change of an organization).
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpSecurityKeys, Reason: fmt.Sprintf(
 			"Add a security key or passkey to your own account at %s/manage/account/ before requiring them of the members of organization '%s'.",
 			e.baseURL, org.Name)}
 	}

@@ -70,6 +70,8 @@ const (
 	// ViewAdmin opens the administrators' pages; Administer changes what they change (users, reserved names).
 	ViewAdmin  Action = "view-admin"
 	Administer Action = "administer"
+	// UnreserveName releases a reserved or prohibited project name, so that anyone may register it again.
+	UnreserveName Action = "unreserve-name"
 	// ManagePublishers adds and removes a project's Trusted Publishers; SetTrustedPublishingOnly switches the
 	// project to accept uploads only from them (Target.TrustedPublishingOnly), or back. Owners only, with a second
 	// factor and a recent re-authentication: a publisher is a credential that uploads.
@@ -164,7 +166,9 @@ func (f TwoFactor) Enabled() bool { return f.TOTP || f.WebAuthn }
 
 // TokenScope is what an API token allows, after its caveats were verified.
 type TokenScope struct {
-	ID       string
+	ID string
+	// Name is the name its owner gave the token, for the history of what it did.
+	Name     string
 	Projects []string // normalised names; nil = every project of the user
 	// CreatedAt is when the token was made: a token older than its account's second factor was made while the
 	// account had none.
@@ -208,6 +212,9 @@ type Denied struct {
 	// Rule names the 2FA rule that refused (RuleCritical, ...), for the security history; empty for the rules of
 	// roles and credentials.
 	Rule string
+	// Help is the section of the help page that explains the refusal; left empty, the rule's (ruleHelp). Decide
+	// and Offers end Reason with its link.
+	Help HelpSection
 	// Reauth says that a password confirmation is all that is missing: the web layer can send the user to it and
 	// come back, rather than show the reason.
 	Reauth bool
@@ -300,7 +307,7 @@ func New(roles Roles, opts ...Option) *Engine {
 func writes(a Action) bool {
 	_, own := accountActions[a]
 	return !own && a != ViewInvitations && a != ViewProjectHistory && a != ViewReleases && a != RemoveLastFactor &&
-		a != ClaimKeyOffer && a != ViewOrganization && a != ViewOrgHistory
+		a != ClaimKeyOffer && a != ViewOrganization && a != ViewOrgHistory && a != ReportProject
 }
 
 // accountRule is what an action on the actor's own account, or on the index's administration, asks.
@@ -320,13 +327,15 @@ var accountActions = map[Action]accountRule{
 	ChangeAccount:       {sudo: true, what: "change your account"},
 	ViewAdmin:           {admin: true, what: "see the administration pages"},
 	Administer:          {admin: true, sudo: true, what: "administer the index"},
+	UnreserveName:       {admin: true, sudo: true, what: "release a reserved project name"},
+	ViewReports:         {admin: true, what: "see the reports of projects"},
 	AddPendingPublisher: {sudo: true, what: "register a Trusted Publisher for a new project"},
 }
 
 func decideAccount(actor Actor, r accountRule) error {
 	switch {
 	case actor.Token != nil:
-		return &Denied{Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", r.what)}
+		return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf("API tokens can only upload. Sign in to the website to %s.", r.what)}
 	case r.admin && !actor.Admin:
 		return &Denied{Reason: fmt.Sprintf("Only the administrators of this index may %s.", r.what)}
 	case r.sudo && !actor.Sudo:
@@ -409,6 +418,10 @@ func (e *Engine) decision(ctx context.Context, actor Actor, action Action, targe
 	if err == nil {
 		err = e.decideMandate(ctx, actor, action, target)
 	}
+	var d *Denied
+	if errors.As(err, &d) {
+		d.linkHelp(e.baseURL)
+	}
 	return err
 }
 
@@ -428,7 +441,8 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 		return e.decidePublisher(actor, action, target)
 	}
 	if actor.User.ID == 0 {
-		return &Denied{Reason: "Invalid or non-existent authentication information. See the help on API tokens for more information."}
+		return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf(
+			"Invalid or non-existent authentication information. See %s for more information.", HelpURL(e.baseURL, HelpAPIToken))}
 	}
 	if actor.User.Disabled {
 		return &Denied{Reason: fmt.Sprintf("The account '%s' is disabled. Contact the administrators of this index.", actor.User.Username)}
@@ -442,7 +456,7 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 			return err
 		}
 		if actor.Token != nil && actor.Token.Projects != nil {
-			return &Denied{Reason: fmt.Sprintf(
+			return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf(
 				"Invalid API Token: a project-scoped token cannot create the new project '%s'. Use a token scoped to your whole account for the first upload.", target.Name)}
 		}
 		return nil
@@ -451,7 +465,7 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 			return fmt.Errorf("policy: %s needs a project", action)
 		}
 		if actor.Token != nil && actor.Token.Projects != nil && !slices.Contains(actor.Token.Projects, target.Project.NormalizedName) {
-			return &Denied{Reason: fmt.Sprintf("Invalid API Token: project-scoped token is not valid for project: '%s'", target.Project.NormalizedName)}
+			return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf("Invalid API Token: project-scoped token is not valid for project: '%s'", target.Project.NormalizedName)}
 		}
 		role, err := e.roles.RoleOf(ctx, target.Project.ID, actor.User.ID)
 		if err != nil {
@@ -467,12 +481,14 @@ func (e *Engine) decide(ctx context.Context, actor Actor, action Action, target 
 		return e.decideLastFactor(ctx, actor)
 	case ClaimKeyOffer:
 		return e.decideKeyOffer(ctx, actor)
+	case ReportProject:
+		return decideReport(actor, target)
 	case RespondInvitation, AcceptInvitation:
 		if target.Project == nil {
 			return fmt.Errorf("policy: %s needs a project", action)
 		}
 		if actor.Token != nil {
-			return &Denied{Reason: "API tokens can only upload. Answer invitations on the website, signed in as the invited user."}
+			return &Denied{Help: HelpAPIToken, Reason: "API tokens can only upload. Answer invitations on the website, signed in as the invited user."}
 		}
 		if actor.User.ID != target.InviteeID {
 			return &Denied{Reason: fmt.Sprintf(
@@ -669,30 +685,30 @@ func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, 
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	factor := "two-factor authentication"
+	factor, help := "two-factor authentication", HelpTwoFA
 	var why string
 	switch {
 	case e.RequiresKeys(prot):
-		factor, why = "a security key or passkey", fmt.Sprintf("project '%s' requires one of its collaborators", target.Project.Name)
+		factor, help, why = "a security key or passkey", HelpSecurityKeys, fmt.Sprintf("project '%s' requires one of its collaborators", target.Project.Name)
 	case hasFactor:
 		return nil
 	case prot.Critical():
-		why = fmt.Sprintf("project '%s' is a critical project", target.Project.Name)
+		help, why = HelpCritical, fmt.Sprintf("project '%s' is a critical project", target.Project.Name)
 	case prot.Require2FA:
 		why = fmt.Sprintf("project '%s' requires two-factor authentication of its collaborators", target.Project.Name)
 	case prot.OrgRequire2FA:
-		why = fmt.Sprintf("project '%s' belongs to organization '%s', which requires two-factor authentication of its members", target.Project.Name, prot.Org)
+		help, why = HelpOrganizations, fmt.Sprintf("project '%s' belongs to organization '%s', which requires two-factor authentication of its members", target.Project.Name, prot.Org)
 	case target.Role == store.RoleOwner:
 		why = "every Owner of a project must have it"
 	default:
 		return nil
 	}
 	if action == AcceptInvitation {
-		return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
+		return &Denied{Rule: RuleNewRole, Help: help, Reason: fmt.Sprintf(
 			"Enable %s before accepting this invitation: %s. Add one at %s/manage/account/, then accept the invitation again.",
 			factor, why, e.baseURL)}
 	}
-	return &Denied{Rule: RuleNewRole, Reason: fmt.Sprintf(
+	return &Denied{Rule: RuleNewRole, Help: help, Reason: fmt.Sprintf(
 		"The user '%s' has no %s and cannot be given this role: %s. Ask them to add one first.",
 		target.Grantee.Username, strings.TrimPrefix(factor, "a "), why)}
 }
@@ -703,11 +719,11 @@ func (e *Engine) decideNewRole(ctx context.Context, actor Actor, action Action, 
 func (e *Engine) decideProject2FA(ctx context.Context, actor Actor, target Target) error {
 	switch {
 	case target.RequireWebAuthn && !(actor.KeySession && actor.TwoFactor.WebAuthn):
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpSecurityKeys, Reason: fmt.Sprintf(
 			"Sign in with a security key or passkey before requiring them of the collaborators of project '%s': add one at %s/manage/account/ if you have none, then confirm with it at %s/account/reauthenticate/.",
 			target.Project.Name, e.baseURL, e.baseURL)}
 	case (target.Require2FA || target.RequireWebAuthn) && !actor.TwoFactor.Enabled():
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpTwoFA, Reason: fmt.Sprintf(
 			"Enable two-factor authentication for your own account before requiring it of the collaborators of project '%s': add a security key, a passkey or an authenticator app at %s/manage/account/.",
 			target.Project.Name, e.baseURL)}
 	case target.RequireWebAuthn:
@@ -797,7 +813,7 @@ var management = map[Action]rule{
 func (e *Engine) decideManagement(ctx context.Context, actor Actor, r rule, p *store.Project) error {
 	what := fmt.Sprintf(r.what, p.Name)
 	if actor.Token != nil {
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpAPIToken, Reason: fmt.Sprintf(
 			"API tokens can only upload. To %s, sign in to the website as '%s' and do it there.", what, actor.User.Username)}
 	}
 	role, err := e.roles.RoleOf(ctx, p.ID, actor.User.ID)
@@ -833,7 +849,7 @@ func (e *Engine) decideManagement(ctx context.Context, actor Actor, r rule, p *s
 // the critical projects will widen who must have 2FA at all; this rule only stops anyone from dropping it.)
 func (e *Engine) decideLastFactor(ctx context.Context, actor Actor) error {
 	if actor.Admin {
-		return &Denied{Reason: "Administrators must keep a second factor. Add another security key or authenticator app before removing this one."}
+		return &Denied{Help: HelpTwoFA, Reason: "Administrators must keep a second factor. Add another security key or authenticator app before removing this one."}
 	}
 	n, err := e.roles.RoleCount(ctx, actor.User.ID)
 	if err != nil {
@@ -844,7 +860,7 @@ func (e *Engine) decideLastFactor(ctx context.Context, actor Actor) error {
 		if n > 1 {
 			projects = fmt.Sprintf("%d projects", n)
 		}
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpTwoFA, Reason: fmt.Sprintf(
 			"This is your last second factor, and you are an Owner or Maintainer of %s: accounts that can publish must keep two-factor authentication. Add another security key or authenticator app first, then remove this one.",
 			projects)}
 	}
@@ -886,7 +902,7 @@ func (e *Engine) decidePublisher(actor Actor, action Action, target Target) erro
 				return nil
 			}
 		}
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpTrustedPublishers, Reason: fmt.Sprintf(
 			"Invalid API Token: this Trusted Publishing token is not valid for project '%s': no publisher of the project matches %s. An Owner can add one at %s/manage/project/%s/publishing/.",
 			target.Project.NormalizedName, pub.Identity, e.baseURL, target.Project.NormalizedName)}
 	case CreateProject:
@@ -904,11 +920,11 @@ func (e *Engine) decidePublisher(actor Actor, action Action, target Target) erro
 			}
 			return nil
 		}
-		return &Denied{Reason: fmt.Sprintf(
+		return &Denied{Help: HelpTrustedPublishers, Reason: fmt.Sprintf(
 			"Invalid API Token: this Trusted Publishing token cannot create the new project '%s': no pending publisher for that name matches %s. Register one at %s/manage/account/publishing/ first.",
 			target.Name, pub.Identity, e.baseURL)}
 	}
-	return &Denied{Reason: "Trusted Publishing tokens can only upload."}
+	return &Denied{Help: HelpTrustedPublishers, Reason: "Trusted Publishing tokens can only upload."}
 }
 
 // Creator is who owns a project that actor's upload creates under name: the uploader, or for a Trusted Publisher

@@ -214,7 +214,7 @@ func TestDecideManagementReasons(t *testing.T) {
 		want   string // the whole reason; "" = allowed
 	}{
 		{"token refused for management", Actor{User: owner, Token: &TokenScope{ID: "t"}}, DeleteRelease, on,
-			"API tokens can only upload. To delete releases of project 'Demo', sign in to the website as 'owner' and do it there."},
+			"API tokens can only upload. To delete releases of project 'Demo', sign in to the website as 'owner' and do it there. See /help/#apitoken"},
 		{"maintainer cannot yank", web(maint), Yank, on,
 			"The user 'maint' isn't allowed to yank releases of project 'Demo': only the project's Owners may, and 'maint' is a Maintainer. Ask an Owner to do it, or to make you an Owner."},
 		{"stranger cannot manage roles", web(stranger), ManageRoles, on,
@@ -228,12 +228,12 @@ func TestDecideManagementReasons(t *testing.T) {
 		{"disabled owner", Actor{User: store.User{ID: 1, Username: "owner", Disabled: true}, Sudo: true}, ManageRoles, on,
 			"The account 'owner' is disabled. Contact the administrators of this index."},
 		{"anonymous", Actor{}, ViewProjectHistory, on,
-			"Invalid or non-existent authentication information. See the help on API tokens for more information."},
+			"Invalid or non-existent authentication information. See /help/#apitoken for more information."},
 		{"the invitee answers", Actor{User: stranger}, RespondInvitation, Target{Project: demo, InviteeID: 3}, ""},
 		{"someone else answers", Actor{User: owner, Sudo: true}, RespondInvitation, Target{Project: demo, InviteeID: 3},
 			"This invitation to project 'Demo' was sent to another account. Sign in as the invited user to answer it."},
 		{"the invitee with a token", Actor{User: stranger, Token: &TokenScope{ID: "t"}}, RespondInvitation, Target{Project: demo, InviteeID: 3},
-			"API tokens can only upload. Answer invitations on the website, signed in as the invited user."},
+			"API tokens can only upload. Answer invitations on the website, signed in as the invited user. See /help/#apitoken"},
 		{"an unverified invitee may decline", Actor{User: stranger}, RespondInvitation, Target{Project: demo, InviteeID: 3}, ""},
 		{"an unverified invitee may not accept", Actor{User: stranger}, AcceptInvitation, Target{Project: demo, InviteeID: 3},
 			"The user 'stranger' has no verified email address, and only accounts with one can be given a role on a project. Verify your address on your account page, then accept the invitation to project 'Demo' again."},
@@ -418,6 +418,8 @@ var accountPermissions = []struct {
 	{ChangeAccount, false, true},
 	{ViewAdmin, true, false},
 	{Administer, true, true},
+	{UnreserveName, true, true},
+	{ViewReports, true, false},
 	{AddPendingPublisher, false, true},
 }
 
@@ -623,10 +625,10 @@ func TestTwoFactorDenialsForTwine(t *testing.T) {
 		want  string
 	}{
 		{"no second factor", Actor{User: user, EmailVerified: true, Token: &TokenScope{ID: "t"}},
-			"Project 'Requests' is a critical project: nobody without two-factor authentication can publish, update or modify it. Enable two-factor authentication for 'kim' at https://index.example/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at https://index.example/manage/account/token/ and upload with it."},
+			"Project 'Requests' is a critical project: nobody without two-factor authentication can publish, update or modify it. Enable two-factor authentication for 'kim' at https://index.example/manage/account/ (a security key, a passkey or an authenticator app), then create a new API token at https://index.example/manage/account/token/ and upload with it. See https://index.example/help/#critical"},
 		{"a token older than the second factor", Actor{User: user, EmailVerified: true, TwoFactor: TwoFactor{TOTP: true, Since: t2fa},
 			Token: &TokenScope{ID: "t", CreatedAt: t2fa.AddDate(0, 0, -3)}},
-			"Project 'Requests' is a critical project, and this API token was created on 2026-02-26, before two-factor authentication was enabled for 'kim' on 2026-03-01: it may have leaked while the account was unprotected. Create a new API token at https://index.example/manage/account/token/ and upload with it."},
+			"Project 'Requests' is a critical project, and this API token was created on 2026-02-26, before two-factor authentication was enabled for 'kim' on 2026-03-01: it may have leaked while the account was unprotected. Create a new API token at https://index.example/manage/account/token/ and upload with it. See https://index.example/help/#apitoken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.Decide(context.Background(), tc.actor, Upload, Target{Project: p, Name: p.NormalizedName})
@@ -793,5 +795,47 @@ func TestDenialsAreRecorded(t *testing.T) {
 				t.Errorf("recorded %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecideReport: any signed-in user with a verified address may report a project to the administrators, by
+// the website only, whatever their role and second factors, and in read-only mode too.
+func TestDecideReport(t *testing.T) {
+	owner := store.User{ID: 1, Username: "owner"}
+	stranger := store.User{ID: 3, Username: "stranger"}
+	demo := &store.Project{ID: 10, Name: "Demo", NormalizedName: "demo"}
+	roles := fakeRoles{{10, 1}: store.RoleOwner}
+	for _, tc := range []struct {
+		name   string
+		engine *Engine
+		actor  Actor
+		target Target
+		denied string // substring of the reason; "" = allowed
+	}{
+		{"a stranger reports", New(roles), Actor{User: stranger, EmailVerified: true}, Target{Project: demo}, ""},
+		{"an Owner reports their own project", New(roles), Actor{User: owner, EmailVerified: true}, Target{Project: demo}, ""},
+		{"in read-only mode", New(roles, ReadOnly(true)), Actor{User: stranger, EmailVerified: true}, Target{Project: demo}, ""},
+		{"without a recent confirmation or a second factor", New(roles), Actor{User: stranger, EmailVerified: true, Sudo: false}, Target{Project: demo}, ""},
+		{"an unverified account", New(roles), Actor{User: stranger}, Target{Project: demo}, "has no verified email address"},
+		{"an API token", New(roles), Actor{User: stranger, EmailVerified: true, Token: &TokenScope{ID: "t"}}, Target{Project: demo}, "API tokens can only upload"},
+		{"a Trusted Publisher", New(roles), PublisherActor(Publisher{TokenID: "tp"}), Target{Project: demo}, "can only upload"},
+		{"nobody", New(roles), Actor{}, Target{Project: demo}, "authentication"},
+		{"a disabled account", New(roles), Actor{User: store.User{ID: 3, Username: "stranger", Disabled: true}, EmailVerified: true}, Target{Project: demo}, "disabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.engine.Decide(context.Background(), tc.actor, ReportProject, tc.target)
+			if tc.denied == "" {
+				if err != nil {
+					t.Fatalf("Decide = %v, want allowed", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), tc.denied) {
+				t.Fatalf("Decide = %v, want a denial containing %q", err, tc.denied)
+			}
+		})
+	}
+	if err := New(roles).Decide(context.Background(), Actor{User: stranger, EmailVerified: true}, ReportProject, Target{}); err == nil || errors.Is(err, ErrDenied) {
+		t.Errorf("a report without a project: %v, want an error that is not a denial", err)
 	}
 }

@@ -50,23 +50,47 @@ func linkHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// checkLink returns the database key of a token presented by a client, and false for anything newLink did not
-// make or that has expired: such input never reaches a query.
-func (m *Manager) checkLink(token string, now time.Time) (string, bool) {
+// Refusals of an invitation link that its holder can tell apart by themselves; each is also ErrNoSuchInvitation.
+var (
+	// ErrLinkAltered: the token is not one this site signed. A mail client that cut or rewrote the link ends
+	// here, and so does every forgery, which is why saying so helps no forger.
+	ErrLinkAltered error = invitationError("this link is incomplete or was changed on the way: copy the whole link " +
+		"from the mail into the address bar, or find the invitation under Your projects")
+	// ErrInvitationExpired: the link's signed expiry has passed; only a link with a valid signature gets this.
+	ErrInvitationExpired error = invitationError("this invitation has expired: ask an Owner of the project to invite you again")
+)
+
+type invitationError string
+
+func (e invitationError) Error() string { return string(e) }
+
+func (e invitationError) Is(target error) bool { return target == ErrNoSuchInvitation }
+
+// CheckLink says whether a mailed link's token is one this site signed, within its expiry: nil, ErrLinkAltered
+// or ErrInvitationExpired. It reads nothing; whose invitation it is, and whether it is still pending, is for the
+// caller to find among the visitor's own.
+func (m *Manager) CheckLink(token string) error {
+	_, err := m.checkLink(token, m.now())
+	return err
+}
+
+// checkLink returns the database key of a token presented by a client, and an error for anything newLink did not
+// make or that has expired: such input never reaches a query. The expiry is read only once the MAC vouches for it.
+func (m *Manager) checkLink(token string, now time.Time) (string, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(linkRawLen) {
-		return "", false
+		return "", ErrLinkAltered
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != linkRawLen {
-		return "", false
+		return "", ErrLinkAltered
 	}
 	if !hmac.Equal(raw[8+linkNonceLen:], m.linkMAC(raw[:8+linkNonceLen])) {
-		return "", false
+		return "", ErrLinkAltered
 	}
 	if expires := time.Unix(int64(binary.BigEndian.Uint64(raw)), 0); !now.Before(expires) {
-		return "", false
+		return "", ErrInvitationExpired
 	}
-	return linkHash(token), true
+	return linkHash(token), nil
 }
 
 // Invited is a new invitation and what to do with it.
@@ -143,9 +167,9 @@ func thenWords(then string) string {
 
 // Accept accepts the invitation of a mailed link's token, for the signed-in invitee.
 func (m *Manager) Accept(ctx context.Context, actor policy.Actor, token string, from audit.Request) (store.Invitation, []Notice, error) {
-	hash, ok := m.checkLink(token, m.now())
-	if !ok {
-		return store.Invitation{}, nil, ErrNoSuchInvitation
+	hash, err := m.checkLink(token, m.now())
+	if err != nil {
+		return store.Invitation{}, nil, err
 	}
 	inv, err := m.db.InvitationByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {

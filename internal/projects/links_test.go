@@ -3,6 +3,7 @@ package projects
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"testing"
 	"time"
 )
@@ -43,24 +44,25 @@ func TestInvitationLinks(t *testing.T) {
 		m     *Manager
 		token string
 		at    time.Time
-		ok    bool
+		want  error
 	}{
-		{"valid", m, token, now, true},
-		{"valid until just before expiry", m, token, now.Add(time.Hour - time.Second), true},
-		{"at expiry", m, token, now.Add(time.Hour), false},
-		{"another server key", newManager('x'), token, now, false},
-		{"expiry changed", m, flip(7), now, false},
-		{"nonce changed", m, flip(8 + 5), now, false},
-		{"MAC changed", m, flip(len(raw) - 1), now, false},
-		{"truncated", m, token[:len(token)-1], now, false},
-		{"extended", m, token + "A", now, false},
-		{"not base64 of the right length", m, "!" + token[1:], now, false},
-		{"empty", m, "", now, false},
+		{"valid", m, token, now, nil},
+		{"valid until just before expiry", m, token, now.Add(time.Hour - time.Second), nil},
+		{"at expiry", m, token, now.Add(time.Hour), ErrInvitationExpired},
+		{"another server key", newManager('x'), token, now, ErrLinkAltered},
+		{"expiry changed", m, flip(7), now, ErrLinkAltered},
+		{"expiry changed, long after", m, flip(7), now.Add(time.Hour), ErrLinkAltered},
+		{"nonce changed", m, flip(8 + 5), now, ErrLinkAltered},
+		{"MAC changed", m, flip(len(raw) - 1), now, ErrLinkAltered},
+		{"truncated", m, token[:len(token)-1], now, ErrLinkAltered},
+		{"extended", m, token + "A", now, ErrLinkAltered},
+		{"not base64 of the right length", m, "!" + token[1:], now, ErrLinkAltered},
+		{"empty", m, "", now, ErrLinkAltered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := tc.m.checkLink(tc.token, tc.at)
-			if ok != tc.ok || ok && got != hash {
-				t.Errorf("checkLink = %q, %v; want ok=%v and hash %q", got, ok, tc.ok, hash)
+			got, err := tc.m.checkLink(tc.token, tc.at)
+			if err != tc.want || err == nil && got != hash || err != nil && !errors.Is(err, ErrNoSuchInvitation) {
+				t.Errorf("checkLink = %q, %v; want %v and hash %q, and every refusal ErrNoSuchInvitation", got, err, tc.want, hash)
 			}
 		})
 	}

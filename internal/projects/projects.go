@@ -26,7 +26,7 @@ type Store interface {
 	AccountByName(ctx context.Context, username string) (store.Account, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
 	ProjectsForUser(ctx context.Context, userID int64) ([]store.UserProject, error)
-	Events(ctx context.Context, userID, projectID int64, limit int) ([]store.Event, error)
+	ProjectEvents(ctx context.Context, projectID int64, except string, limit int) ([]store.Event, error)
 
 	CreateInvitation(ctx context.Context, inv store.Invitation) (store.Invitation, error)
 	InvitationByID(ctx context.Context, id int64) (store.Invitation, error)
@@ -301,7 +301,9 @@ func (m *Manager) Projects(ctx context.Context, actor policy.Actor) ([]store.Use
 	return m.db.ProjectsForUser(ctx, actor.User.ID)
 }
 
-// History returns the newest security events of a project, for its Owners.
+// History returns the newest security events of a project, for its Owners. Reports of the project are left out:
+// they are for the administrators (policy.ViewReports), and a reporter must not be exposed to the Owners of a
+// project reported as malware; nor can a flood of reports push the Owners' own events out of the page.
 func (m *Manager) History(ctx context.Context, actor policy.Actor, project string, limit int) ([]store.Event, error) {
 	p, err := m.project(ctx, project)
 	if err != nil {
@@ -310,7 +312,7 @@ func (m *Manager) History(ctx context.Context, actor policy.Actor, project strin
 	if err := m.policy.Decide(ctx, actor, policy.ViewProjectHistory, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
 		return nil, err
 	}
-	return m.db.Events(ctx, 0, p.ID, limit)
+	return m.db.ProjectEvents(ctx, p.ID, audit.ProjectReported, limit)
 }
 
 // Requirement is what a project's Owners require of every collaborator's second factors.

@@ -31,6 +31,9 @@ type Rules struct {
 
 	// U12: new projects, per user and per IP. Administrators are exempt (policy.LimitsProjectCreation).
 	ProjectCreateUser, ProjectCreateIP Rule
+
+	// Reports of projects per user, each of which mails every administrator.
+	ReportUserHour, ReportUserDay Rule
 }
 
 // DefaultRules are the limits of an index that was not told otherwise.
@@ -55,6 +58,9 @@ func DefaultRules() Rules {
 
 		ProjectCreateUser: Rule{Name: "project-create-user", Limit: 20, Window: time.Hour},
 		ProjectCreateIP:   Rule{Name: "project-create-ip", Limit: 40, Window: time.Hour},
+
+		ReportUserHour: Rule{Name: "report-user-1h", Limit: 10, Window: time.Hour},
+		ReportUserDay:  Rule{Name: "report-user-1d", Limit: 30, Window: 24 * time.Hour},
 	}
 }
 
@@ -62,7 +68,7 @@ func (r *Rules) all() []*Rule {
 	return []*Rule{&r.LoginAccount, &r.LoginIP, &r.LoginGlobal,
 		&r.SecondFactor5m, &r.SecondFactor1h, &r.SecondFactor1d, &r.SecondFactorIP, &r.PasskeyIP, &r.PasskeyStartsIP,
 		&r.MailAddressHour, &r.MailAddressDay, &r.MailIP, &r.ResetsSentHour, &r.ResetsSentDay,
-		&r.ProjectCreateUser, &r.ProjectCreateIP}
+		&r.ProjectCreateUser, &r.ProjectCreateIP, &r.ReportUserHour, &r.ReportUserDay}
 }
 
 // Set changes limits from a list such as "project-create-user=200/1h, login-ip=30/5m": each item names a rule and

@@ -34,6 +34,17 @@ func status(err error) (int, string, http.Header) {
 	}
 }
 
+// failed maps a handler's error to its status and message, logs it, and sets the headers the error carries
+// (Retry-After, ...): what every adapter does before it writes the answer its way.
+func (s *Server) failed(w http.ResponseWriter, r *http.Request, err error) (int, string) {
+	code, msg, hdr := status(err)
+	s.logError(r, code, err)
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	return code, msg
+}
+
 // handle adapts a handler that returns errors; errors become plain or JSON responses by what the client accepts.
 func (s *Server) handle(h httperror.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,11 +52,7 @@ func (s *Server) handle(h httperror.Handler) http.Handler {
 		if err == nil {
 			return
 		}
-		code, msg, hdr := status(err)
-		s.logError(r, code, err)
-		for k, v := range hdr {
-			w.Header()[k] = v
-		}
+		code, msg := s.failed(w, r, err)
 		w.Header().Set("Cache-Control", "no-store")
 		if strings.Contains(r.Header.Get("Accept"), "json") || strings.HasPrefix(r.URL.Path, "/pypi/") ||
 			strings.HasPrefix(r.URL.Path, "/_/secrets/") {

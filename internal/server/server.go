@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +57,8 @@ type Server struct {
 	disclosure Discloser
 	// minter exchanges CI jobs' OIDC tokens for upload tokens; nil answers that Trusted Publishing is off.
 	minter Minter
+	// loopback sends pages opened through the wrong loopback name to the base URL; nil redirects nothing.
+	loopback *loopbackSite
 }
 
 // Option configures a Server.
@@ -114,11 +119,19 @@ func (s *Server) routes() {
 	// changes anything (a mailed link leads to a page with a button).
 	w := s.web
 	m.Handle("GET /static/{file}", s.handle(w.ServeStatic))
+	m.Handle("GET /favicon.ico", s.handle(w.Favicon))
+	// The feeds are public and the same for everyone: no session, so that caches may share them.
+	m.Handle("GET /rss/updates.xml", s.handle(w.UpdatesFeed))
+	m.Handle("GET /rss/packages.xml", s.handle(w.PackagesFeed))
+	m.Handle("GET /rss/project/{name}/releases.xml", s.handle(w.ProjectReleasesFeed))
+	m.Handle("GET /help", s.handle(addSlash))
+	m.Handle("GET /help/{$}", s.page(w.Help))
 	m.Handle("GET /{$}", s.page(w.Home))
 	m.Handle("GET /search/{$}", s.page(w.Search))
 	m.Handle("GET /project/{name}", s.handle(addSlash))
 	m.Handle("GET /project/{name}/{$}", s.page(w.Project))
 	m.Handle("GET /project/{name}/{version}/{$}", s.page(w.Release))
+	s.pageForms("/project/{name}/report/", w.ReportForm, form{"", w.Report})
 	m.Handle("GET /user/{username}/{$}", s.page(w.Profile))
 
 	m.Handle("GET /account/register/{$}", s.page(w.RegisterForm))
@@ -138,94 +151,99 @@ func (s *Server) routes() {
 	m.Handle("POST /account/passkey/options/{$}", s.page(w.PasskeyOptions))
 	m.Handle("POST /account/passkey/{$}", s.page(w.PasskeyLogin))
 
-	m.Handle("GET /manage/account/{$}", s.page(w.Account))
-	m.Handle("POST /manage/account/email/{$}", s.page(w.ChangeEmail))
-	m.Handle("POST /manage/account/verify-email/{$}", s.page(w.ResendVerification))
-	m.Handle("POST /manage/account/password/{$}", s.page(w.ChangePassword))
-	m.Handle("POST /manage/account/sessions/end/{$}", s.page(w.EndSession))
-	m.Handle("POST /manage/account/sessions/end-all/{$}", s.page(w.EndOtherSessions))
-	m.Handle("GET /manage/account/totp/{$}", s.page(w.TOTPPage))
-	m.Handle("POST /manage/account/totp/begin/{$}", s.page(w.BeginTOTP))
-	m.Handle("POST /manage/account/totp/{$}", s.page(w.ConfirmTOTP))
-	m.Handle("POST /manage/account/totp/remove/{$}", s.page(w.RemoveTOTP))
-	m.Handle("POST /manage/account/totp/recovery/{$}", s.page(w.RegenerateRecovery))
-	m.Handle("GET /manage/account/webauthn/{$}", s.page(w.KeysPage))
+	s.pageForms("/manage/account/", w.Account,
+		form{"email/", w.ChangeEmail},
+		form{"verify-email/", w.ResendVerification},
+		form{"password/", w.ChangePassword},
+		form{"sessions/end/", w.EndSession},
+		form{"sessions/end-all/", w.EndOtherSessions},
+		form{"key-offer/", w.ClaimKeyOffer},
+		form{"recovery-codes/saved/", w.RecoveryCodesSaved})
+	s.pageForms("/manage/account/totp/", w.TOTPPage,
+		form{"begin/", w.BeginTOTP},
+		form{"", w.ConfirmTOTP},
+		form{"remove/", w.RemoveTOTP},
+		form{"recovery/", w.RegenerateRecovery})
+	s.pageForms("/manage/account/webauthn/", w.KeysPage,
+		form{"remove/", w.RemoveKey})
 	m.Handle("POST /manage/account/webauthn/options/{$}", s.page(w.RegistrationOptions))
 	m.Handle("POST /manage/account/webauthn/{$}", s.page(w.AddKey))
-	m.Handle("POST /manage/account/webauthn/remove/{$}", s.page(w.RemoveKey))
-	m.Handle("GET /manage/account/token/{$}", s.page(w.Tokens))
-	m.Handle("POST /manage/account/token/{$}", s.page(w.CreateToken))
-	m.Handle("POST /manage/account/token/revoke/{$}", s.page(w.RevokeToken))
-	m.Handle("POST /manage/account/key-offer/{$}", s.page(w.ClaimKeyOffer))
-	m.Handle("GET /manage/account/publishing/{$}", s.page(w.PendingPublishers))
-	m.Handle("POST /manage/account/publishing/add/{$}", s.page(w.AddPendingPublisher))
-	m.Handle("POST /manage/account/publishing/remove/{$}", s.page(w.RemovePendingPublisher))
+	s.pageForms("/manage/account/token/", w.Tokens,
+		form{"", w.CreateToken},
+		form{"revoke/", w.RevokeToken})
+	s.pageForms("/manage/account/publishing/", w.PendingPublishers,
+		form{"add/", w.AddPendingPublisher},
+		form{"remove/", w.RemovePendingPublisher})
 
-	m.Handle("GET /manage/projects/{$}", s.page(w.MyProjects))
-	m.Handle("POST /manage/projects/invitations/accept/{$}", s.page(w.AcceptInvitation))
-	m.Handle("POST /manage/projects/invitations/decline/{$}", s.page(w.DeclineInvitation))
+	s.pageForms("/manage/projects/", w.MyProjects,
+		form{"invitations/accept/", w.AcceptInvitation},
+		form{"invitations/decline/", w.DeclineInvitation})
 	m.Handle("GET /account/invitation/{$}", s.page(w.InvitationLink))
 	m.Handle("POST /account/invitation/{$}", s.page(w.AcceptInvitationLink))
-	m.Handle("GET /manage/project/{name}/collaboration/{$}", s.page(w.Collaboration))
-	m.Handle("POST /manage/project/{name}/collaboration/invite/{$}", s.page(w.Invite))
-	m.Handle("POST /manage/project/{name}/collaboration/role/{$}", s.page(w.ChangeRole))
-	m.Handle("POST /manage/project/{name}/collaboration/remove/{$}", s.page(w.RemoveRole))
-	m.Handle("POST /manage/project/{name}/collaboration/leave/{$}", s.page(w.LeaveProject))
-	m.Handle("POST /manage/project/{name}/collaboration/transfer/{$}", s.page(w.TransferOwnership))
-	m.Handle("POST /manage/project/{name}/collaboration/revoke/{$}", s.page(w.RevokeInvitation))
-	m.Handle("POST /manage/project/{name}/collaboration/require-2fa/{$}", s.page(w.Require2FA))
-	m.Handle("GET /manage/project/{name}/releases/{$}", s.page(w.Releases))
-	m.Handle("POST /manage/project/{name}/releases/yank/{$}", s.page(w.Yank))
-	m.Handle("POST /manage/project/{name}/releases/unyank/{$}", s.page(w.Unyank))
-	m.Handle("POST /manage/project/{name}/releases/delete-file/{$}", s.page(w.DeleteFile))
-	m.Handle("POST /manage/project/{name}/releases/delete-release/{$}", s.page(w.DeleteRelease))
-	m.Handle("POST /manage/project/{name}/releases/approve/{$}", s.page(w.ApproveRelease))
-	m.Handle("POST /manage/project/{name}/releases/discard/{$}", s.page(w.DiscardRelease))
-	m.Handle("POST /manage/project/{name}/delete/{$}", s.page(w.DeleteProject))
+	s.pageForms("/manage/project/{name}/collaboration/", w.Collaboration,
+		form{"invite/", w.Invite},
+		form{"role/", w.ChangeRole},
+		form{"remove/", w.RemoveRole},
+		form{"leave/", w.LeaveProject},
+		form{"transfer/", w.TransferOwnership},
+		form{"revoke/", w.RevokeInvitation},
+		form{"require-2fa/", w.Require2FA})
+	s.pageForms("/manage/project/{name}/releases/", w.Releases,
+		form{"yank/", w.Yank},
+		form{"unyank/", w.Unyank},
+		form{"delete-file/", w.DeleteFile},
+		form{"delete-release/", w.DeleteRelease},
+		form{"approve/", w.ApproveRelease},
+		form{"discard/", w.DiscardRelease},
+		form{"/manage/project/{name}/delete/", w.DeleteProject})
 	m.Handle("GET /manage/project/{name}/history/{$}", s.page(w.ProjectHistory))
-	m.Handle("GET /manage/project/{name}/publishing/{$}", s.page(w.Publishing))
-	m.Handle("POST /manage/project/{name}/publishing/add/{$}", s.page(w.AddPublisher))
-	m.Handle("POST /manage/project/{name}/publishing/remove/{$}", s.page(w.RemovePublisher))
-	m.Handle("POST /manage/project/{name}/publishing/trusted-only/{$}", s.page(w.TrustedPublishingOnly))
-	m.Handle("POST /manage/project/{name}/publishing/staging/{$}", s.page(w.SetStaging))
-	m.Handle("POST /manage/project/{name}/publishing/mail/{$}", s.page(w.PublishMail))
+	s.pageForms("/manage/project/{name}/publishing/", w.Publishing,
+		form{"add/", w.AddPublisher},
+		form{"remove/", w.RemovePublisher},
+		form{"trusted-only/", w.TrustedPublishingOnly},
+		form{"staging/", w.SetStaging},
+		form{"mail/", w.PublishMail})
 
 	m.Handle("GET /org/{name}/{$}", s.page(w.OrgProfile))
-	m.Handle("GET /manage/organizations/{$}", s.page(w.MyOrganizations))
-	m.Handle("POST /manage/organizations/create/{$}", s.page(w.CreateOrganization))
-	m.Handle("POST /manage/organizations/answer/{$}", s.page(w.AnswerOrgInvitation))
-	m.Handle("GET /manage/organization/{name}/{$}", s.page(w.ManageOrganization))
+	s.pageForms("/manage/organizations/", w.MyOrganizations,
+		form{"create/", w.CreateOrganization},
+		form{"answer/", w.AnswerOrgInvitation})
+	s.pageForms("/manage/organization/{name}/", w.ManageOrganization,
+		form{"settings/", w.OrgSettings},
+		form{"invite/", w.OrgInvite},
+		form{"role/", w.OrgChangeRole},
+		form{"remove/", w.OrgRemoveMember},
+		form{"leave/", w.OrgLeave},
+		form{"teams/create/", w.OrgCreateTeam},
+		form{"teams/delete/", w.OrgDeleteTeam},
+		form{"teams/member/", w.OrgTeamMember},
+		form{"teams/grant/", w.OrgTeamGrant},
+		form{"projects/in/", w.OrgMoveIn},
+		form{"projects/out/", w.OrgMoveOut},
+		form{"publishers/add/", w.OrgAddPublishers},
+		form{"publishers/pending/", w.OrgAddPendingPublisher})
 	m.Handle("GET /manage/organization/{name}/history/{$}", s.page(w.OrgHistory))
-	m.Handle("POST /manage/organization/{name}/settings/{$}", s.page(w.OrgSettings))
-	m.Handle("POST /manage/organization/{name}/invite/{$}", s.page(w.OrgInvite))
-	m.Handle("POST /manage/organization/{name}/role/{$}", s.page(w.OrgChangeRole))
-	m.Handle("POST /manage/organization/{name}/remove/{$}", s.page(w.OrgRemoveMember))
-	m.Handle("POST /manage/organization/{name}/leave/{$}", s.page(w.OrgLeave))
-	m.Handle("POST /manage/organization/{name}/teams/create/{$}", s.page(w.OrgCreateTeam))
-	m.Handle("POST /manage/organization/{name}/teams/delete/{$}", s.page(w.OrgDeleteTeam))
-	m.Handle("POST /manage/organization/{name}/teams/member/{$}", s.page(w.OrgTeamMember))
-	m.Handle("POST /manage/organization/{name}/teams/grant/{$}", s.page(w.OrgTeamGrant))
-	m.Handle("POST /manage/organization/{name}/projects/in/{$}", s.page(w.OrgMoveIn))
-	m.Handle("POST /manage/organization/{name}/projects/out/{$}", s.page(w.OrgMoveOut))
-	m.Handle("POST /manage/organization/{name}/publishers/add/{$}", s.page(w.OrgAddPublishers))
-	m.Handle("POST /manage/organization/{name}/publishers/pending/{$}", s.page(w.OrgAddPendingPublisher))
 
-	m.Handle("GET /admin/{$}", s.page(w.Admin))
+	s.pageForms("/admin/", w.Admin,
+		form{"names/", w.ReserveName},
+		form{"names/unreserve/", w.UnreserveName},
+		form{"organizations/approve/", w.ApproveOrganization})
+	s.pageForms("/admin/users/", w.AdminUsers,
+		form{"disable/", w.DisableUser},
+		form{"enable/", w.EnableUser})
+	m.Handle("GET /admin/projects/{$}", s.page(w.AdminProjects))
 	m.Handle("GET /admin/dashboard/{$}", s.page(w.Dashboard))
-	m.Handle("POST /admin/users/disable/{$}", s.page(w.DisableUser))
-	m.Handle("POST /admin/users/enable/{$}", s.page(w.EnableUser))
-	m.Handle("POST /admin/names/{$}", s.page(w.ReserveName))
-	m.Handle("POST /admin/organizations/approve/{$}", s.page(w.ApproveOrganization))
-	m.Handle("GET /admin/policy/{$}", s.page(w.AdminPolicy))
-	m.Handle("POST /admin/policy/early/{$}", s.page(w.EnforceEarly))
-	m.Handle("POST /admin/policy/critical/{$}", s.page(w.CriticalProject))
+	m.Handle("GET /admin/reports/{$}", s.page(w.AdminReports))
+	s.pageForms("/admin/policy/", w.AdminPolicy,
+		form{"early/", w.EnforceEarly},
+		form{"critical/", w.CriticalProject})
 
 	m.Handle("GET /", s.page(w.NotFound))
 }
 
 // Handler is the whole server with its middleware.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(securityHeaders(s.mux))
+	return s.recoverPanics(securityHeaders(s.loopback.redirect(s.mux)))
 }
 
 func addSlash(w http.ResponseWriter, r *http.Request) error {
@@ -264,10 +282,52 @@ func (s *Server) page(h httperror.Handler) http.Handler {
 		if err == nil {
 			return
 		}
-		code, msg, hdr := status(err)
-		s.logError(r, code, err)
-		for k, v := range hdr {
-			w.Header()[k] = v
+		code, msg := s.failed(w, r, err)
+		s.web.RenderError(w, r, code, msg)
+	})))
+}
+
+// form is one form of a page: the path it posts to (under the page's, or absolute), and its handler.
+type form struct {
+	path   string
+	handle httperror.Handler
+}
+
+// pageForms registers a page (GET page) and the forms it holds (POST page+form.path). A form's refusal that the
+// person can act on (a denial, a bad or conflicting input, a rate limit) shows the page again with the reason inside
+// the refused form and the input kept, instead of an error page that loses what they were doing; anything else
+// (an unknown project, a failure) is an error page as on every route.
+func (s *Server) pageForms(page string, show httperror.Handler, forms ...form) {
+	s.mux.Handle("GET "+page+"{$}", s.page(show))
+	for _, f := range forms {
+		path := f.path
+		if !strings.HasPrefix(path, "/") {
+			path = page + path
+		}
+		s.mux.Handle("POST "+path+"{$}", s.formOf(page, f.handle, show))
+	}
+}
+
+// wildcard matches a path pattern's {name} segments.
+var wildcard = regexp.MustCompile(`\{([a-z]+)\}`)
+
+func (s *Server) formOf(page string, h, show httperror.Handler) http.Handler {
+	return s.crossOrigin.Handler(s.web.WithSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code, msg := s.failed(w, r, err)
+		switch code {
+		case http.StatusBadRequest, http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests:
+			path := wildcard.ReplaceAllStringFunc(page, func(m string) string {
+				return url.PathEscape(r.PathValue(m[1 : len(m)-1]))
+			})
+			showErr := show(w, s.web.Refused(r, path, code, msg))
+			if showErr == nil {
+				return
+			}
+			s.logError(r, http.StatusInternalServerError, showErr)
 		}
 		s.web.RenderError(w, r, code, msg)
 	})))

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -17,6 +18,9 @@ type Event struct {
 	IP        string
 	UserAgent string
 	Detail    string
+	// Username is the acting account's name, and ProjectName the project's, as they are when the event is read
+	// ("" when there is none, or it is gone); OrgEvents leaves them empty.
+	Username, ProjectName string
 }
 
 // AddEvent appends to the security history.
@@ -30,11 +34,14 @@ func (db *DB) AddEvent(ctx context.Context, e Event) error {
 	return nil
 }
 
-// Events lists the newest events of a user (projectID 0) or of a project (userID 0), newest first.
-func (db *DB) Events(ctx context.Context, userID, projectID int64, limit int) ([]Event, error) {
-	rows, err := db.sql.QueryContext(ctx,
-		`SELECT id, created_at, kind, COALESCE(user_id, 0), COALESCE(project_id, 0), ip, user_agent, detail FROM events
-		 WHERE ($1 = 0 OR user_id = $1) AND ($2 = 0 OR project_id = $2) ORDER BY id DESC LIMIT $3`, userID, projectID, limit)
+// eventColumns are an event's columns with the names of its account and project, read from eventsFrom.
+const (
+	eventColumns = `e.id, e.created_at, e.kind, COALESCE(e.user_id, 0), COALESCE(e.project_id, 0), e.ip, e.user_agent,
+		e.detail, COALESCE(u.username, ''), COALESCE(p.name, '')`
+	eventsFrom = ` FROM events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN projects p ON p.id = e.project_id`
+)
+
+func scanEvents(rows *sql.Rows, err error) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -43,13 +50,36 @@ func (db *DB) Events(ctx context.Context, userID, projectID int64, limit int) ([
 	for rows.Next() {
 		var e Event
 		var created int64
-		if err := rows.Scan(&e.ID, &created, &e.Kind, &e.UserID, &e.ProjectID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
-			return nil, err
+		if err := rows.Scan(&e.ID, &created, &e.Kind, &e.UserID, &e.ProjectID, &e.IP, &e.UserAgent, &e.Detail,
+			&e.Username, &e.ProjectName); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
 		}
 		e.CreatedAt = fromMicros(created)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return out, nil
+}
+
+// Events lists the newest events of a user (projectID 0) or of a project (userID 0), newest first.
+func (db *DB) Events(ctx context.Context, userID, projectID int64, limit int) ([]Event, error) {
+	return scanEvents(db.sql.QueryContext(ctx, `SELECT `+eventColumns+eventsFrom+`
+		 WHERE ($1 = 0 OR e.user_id = $1) AND ($2 = 0 OR e.project_id = $2) ORDER BY e.id DESC LIMIT $3`,
+		userID, projectID, limit))
+}
+
+// ProjectEvents lists the newest events of a project but those of kind except, newest first.
+func (db *DB) ProjectEvents(ctx context.Context, projectID int64, except string, limit int) ([]Event, error) {
+	return scanEvents(db.sql.QueryContext(ctx, `SELECT `+eventColumns+eventsFrom+`
+		 WHERE e.project_id = $1 AND e.kind <> $2 ORDER BY e.id DESC LIMIT $3`, projectID, except, limit))
+}
+
+// EventsOfKind lists the newest events of one kind whose id is below before (0: from the newest), newest first.
+func (db *DB) EventsOfKind(ctx context.Context, kind string, before int64, limit int) ([]Event, error) {
+	return scanEvents(db.sql.QueryContext(ctx, `SELECT `+eventColumns+eventsFrom+`
+		 WHERE e.kind = $1 AND ($2 = 0 OR e.id < $2) ORDER BY e.id DESC LIMIT $3`, kind, before, limit))
 }
 
 // OrgEvents lists the newest events of an organization, newest first.

@@ -597,6 +597,10 @@ func (db *DB) DeleteRelease(ctx context.Context, projectID int64, canonicalVersi
 		if _, err := tx.ExecContext(ctx, `UPDATE projects SET total_size = total_size - $1 WHERE id = $2`, size, projectID); err != nil {
 			return err
 		}
+		// The project's latest release may be another one now, or none.
+		if err := refreshSearch(ctx, tx, db.engine, searchProject, projectID); err != nil {
+			return err
+		}
 		return journal(ctx, tx, projectID, "remove release", canonicalVersion, userID, micros(now), nil)
 	})
 	if err != nil {
@@ -630,6 +634,10 @@ func (db *DB) DeleteProject(ctx context.Context, projectID, userID int64, now ti
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE id = $1`, projectID); err != nil {
+			return err
+		}
+		// SQLite's full-text index has no foreign key to cascade from the project.
+		if err := refreshSearch(ctx, tx, db.engine, searchProject, projectID); err != nil {
 			return err
 		}
 		if reserveReason == "" {

@@ -68,7 +68,7 @@ func (db *DB) AddFile(ctx context.Context, nf NewFile) (AddFileResult, error) {
 	var res AddFileResult
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = addFile(ctx, tx, nf)
+		res, err = addFile(ctx, tx, db.engine, nf)
 		return err
 	})
 	if err != nil && (isUniqueViolation(err) || errors.Is(err, ErrContentExists)) {
@@ -106,7 +106,7 @@ func (db *DB) classifyConflict(ctx context.Context, nf NewFile) (AddFileResult, 
 	return AddFileResult{}, fmt.Errorf("add file %s: %w", nf.Filename, ErrFilenameReused)
 }
 
-func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error) {
+func addFile(ctx context.Context, tx *sql.Tx, e Engine, nf NewFile) (AddFileResult, error) {
 	var res AddFileResult
 	now := micros(nf.Now)
 
@@ -163,11 +163,20 @@ func addFile(ctx context.Context, tx *sql.Tx, nf NewFile) (AddFileResult, error)
 		return res, ErrProjectTooLarge
 	}
 
-	if _, err := tx.ExecContext(ctx,
+	added, err := tx.ExecContext(ctx,
 		`INSERT INTO releases (project_id, version, canonical_version, requires_python, metadata, created_at)
 		 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, canonical_version) DO NOTHING`,
-		p.ID, nf.Version, nf.CanonicalVersion, nf.RequiresPython, string(nf.ReleaseMetadata), now); err != nil {
+		p.ID, nf.Version, nf.CanonicalVersion, nf.RequiresPython, string(nf.ReleaseMetadata), now)
+	if err != nil {
 		return res, err
+	}
+	if n, err := added.RowsAffected(); err != nil {
+		return res, err
+	} else if n > 0 {
+		// A new release is the project's latest: search reads it from now on.
+		if err := refreshSearch(ctx, tx, e, searchProject, p.ID); err != nil {
+			return res, err
+		}
 	}
 	var releaseID int64
 	var releaseVersion string

@@ -14,9 +14,9 @@ const seedChunk = 2000
 
 // SeedFiles loads many files at once for benchmarks and imports, in one transaction, with multi-row statements
 // instead of AddFile's per-file round trips: projects (created without roles or uploader), their releases, files,
-// the filename registry, the content registry and one journal entry per project, which becomes the project's serial. Projects that
-// already exist are skipped whole, so a seed that stopped half-way can be run again. It does none of the upload
-// path's checks: the caller vouches for names, versions and hashes.
+// the filename registry, the content registry, the search rows and one journal entry per project, which becomes
+// the project's serial. Projects that already exist are skipped whole, so a seed that stopped half-way can be run
+// again. It does none of the upload path's checks: the caller vouches for names, versions and hashes.
 func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 	type release struct {
 		project, canonical string
@@ -46,6 +46,11 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
 				return err
 			}
+		}
+		// The projects inserted below get ids above every existing one: search is refreshed for exactly those.
+		var lastProjectID int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM projects`).Scan(&lastProjectID); err != nil {
+			return fmt.Errorf("projects: %w", err)
 		}
 		projectIDs := map[string]int64{}
 		for _, chunk := range seedChunks(len(projects), seedChunk) {
@@ -99,6 +104,10 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("releases: %w", err)
 			}
+		}
+
+		if err := refreshSearch(ctx, tx, db.engine, searchAfter, lastProjectID); err != nil {
+			return err
 		}
 
 		// The files inserted below get ids above every existing one: the content registry takes exactly those.

@@ -183,7 +183,7 @@ func (db *DB) ApproveStaged(ctx context.Context, projectID int64, canonicalVersi
 			if _, err := tx.ExecContext(ctx, `DELETE FROM staged_files WHERE id = $1`, s.id); err != nil {
 				return err
 			}
-			res, err := addFile(ctx, tx, nf)
+			res, err := addFile(ctx, tx, db.engine, nf)
 			if err != nil {
 				return fmt.Errorf("%s: %w", nf.Filename, err)
 			}

@@ -20,5 +20,9 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/adoption", func(t *testing.T) { storetest.RunAdoption(t, e.Open) })
 		t.Run(e.Name+"/reminders", func(t *testing.T) { storetest.RunReminders(t, e.Open) })
 		t.Run(e.Name+"/disclosure", func(t *testing.T) { storetest.RunDisclosure(t, e.Open) })
+		t.Run(e.Name+"/uploads", func(t *testing.T) { storetest.RunUploads(t, e.Open) })
+		t.Run(e.Name+"/admin", func(t *testing.T) { storetest.RunAdmin(t, e.Open) })
+		t.Run(e.Name+"/feeds", func(t *testing.T) { storetest.RunFeeds(t, e.Open) })
+		t.Run(e.Name+"/search", func(t *testing.T) { storetest.RunSearch(t, e.Open) })
 	}
 }

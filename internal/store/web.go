@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"wharf/internal/ident"
 )
 
 // ProjectSummary is a project as lists show it (search results, the home page, a profile): the project and what
@@ -32,7 +30,8 @@ const summarySelect = `SELECT p.id, p.name, p.normalized_name, p.created_at, p.l
 const summaryFrom = ` FROM projects p
 	LEFT JOIN releases r ON r.id = (SELECT max(id) FROM releases WHERE project_id = p.id)`
 
-func scanSummaries(rows *sql.Rows, withRole bool) ([]ProjectSummary, error) {
+// scanSummaries reads rows of summarySelect; extra, when not nil, gives where each row's further columns go.
+func scanSummaries(rows *sql.Rows, extra func(*ProjectSummary) []any) ([]ProjectSummary, error) {
 	defer rows.Close()
 	var out []ProjectSummary
 	for rows.Next() {
@@ -41,8 +40,8 @@ func scanSummaries(rows *sql.Rows, withRole bool) ([]ProjectSummary, error) {
 		var meta string
 		dest := []any{&s.ID, &s.Name, &s.NormalizedName, &created, &s.LastSerial, &s.TotalSize,
 			&s.LatestVersion, &updated, &meta}
-		if withRole {
-			dest = append(dest, &s.Role)
+		if extra != nil {
+			dest = append(dest, extra(&s)...)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
@@ -59,34 +58,13 @@ func scanSummaries(rows *sql.Rows, withRole bool) ([]ProjectSummary, error) {
 	return out, rows.Err()
 }
 
-// SearchProjects finds projects whose normalised name contains term, which must itself be a normalised name or
-// part of one (so it holds no LIKE wildcards). An exact match comes first, then names that start with term, then
-// the rest, each in name order; at most limit results.
-func (db *DB) SearchProjects(ctx context.Context, term string, limit int) ([]ProjectSummary, error) {
-	if term == "" || strings.ContainsAny(term, `%_\`) {
-		return nil, fmt.Errorf("search projects: %q is not a normalised name", term)
-	}
-	rows, err := db.sql.QueryContext(ctx, summarySelect+summaryFrom+`
-		WHERE p.normalized_name LIKE $1
-		ORDER BY CASE WHEN p.normalized_name = $2 THEN 0 WHEN p.normalized_name LIKE $3 THEN 1 ELSE 2 END, p.normalized_name
-		LIMIT $4`, "%"+term+"%", term, term+"%", limit)
-	if err != nil {
-		return nil, fmt.Errorf("search projects: %w", err)
-	}
-	out, err := scanSummaries(rows, false)
-	if err != nil {
-		return nil, fmt.Errorf("search projects: %w", err)
-	}
-	return out, nil
-}
-
 // RecentProjects lists the most recently changed projects, newest first.
 func (db *DB) RecentProjects(ctx context.Context, limit int) ([]ProjectSummary, error) {
 	rows, err := db.sql.QueryContext(ctx, summarySelect+summaryFrom+` ORDER BY p.last_serial DESC, p.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent projects: %w", err)
 	}
-	out, err := scanSummaries(rows, false)
+	out, err := scanSummaries(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("recent projects: %w", err)
 	}
@@ -101,7 +79,7 @@ func (db *DB) ProjectsOfUser(ctx context.Context, userID int64) ([]ProjectSummar
 	if err != nil {
 		return nil, fmt.Errorf("projects of user: %w", err)
 	}
-	out, err := scanSummaries(rows, true)
+	out, err := scanSummaries(rows, func(s *ProjectSummary) []any { return []any{&s.Role} })
 	if err != nil {
 		return nil, fmt.Errorf("projects of user: %w", err)
 	}
@@ -113,39 +91,22 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// FindAccounts lists the accounts whose username or email contains q, compared as ident.Key compares them, by
-// username, for the administrators' search.
-func (db *DB) FindAccounts(ctx context.Context, q string, limit int) ([]Account, error) {
-	pattern := "%" + likeEscape(ident.Key(q)) + "%"
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+accountColumns+` FROM users
-		WHERE username_key LIKE $1 ESCAPE '\' OR email_key LIKE $1 ESCAPE '\'
-		ORDER BY username_key LIMIT $2`, pattern, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 // ReservedName is a project name that administrators reserved or prohibited.
 type ReservedName struct {
 	Name      string // normalised
 	Reason    string
 	CreatedAt time.Time
+	// Project is the name of the existing project of that name ("" for none), which the reservation leaves alone:
+	// it only stops new projects of the name.
+	Project string
 }
 
 // ReservedNames lists reserved names, newest first.
 func (db *DB) ReservedNames(ctx context.Context, limit int) ([]ReservedName, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT normalized_name, reason, created_at FROM reserved_names ORDER BY created_at DESC, normalized_name LIMIT $1`, limit)
+		`SELECT r.normalized_name, r.reason, r.created_at, COALESCE(p.name, '') FROM reserved_names r
+		 LEFT JOIN projects p ON p.normalized_name = r.normalized_name
+		 ORDER BY r.created_at DESC, r.normalized_name LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reserved names: %w", err)
 	}
@@ -154,7 +115,7 @@ func (db *DB) ReservedNames(ctx context.Context, limit int) ([]ReservedName, err
 	for rows.Next() {
 		var n ReservedName
 		var created int64
-		if err := rows.Scan(&n.Name, &n.Reason, &created); err != nil {
+		if err := rows.Scan(&n.Name, &n.Reason, &created, &n.Project); err != nil {
 			return nil, fmt.Errorf("reserved names: %w", err)
 		}
 		n.CreatedAt = fromMicros(created)

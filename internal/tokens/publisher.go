@@ -30,20 +30,20 @@ type PublisherStore interface {
 func (s *Service) verifyPublisher(ctx context.Context, v Verified, now time.Time) (policy.Actor, error) {
 	db, ok := s.db.(PublisherStore)
 	if !ok {
-		return policy.Actor{}, invalid("Trusted Publishing is not enabled on this index")
+		return policy.Actor{}, s.invalid(policy.HelpTrustedPublishers, "Trusted Publishing is not enabled on this index")
 	}
 	rec, err := db.PublisherTokenByID(ctx, v.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return policy.Actor{}, invalid("the token does not exist")
+		return policy.Actor{}, s.invalid(policy.HelpTrustedPublishers, "the token does not exist")
 	}
 	if err != nil {
 		return policy.Actor{}, unavailable(err)
 	}
 	switch {
 	case !rec.RevokedAt.IsZero():
-		return policy.Actor{}, invalid("the token was revoked")
+		return policy.Actor{}, s.invalid(policy.HelpTrustedPublishers, "the token was revoked")
 	case !now.Before(rec.ExpiresAt):
-		return policy.Actor{}, invalid("the token has expired: mint a new one from the CI job")
+		return policy.Actor{}, s.invalid(policy.HelpTrustedPublishers, "the token has expired: mint a new one from the CI job")
 	}
 	pubs, err := db.PublishersByID(ctx, rec.Publishers)
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Service) verifyPublisher(ctx context.Context, v Verified, now time.Time
 		p.Grants = append(p.Grants, g)
 	}
 	if len(p.Grants) == 0 {
-		return policy.Actor{}, invalid("the Trusted Publishers it was minted for were removed")
+		return policy.Actor{}, s.invalid(policy.HelpTrustedPublishers, "the Trusted Publishers it was minted for were removed")
 	}
 	return policy.PublisherActor(p), nil
 }

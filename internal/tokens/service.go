@@ -26,15 +26,26 @@ type Store interface {
 
 // Service mints tokens and authenticates requests that carry one.
 type Service struct {
-	minter *Minter
-	db     Store
-	audit  *audit.Log
-	now    func() time.Time
+	minter  *Minter
+	db      Store
+	audit   *audit.Log
+	now     func() time.Time
+	baseURL string
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// BaseURL is the index's public URL, for the link to the help page in refusals of a token.
+func BaseURL(u string) Option { return func(s *Service) { s.baseURL = u } }
+
 // NewService builds the token service.
-func NewService(minter *Minter, db Store, log *audit.Log, now func() time.Time) *Service {
-	return &Service{minter: minter, db: db, audit: log, now: now}
+func NewService(minter *Minter, db Store, log *audit.Log, now func() time.Time, opts ...Option) *Service {
+	s := &Service{minter: minter, db: db, audit: log, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Create mints a token for a user and records it, with the address that asked (empty on the command line); the
@@ -109,11 +120,13 @@ func (s *Service) Authenticate(r *http.Request) (policy.Actor, error) {
 	username, password, ok := r.BasicAuth()
 	if !ok {
 		return policy.Actor{}, httperror.New(http.StatusForbidden,
-			"Invalid or non-existent authentication information. Upload with an API token (username __token__) or Trusted Publishing.")
+			"Invalid or non-existent authentication information. Upload with an API token (username __token__) or Trusted Publishing. See %s",
+			policy.HelpURL(s.baseURL, policy.HelpAPIToken))
 	}
 	if username != tokenUsername {
 		return policy.Actor{}, httperror.New(http.StatusForbidden,
-			"Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead: create a token on your account page and upload with the username __token__ and the token as the password.")
+			"Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead: create a token on your account page and upload with the username __token__ and the token as the password. See %s",
+			policy.HelpURL(s.baseURL, policy.HelpAPIToken))
 	}
 	actor, err := s.Verify(r.Context(), password)
 	if err != nil {
@@ -127,30 +140,30 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	now := s.now()
 	v, err := s.minter.Verify(token, now)
 	if err != nil {
-		return policy.Actor{}, invalid(reasonFor(err))
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, reasonFor(err))
 	}
 	if v.Publisher {
 		return s.verifyPublisher(ctx, v, now)
 	}
 	rec, err := s.db.TokenByID(ctx, v.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return policy.Actor{}, invalid("the token does not exist or was deleted")
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, "the token does not exist or was deleted")
 	}
 	if err != nil {
 		return policy.Actor{}, httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
 	}
 	if !rec.RevokedAt.IsZero() {
-		return policy.Actor{}, invalid("the token was revoked")
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, "the token was revoked")
 	}
 	if rec.UserID != v.UserID {
-		return policy.Actor{}, invalid("the token does not belong to its user")
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, "the token does not belong to its user")
 	}
 	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
-		return policy.Actor{}, invalid("the token has expired")
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, "the token has expired")
 	}
 	acct, err := s.db.AccountByID(ctx, v.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return policy.Actor{}, invalid("the token's user does not exist")
+		return policy.Actor{}, s.invalid(policy.HelpAPIToken, "the token's user does not exist")
 	}
 	if err != nil {
 		return policy.Actor{}, httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
@@ -158,7 +171,7 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	if acct.Disabled {
 		return policy.Actor{}, httperror.New(http.StatusForbidden, "The account '%s' is disabled.", acct.Username)
 	}
-	scope := &policy.TokenScope{ID: v.ID, Projects: v.Projects, CreatedAt: rec.CreatedAt}
+	scope := &policy.TokenScope{ID: v.ID, Name: rec.Name, Projects: v.Projects, CreatedAt: rec.CreatedAt}
 	// The record repeats the minted scope; narrowing by it too means a tampered record can never widen a token.
 	switch {
 	case len(rec.Projects) > 0 && scope.Projects == nil:
@@ -172,8 +185,9 @@ func (s *Service) Verify(ctx context.Context, token string) (policy.Actor, error
 	return policy.TokenActor(acct, *scope), nil
 }
 
-func invalid(reason string) error {
-	return httperror.New(http.StatusForbidden, "Invalid API Token: %s", reason)
+// invalid refuses a token, with the section of the help page that says how to make one that works.
+func (s *Service) invalid(help policy.HelpSection, reason string) error {
+	return httperror.New(http.StatusForbidden, "Invalid API Token: %s. See %s", reason, policy.HelpURL(s.baseURL, help))
 }
 
 func reasonFor(err error) string {

@@ -109,7 +109,10 @@ func New(db Store, blobs Blobs, auth Authenticator, pol Policy, index Index,
 	return &Handler{db: db, blobs: blobs, auth: auth, policy: pol, index: index, audit: log, opts: opts, now: now, log: logger}
 }
 
-const helpFileNameReuse = "See the index's help on file name reuse for more information."
+// fileNameReuse is PyPI's pointer to the help on why a filename is bound to its bytes for good, on this index.
+func (h *Handler) fileNameReuse() string {
+	return "See " + policy.HelpURL(h.opts.BaseURL, policy.HelpFileNameReuse) + " for more information."
+}
 
 // ServeUpload handles one upload. Errors are *httperror.Error with PyPI's wording.
 func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
@@ -168,7 +171,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		return httperror.Wrap(err, http.StatusServiceUnavailable, "The index is temporarily unavailable. Try again later.")
 	} else if other != "" && other != req.filename {
 		// (The same name is a staged file's: its retry is answered when it is staged again.)
-		return contentExists(req.filename, blake2, other)
+		return h.contentExists(req.filename, blake2, other)
 	}
 	meta, metaBytes, err := h.inspect(f, req)
 	if err != nil {
@@ -240,7 +243,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	if errors.Is(err, store.ErrContentExists) {
 		other, _ := h.db.FileWithContent(ctx, nf.SHA256, nf.Blake2b256)
-		return contentExists(nf.Filename, nf.Blake2b256, other)
+		return h.contentExists(nf.Filename, nf.Blake2b256, other)
 	}
 	if err != nil {
 		return h.addFileError(err, errors.Is(err, store.ErrFilenameReused), nf.Filename, nf.Blake2b256, nf.ProjectName)
@@ -255,14 +258,7 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 		h.creationLimit(ctx, actor, req.normalized, ip, true)
 		h.audit.Record(ctx, audit.ProjectCreated, cmp.Or(actor.User.ID, owner), res.Project.ID, from, req.name)
 	}
-	detail := req.filename
-	switch {
-	case actor.Token != nil:
-		detail += " with token " + actor.Token.ID
-	case actor.Publisher != nil:
-		detail += fmt.Sprintf(" with Trusted Publishing token %s from %s", actor.Publisher.TokenID, actor.Publisher.Identity)
-	}
-	h.audit.Record(ctx, audit.FileUploaded, actor.User.ID, res.Project.ID, from, detail)
+	h.audit.Record(ctx, audit.FileUploaded, actor.User.ID, res.Project.ID, from, req.filename+credential(actor))
 	h.announce(ctx, actor, res.Project, nf, from.IP, "")
 	action, target := policy.Upload, policy.Target{Project: &res.Project, Name: req.normalized}
 	if res.ProjectCreated {
@@ -281,6 +277,19 @@ func (h *Handler) ServeUpload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// credential says, for the history record of an upload, which credential made it. The project's page finds the
+// API token of each file by the record's beginning, "<filename> with token <id>" (store.ReleaseUploads); the
+// token's name is kept beside it so the history says it even after the token is gone.
+func credential(actor policy.Actor) string {
+	switch {
+	case actor.Token != nil:
+		return fmt.Sprintf(" with token %s named %q", actor.Token.ID, actor.Token.Name)
+	case actor.Publisher != nil:
+		return fmt.Sprintf(" with Trusted Publishing token %s from %s", actor.Publisher.TokenID, actor.Publisher.Identity)
+	}
+	return ""
+}
+
 // EventStaged is the audit event of an upload that waits for approval.
 const EventStaged = "release:staged"
 
@@ -291,17 +300,14 @@ func (h *Handler) stage(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	switch {
 	case errors.Is(err, store.ErrContentExists):
 		other, _ := h.db.FileWithContent(ctx, nf.SHA256, nf.Blake2b256)
-		return contentExists(nf.Filename, nf.Blake2b256, cmp.Or(other, "a staged file"))
+		return h.contentExists(nf.Filename, nf.Blake2b256, cmp.Or(other, "a staged file"))
 	case err != nil:
 		return h.addFileError(err, errors.Is(err, store.ErrFilenameReused), nf.Filename, nf.Blake2b256, nf.ProjectName)
 	case dup:
 		return duplicate(w)
 	}
-	detail := fmt.Sprintf("%s staged for approval", nf.Filename)
-	if actor.Publisher != nil {
-		detail += " from " + actor.Publisher.Identity
-	}
-	h.audit.Record(ctx, EventStaged, actor.User.ID, project.ID, audit.Request{IP: clientIP(r), UserAgent: r.UserAgent()}, detail)
+	h.audit.Record(ctx, EventStaged, actor.User.ID, project.ID, audit.Request{IP: clientIP(r), UserAgent: r.UserAgent()},
+		nf.Filename+credential(actor)+", staged for approval")
 	h.announce(ctx, actor, *project, nf, clientIP(r), fmt.Sprintf(
 		" It is not published: it waits for a maintainer with two-factor authentication to approve release %s, or discard it, at %s/manage/project/%s/releases/.",
 		nf.Version, h.opts.BaseURL, project.NormalizedName))
@@ -564,9 +570,9 @@ func (h *Handler) inspect(f *form, req request) (*pypkg.Metadata, []byte, error)
 func (h *Handler) addFileError(err error, deleted bool, filename, blake2, project string) error {
 	switch {
 	case deleted:
-		return httperror.New(http.StatusBadRequest, "This filename has already been used, use a different version. %s", helpFileNameReuse)
+		return httperror.New(http.StatusBadRequest, "This filename has already been used, use a different version. %s", h.fileNameReuse())
 	case errors.Is(err, store.ErrFileExists):
-		return httperror.New(http.StatusBadRequest, "File already exists ('%s', with blake2_256 hash '%s'). %s", filename, blake2, helpFileNameReuse)
+		return httperror.New(http.StatusBadRequest, "File already exists ('%s', with blake2_256 hash '%s'). %s", filename, blake2, h.fileNameReuse())
 	case errors.Is(err, store.ErrProjectTooLarge):
 		return httperror.New(http.StatusBadRequest, "Project size too large. Limit for project '%s' total size is %s.", project, humanSize(h.opts.MaxProjectSize))
 	case errors.Is(err, store.ErrNotFound):
@@ -577,13 +583,13 @@ func (h *Handler) addFileError(err error, deleted bool, filename, blake2, projec
 }
 
 // contentExists is PyPI's answer to bytes that the index already holds under another filename, with that name.
-func contentExists(filename, blake2, other string) error {
+func (h *Handler) contentExists(filename, blake2, other string) error {
 	also := ""
 	if other != "" {
 		also = fmt.Sprintf(": the same content was already uploaded as '%s'", other)
 	}
 	return httperror.New(http.StatusBadRequest, "File already exists ('%s', with blake2_256 hash '%s')%s. %s",
-		filename, blake2, also, helpFileNameReuse)
+		filename, blake2, also, h.fileNameReuse())
 }
 
 // releaseMetadata is the JSON kept with a release, in the key names of PyPI's JSON API.

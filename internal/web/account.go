@@ -34,31 +34,31 @@ type accountPage struct {
 	History     []store.Event
 	TokenCount  int
 	MinLength   int
-	FormEmail   string // what was typed into the email form, when it was refused
-	ErrorFor    string // which form Error belongs to: "email", "password" or "key-offer"
 	ProfilePath string
-	// Factors are the second factors, oldest first; Recovery the unused recovery codes. MFA is false when the
-	// site has no second factors.
+	// Factors are the second factors, oldest first: App says one is an authenticator app, and Keys counts the
+	// security keys and passkeys. Recovery is the unused recovery codes. MFA is false when the site has no second
+	// factors.
 	MFA      bool
 	Factors  []mfa.Factor
+	App      bool
+	Keys     int
 	Recovery int
+	// RecoveryUnsaved reminds the owner that the newest recovery codes were never confirmed as saved.
+	RecoveryUnsaved bool
 	// Offer is the security-key offer's box (offer.go); nil shows none.
 	Offer *keyOfferView
 	// Publishing links the pending publishers' page when the site has Trusted Publishing.
 	Publishing bool
 }
 
-// Account is the account page: the address, the password, where the account is signed in, and its security
-// history. Changing anything here needs a recent re-authentication; looking does not.
+// Account is the account page: its second factors first, then the profile and address, the password, the API
+// tokens, where the account is signed in, and its security history. Changing anything here needs a recent
+// re-authentication; looking does not.
 func (s *Site) Account(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.page(w, r, "")
 	if v == nil {
 		return err
 	}
-	return s.accountPage(w, r, v, http.StatusOK, "", "", "")
-}
-
-func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, status int, errorFor, formErr, formEmail string) error {
 	ctx := r.Context()
 	sessions, err := s.sessions.List(ctx, v.account.ID)
 	if err != nil {
@@ -75,18 +75,23 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 	p := accountPage{
 		Username: v.account.Username, Email: v.account.Email, Verified: !v.account.EmailVerifiedAt.IsZero(),
 		Joined: v.account.CreatedAt, Sudo: v.session.Sudo(s.now(), s.sudoWindow), SudoUntil: v.session.ReauthAt.Add(s.sudoWindow),
-		History: history, MinLength: s.minPassword, FormEmail: formEmail, ErrorFor: errorFor,
-		ProfilePath: "/user/" + v.account.Username + "/", Publishing: s.publish != nil,
+		History: history, MinLength: s.minPassword, ProfilePath: "/user/" + v.account.Username + "/", Publishing: s.publish != nil,
 	}
 	if s.factors != nil {
 		p.MFA = true
 		if p.Factors, err = s.factors.List(ctx, v.account.ID); err != nil {
 			return err
 		}
+		// An account has one authenticator app at most; every other factor is a security key or passkey.
+		p.App, p.Keys = v.account.HasTOTP, len(p.Factors)
+		if p.App {
+			p.Keys--
+		}
 		if len(p.Factors) > 0 {
 			if p.Recovery, err = s.recovery.Remaining(ctx, v.account.ID); err != nil {
 				return err
 			}
+			p.RecoveryUnsaved = recoveryUnsaved(history)
 		}
 	}
 	if p.Offer, err = s.keyOffer(ctx, v); err != nil {
@@ -100,7 +105,7 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, v *visitor, s
 	for _, sess := range sessions {
 		p.Sessions = append(p.Sessions, sessionRow{Session: sess, Current: sess.ID == v.session.ID})
 	}
-	return s.render(w, r, status, "account", "Your account", p, formErr)
+	return s.render(w, r, http.StatusOK, "account", "Your account", p, "")
 }
 
 // ChangeEmail replaces the account's address. The new one must be verified; the old one is told, since it is the
@@ -113,7 +118,7 @@ func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	newEmail := strings.TrimSpace(r.PostForm.Get("email"))
 	if ident.Key(newEmail) == ident.Key(v.account.Email) {
-		return s.accountPage(w, r, v, http.StatusBadRequest, "email", "That is already your address.", newEmail)
+		return httperror.New(http.StatusBadRequest, "That is already your address.")
 	}
 	counters := s.mailCounters(newEmail, clientIP(r))
 	d, err := s.check(ctx, counters)
@@ -125,7 +130,7 @@ func (s *Site) ChangeEmail(w http.ResponseWriter, r *http.Request) error {
 	}
 	acct, err := s.users.ChangeEmail(ctx, v.account.ID, newEmail, requestOf(r))
 	if msg, ok := formError(err); ok {
-		return s.accountPage(w, r, v, http.StatusBadRequest, "email", msg, newEmail)
+		return httperror.New(http.StatusBadRequest, "%s", msg)
 	}
 	if err != nil {
 		return err
@@ -154,7 +159,7 @@ func (s *Site) ChangePassword(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	next := r.PostForm.Get("new_password")
 	if next != r.PostForm.Get("new_password_confirm") {
-		return s.accountPage(w, r, v, http.StatusBadRequest, "password", errPasswordsDiffer, "")
+		return httperror.New(http.StatusBadRequest, errPasswordsDiffer)
 	}
 	counters := s.loginCounters(v.account.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
@@ -167,10 +172,10 @@ func (s *Site) ChangePassword(w http.ResponseWriter, r *http.Request) error {
 	err = s.users.ChangePassword(ctx, v.account.ID, r.PostForm.Get("current_password"), next, v.token, requestOf(r))
 	if errors.Is(err, accounts.ErrWrongPassword) {
 		s.failed(ctx, counters)
-		return s.accountPage(w, r, v, http.StatusBadRequest, "password", "The current password is not correct.", "")
+		return httperror.New(http.StatusBadRequest, "The current password is not correct.")
 	}
 	if msg, ok := formError(err); ok {
-		return s.accountPage(w, r, v, http.StatusBadRequest, "password", msg, "")
+		return httperror.New(http.StatusBadRequest, "%s", msg)
 	}
 	if err != nil {
 		return err

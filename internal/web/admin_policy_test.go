@@ -29,8 +29,8 @@ func TestAdminPolicy(t *testing.T) {
 		const page = "/admin/policy/"
 
 		denied := fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0).get(page)
-		if denied.status() != http.StatusForbidden || !strings.Contains(denied.text("#error-message"), "Only the administrators") {
-			t.Errorf("a non-administrator: %d %q", denied.status(), denied.text("#error-message"))
+		if denied.status() != http.StatusForbidden || !strings.Contains(denied.refusal(), "Only the administrators") {
+			t.Errorf("a non-administrator: %d %q", denied.status(), denied.refusal())
 		}
 		b := fx.sessionBrowser("root", root.ID, accounts.LevelFull, 0)
 		if got := b.get(page).text("#phase"); got != "none" {
@@ -70,8 +70,8 @@ func TestAdminPolicy(t *testing.T) {
 			{url.Values{"kind": {"team"}, "name": {"bob"}, "reason": {"x"}}, http.StatusBadRequest, "Name a user, a project or an organization"},
 		} {
 			p := b.submit(page, "/admin/policy/early/", tc.form)
-			if p.status() != tc.status || !strings.Contains(p.text("#error-message"), tc.says) {
-				t.Errorf("%v: %d %q", tc.form, p.status(), p.text("#error-message"))
+			if p.status() != tc.status || !strings.Contains(p.refusal(), tc.says) {
+				t.Errorf("%v: %d %q", tc.form, p.status(), p.refusal())
 			}
 		}
 		wantRedirect(t, b.submit(page, "/admin/policy/early/", url.Values{"kind": {"user"}, "name": {"bob"}, "lift": {"1"}, "reason": {"has a key now"}}),

@@ -5,17 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"wharf/internal/httperror"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/simple"
 	"wharf/internal/store"
+	"wharf/internal/tokens"
 )
 
 var errNotFound = httperror.New(http.StatusNotFound, "There is no page at this address.")
@@ -23,7 +26,6 @@ var errNotFound = httperror.New(http.StatusNotFound, "There is no page at this a
 // Bounds of the lists: a page of results, not the whole index.
 const (
 	maxQuery       = 100
-	searchResults  = 50
 	recentProjects = 12
 )
 
@@ -91,48 +93,6 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request) error {
 	}{stats, listProjects(recent)}, "")
 }
 
-// searchTerm reduces a query to what a normalised project name can contain, so that "Flask_Login", "flask login"
-// and "flask.login" all find flask-login, and nothing in it can act as a LIKE wildcard.
-func searchTerm(q string) string {
-	var b strings.Builder
-	dash := false
-	for _, c := range strings.ToLower(q) {
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(c)
-		case c == '-' || c == '_' || c == '.' || c == ' ':
-			dash = true
-		}
-		if b.Len() >= maxQuery {
-			break
-		}
-	}
-	return b.String()
-}
-
-// Search finds projects by name.
-func (s *Site) Search(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query().Get("q")
-	term := searchTerm(q)
-	var results []listed
-	if term != "" {
-		found, err := s.db.SearchProjects(r.Context(), term, searchResults)
-		if err != nil {
-			return err
-		}
-		results = listProjects(found)
-	}
-	return s.render(w, r, http.StatusOK, "search", "Search", struct {
-		Term    string
-		Results []listed
-		Limit   int
-	}{term, results, searchResults}, "")
-}
-
 // metadata is the part of a release's core metadata the pages show.
 type metadata struct {
 	Summary                string            `json:"summary"`
@@ -142,7 +102,9 @@ type metadata struct {
 	LicenseExpression      string            `json:"license_expression"`
 	RequiresPython         string            `json:"requires_python"`
 	Author                 string            `json:"author"`
+	AuthorEmail            string            `json:"author_email"`
 	Maintainer             string            `json:"maintainer"`
+	MaintainerEmail        string            `json:"maintainer_email"`
 	Keywords               string            `json:"keywords"`
 	HomePage               string            `json:"home_page"`
 	Classifiers            []string          `json:"classifiers"`
@@ -166,7 +128,19 @@ type fileRow struct {
 	// PublishedBy describes the CI job that uploaded the file with Trusted Publishing; "" for an upload with a
 	// user's token.
 	PublishedBy string
+	// Uploader is the account that uploaded the file ("" when unknown or a Trusted Publisher's upload), and Token
+	// the name of the API token it used ("" when no record names one); TokenGone says the record names a token
+	// that no longer exists.
+	Uploader, Token string
+	TokenGone       bool
 }
+
+// classifier is a Trove classifier with the search for the projects that declare it.
+type classifier struct{ Text, URL string }
+
+// contact is a person of the core metadata (Author, Maintainer): a name, an address, or both. Email is set only
+// for an address that parses, and only then is it a mailto: link.
+type contact struct{ Name, Email string }
 
 type projectPage struct {
 	Name        string
@@ -183,6 +157,10 @@ type projectPage struct {
 	Files       []fileRow
 	Maintainers []store.Collaborator
 	Links       []link
+	Classifiers []classifier
+	// Authors and MetaMaintainers are the core metadata's Author and Maintainer with their addresses: who made
+	// the release, as opposed to Maintainers, who may change the project on this index.
+	Authors, MetaMaintainers []contact
 	// Critical and FullyProtected are the project's protection: designated critical, and every maintainer with a
 	// second factor.
 	Critical, FullyProtected bool
@@ -257,19 +235,19 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 		}
 		p.Description = s.description.render(rel.ID, p.Meta.Description, p.Meta.DescriptionContentType)
 		p.Links = projectLinks(p.Meta)
-		for _, f := range pi.Files {
-			if f.ReleaseID == rel.ID {
-				p.Files = append(p.Files, fileRow{File: f, URL: fileURL(f)})
-			}
-		}
-		slices.SortFunc(p.Files, func(a, b fileRow) int { return cmp.Compare(a.Filename, b.Filename) })
-		by, err := s.publishedBy(r.Context(), rel.ID)
+		p.Classifiers = classifiers(p.Meta.Classifiers)
+		p.Authors = contacts(p.Meta.Author, p.Meta.AuthorEmail)
+		p.MetaMaintainers = contacts(p.Meta.Maintainer, p.Meta.MaintainerEmail)
+		uploads, err := s.db.ReleaseUploads(r.Context(), rel.ID)
 		if err != nil {
 			return err
 		}
-		for i := range p.Files {
-			p.Files[i].PublishedBy = by[p.Files[i].Filename]
+		for _, f := range pi.Files {
+			if f.ReleaseID == rel.ID {
+				p.Files = append(p.Files, uploadedFile(f, uploads[f.Filename]))
+			}
 		}
+		slices.SortFunc(p.Files, func(a, b fileRow) int { return cmp.Compare(a.Filename, b.Filename) })
 		p.Install = "pip install --index-url " + s.baseURL + "/simple/ " + pi.Project.Name
 		if !p.IsLatest {
 			p.Install += "==" + rel.Version
@@ -277,7 +255,7 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 	}
 	title := p.Name
 	if version != "" {
-		title += " " + p.Version
+		title = "Release " + p.Version + " of " + p.Name
 	}
 	return s.render(w, r, http.StatusOK, "project", title, p, "")
 }
@@ -323,29 +301,113 @@ func fileURL(f store.File) string {
 	return "/packages/" + f.SHA256[:2] + "/" + f.SHA256[2:4] + "/" + f.SHA256[4:] + "/" + url.PathEscape(f.Filename)
 }
 
-// projectLinks are the metadata's links that are web addresses, by label. Anything else (javascript:, data:) is
-// left out rather than escaped: it is never a link a reader wants.
+// uploadedFile is a file of the release page with who uploaded it and with what credential.
+func uploadedFile(f store.File, u store.Upload) fileRow {
+	row := fileRow{File: f, URL: fileURL(f), Uploader: u.Uploader}
+	switch {
+	case u.PublisherIdentity != "":
+		var id map[string]string
+		if json.Unmarshal([]byte(u.PublisherIdentity), &id) != nil {
+			id = nil // an unreadable record still says a Trusted Publisher uploaded the file
+		}
+		row.PublishedBy = tokens.DescribeIdentity(id)
+	case u.WithToken:
+		row.Token, row.TokenGone = u.TokenName, !u.TokenExists
+	}
+	return row
+}
+
+// wellKnownLinks are the Project-URL labels that PyPI recognises (PEP 753), by their normalised spelling, with
+// the text they show; they come first, in the order of linkOrder.
+var wellKnownLinks = map[string]string{
+	"homepage": "Homepage", "source": "Source", "repository": "Source", "sourcecode": "Source", "github": "Source",
+	"documentation": "Documentation", "docs": "Documentation", "issues": "Issues", "issue": "Issues",
+	"bugs": "Issues", "tracker": "Issues", "issuetracker": "Issues", "bugtracker": "Issues",
+	"changelog": "Changelog", "changes": "Changelog", "whatsnew": "Changelog", "history": "Changelog",
+	"releasenotes": "Release notes", "download": "Download", "funding": "Funding", "sponsor": "Funding",
+	"donate": "Funding", "donation": "Funding",
+}
+
+var linkOrder = []string{"Homepage", "Source", "Documentation", "Issues", "Changelog", "Release notes", "Download", "Funding"}
+
+// normalizeLabel is PEP 753's spelling of a label for comparison: lower case, without punctuation or spaces.
+func normalizeLabel(label string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, label)
+}
+
+// projectLinks are the metadata's links that are web addresses: the labels PyPI recognises first, in their order
+// and under their usual text ("Bug Tracker" shows as "Issues"), then the others by label. Anything else
+// (javascript:, data:) is left out rather than escaped: it is never a link a reader wants. An address given twice
+// shows once, under its first label.
 func projectLinks(m metadata) []link {
-	var out []link
-	seen := map[string]bool{}
+	type ranked struct {
+		link
+		rank int
+	}
+	var all []ranked
 	add := func(label, u string) {
 		p, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || seen[p.String()] {
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return
 		}
-		seen[p.String()] = true
-		out = append(out, link{Label: label, URL: p.String()})
+		rank := len(linkOrder)
+		if known, ok := wellKnownLinks[normalizeLabel(label)]; ok {
+			label, rank = known, slices.Index(linkOrder, known)
+		}
+		all = append(all, ranked{link{Label: label, URL: p.String()}, rank})
 	}
 	if m.HomePage != "" {
 		add("Homepage", m.HomePage)
 	}
-	labels := make([]string, 0, len(m.ProjectURLs))
-	for l := range m.ProjectURLs {
-		labels = append(labels, l)
+	for l, u := range m.ProjectURLs {
+		add(strings.TrimSpace(l), u)
 	}
-	slices.Sort(labels)
-	for _, l := range labels {
-		add(l, m.ProjectURLs[l])
+	slices.SortStableFunc(all, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.Label, b.Label), cmp.Compare(a.URL, b.URL))
+	})
+	var out []link
+	seen := map[string]bool{}
+	for _, l := range all {
+		if !seen[l.URL] {
+			seen[l.URL] = true
+			out = append(out, l.link)
+		}
+	}
+	return out
+}
+
+// classifiers are the release's Trove classifiers, each with the search for the projects that declare it.
+func classifiers(cs []string) []classifier {
+	out := make([]classifier, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, classifier{Text: c, URL: "/search/?c=" + url.QueryEscape(c)})
+	}
+	return out
+}
+
+// contacts reads a person field of the core metadata (Author or Maintainer) with its address field, which holds
+// one address or a list of them, each possibly with a name ("Jane Doe <jane@example.org>"). A lone address takes
+// the name field's name; text that is not a list of addresses shows as it is, never as a link.
+func contacts(name, emails string) []contact {
+	name, emails = strings.TrimSpace(name), strings.TrimSpace(emails)
+	var out []contact
+	if list, err := mail.ParseAddressList(emails); emails != "" && err == nil {
+		for _, a := range list {
+			out = append(out, contact{Name: a.Name, Email: a.Address})
+		}
+		if len(out) == 1 && out[0].Name == "" && name != "" {
+			out[0].Name, name = name, ""
+		}
+	} else if emails != "" {
+		out = append(out, contact{Name: emails})
+	}
+	if name != "" && !slices.ContainsFunc(out, func(c contact) bool { return c.Name == name }) {
+		out = append([]contact{{Name: name}}, out...)
 	}
 	return out
 }
@@ -360,7 +422,7 @@ func (s *Site) Profile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, http.StatusOK, "profile", acct.Username, struct {
+	return s.render(w, r, http.StatusOK, "profile", "Profile of "+acct.Username, struct {
 		Username string
 		Joined   time.Time
 		Projects []listed

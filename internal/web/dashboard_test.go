@@ -52,7 +52,7 @@ func TestAdoptionDashboard(t *testing.T) {
 		cb.login("carol", testPassword)
 		denied := cb.get("/admin/dashboard/")
 		wantStatus(t, denied, http.StatusForbidden, "the dashboard for a non-administrator")
-		if got := denied.text("#error-message"); got != "Only the administrators of this index may see the administration pages." {
+		if got := denied.refusal(); got != "Only the administrators of this index may see the administration pages." {
 			t.Errorf("the refusal says %q, not the policy's reason", got)
 		}
 		if strings.Contains(denied.body, "bob") || denied.find("svg") != nil {

@@ -94,7 +94,8 @@ func TestAccountFlow(t *testing.T) {
 			t.Errorf("token page Cache-Control %q", created.header("Cache-Control"))
 		}
 		apiToken := created.text("#new-token")
-		if !strings.HasPrefix(apiToken, "wharf-") || strings.Count(created.body, apiToken) != 1 {
+		// Once to copy, and once in the .pypirc that holds it.
+		if !strings.HasPrefix(apiToken, "wharf-") || strings.Count(created.body, apiToken) != 2 {
 			t.Fatalf("token %q shown %d times", apiToken, strings.Count(created.body, apiToken))
 		}
 		if ms := fx.mailsOf(notify.KindTokenCreated, "alice@example.com"); len(ms) != 1 || !strings.Contains(ms[0].Body, "release workflow") {
@@ -107,7 +108,7 @@ func TestAccountFlow(t *testing.T) {
 			t.Fatalf("token list: %d rows, token shown again: %v", len(rows), strings.Contains(list.body, apiToken))
 		}
 		row := textOf(rows[0])
-		for _, want := range []string{"release workflow", "whole account", "active", "never"} {
+		for _, want := range []string{"release workflow", "all projects", "active", "never"} {
 			if !strings.Contains(row, want) {
 				t.Errorf("token row %q lacks %q", row, want)
 			}
@@ -428,21 +429,23 @@ func TestAdmin(t *testing.T) {
 
 		denied := cb.get("/admin/")
 		wantStatus(t, denied, 403, "admin page for a non-admin")
-		if got := denied.text("#error-message"); got != "Only the administrators of this index may see the administration pages." {
+		if got := denied.refusal(); got != "Only the administrators of this index may see the administration pages." {
 			t.Errorf("the refusal says %q, not the policy's reason", got)
 		}
+		wantStatus(t, cb.get("/admin/users/"), 403, "the users' list for a non-admin")
+		wantStatus(t, cb.get("/admin/projects/"), 403, "the projects' list for a non-admin")
 		ab := fx.browser("root")
 		ab.login("root", testPassword)
-		page := ab.get("/admin/?q=CAR")
+		if ab.get("/admin/").text("#mode") == "" {
+			t.Error("no mode shown")
+		}
+		page := ab.get("/admin/users/?q=CAR")
 		wantStatus(t, page, 200, "admin search")
 		if got := page.text("table.users tbody"); !strings.Contains(got, "carol") || strings.Contains(got, "root") {
 			t.Errorf("search results %q", got)
 		}
-		if page.text("#mode") == "" {
-			t.Error("no mode shown")
-		}
-		wantRedirect(t, ab.submit("/admin/?q=carol", "/admin/users/disable/", url.Values{"username": {"carol"}}),
-			"/admin/?notice=user-disabled", "disable")
+		wantRedirect(t, ab.submit("/admin/users/?q=carol", "/admin/users/disable/", url.Values{"username": {"carol"}, "q": {"carol"}, "confirm": {"yes"}}),
+			"/admin/users/?notice=user-disabled&q=carol", "disable")
 		if !fx.account(carol.ID).Disabled {
 			t.Fatal("not disabled")
 		}
@@ -450,12 +453,13 @@ func TestAdmin(t *testing.T) {
 		if code := fx.upload(t, fx.browser("twine"), tok, "carols-pkg", "1.0"); code != http.StatusForbidden {
 			t.Errorf("disabled user's token uploads: %d", code)
 		}
-		wantRedirect(t, ab.submit("/admin/?q=carol", "/admin/users/enable/", url.Values{"username": {"carol"}}),
-			"/admin/?notice=user-enabled", "enable")
+		wantRedirect(t, ab.submit("/admin/users/?q=carol", "/admin/users/enable/", url.Values{"username": {"carol"}}),
+			"/admin/users/?notice=user-enabled", "enable")
 		if fx.account(carol.ID).Disabled {
 			t.Fatal("not enabled")
 		}
-		selfDisable := ab.post("/admin/users/disable/", url.Values{"username": {"root"}, "csrf_token": {ab.csrf("/admin/", "/admin/names/")}})
+		selfDisable := ab.post("/admin/users/disable/", url.Values{"username": {"root"}, "confirm": {"yes"},
+			"csrf_token": {ab.csrf("/admin/", "/admin/names/")}})
 		wantStatus(t, selfDisable, 400, "disable self")
 
 		wantRedirect(t, ab.submit("/admin/", "/admin/names/", url.Values{"name": {"Reserved_Name"}, "reason": {"held"}}),
@@ -463,7 +467,7 @@ func TestAdmin(t *testing.T) {
 		if ok, _ := fx.db.IsNameReserved(ctx, "reserved-name"); !ok {
 			t.Error("name not reserved")
 		}
-		if cells := findAll(ab.get("/admin/").doc, "table.reserved tbody td"); len(cells) != 3 || textOf(cells[0]) != "reserved-name" || textOf(cells[1]) != "held" {
+		if cells := findAll(ab.get("/admin/").doc, "table.reserved tbody td"); len(cells) != 4 || textOf(cells[0]) != "reserved-name" || textOf(cells[1]) != "held" {
 			t.Error("reserved name not listed")
 		}
 		wantStatus(t, ab.submit("/admin/", "/admin/names/", url.Values{"name": {"-bad-"}}), 400, "invalid name")
@@ -471,10 +475,10 @@ func TestAdmin(t *testing.T) {
 		// The user search takes its text literally: '_' and '%' are no wildcards.
 		fx.user("x_y")
 		fx.user("xzy")
-		if got := ab.get("/admin/?q=x_y").text("table.users tbody"); !strings.Contains(got, "x_y") || strings.Contains(got, "xzy") {
+		if got := ab.get("/admin/users/?q=x_y").text("table.users tbody"); !strings.Contains(got, "x_y") || strings.Contains(got, "xzy") {
 			t.Errorf("search x_y: %q", got)
 		}
-		if rows := findAll(ab.get("/admin/?q=%25").doc, "table.users tbody tr"); len(rows) != 1 || !strings.Contains(textOf(rows[0]), "No user") {
+		if rows := findAll(ab.get("/admin/users/?q=%25").doc, "table.users tbody tr"); len(rows) != 1 || !strings.Contains(textOf(rows[0]), "No user") {
 			t.Errorf("search %%: %d rows", len(rows))
 		}
 	})
@@ -520,7 +524,7 @@ func TestProjectScopedToken(t *testing.T) {
 			t.Fatal("the user's projects are not offered as scopes")
 		}
 		p := b.submit("/manage/account/token/", "/manage/account/token/", url.Values{
-			"name": {"one only"}, "scope": {"projects"}, "project": {"one-pkg"}, "expires_days": {"7"}})
+			"name": {"one only"}, "scope": {"projects"}, "project": {"one-pkg"}, "expires_days": {"30"}})
 		wantStatus(t, p, 200, "scoped token")
 		scoped := p.text("#new-token")
 		if code := fx.upload(t, b, scoped, "one-pkg", "1.1"); code != 200 {
@@ -536,7 +540,7 @@ func TestProjectScopedToken(t *testing.T) {
 				rec = tk
 			}
 		}
-		if want := t0.Add(7 * 24 * time.Hour); !rec.ExpiresAt.Equal(want) {
+		if want := t0.Add(30 * 24 * time.Hour); !rec.ExpiresAt.Equal(want) {
 			t.Errorf("expiry %v, want %v", rec.ExpiresAt, want)
 		}
 		named := false

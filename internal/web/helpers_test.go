@@ -129,6 +129,8 @@ type fixtureOptions struct {
 	mailer  notify.Mailer // instead of the outbox
 	baseURL string        // what the site believes its address is, instead of the test server's
 	mandate *policy.Mandate
+	// pages wraps the store the pages read through (web.Deps.Store), for tests that watch what a page reads.
+	pages func(web.Store) web.Store
 }
 
 func newFixture(t *testing.T, e storetest.Engine) *fixture {
@@ -195,11 +197,15 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	}
 	publishers := publishing.New(db, decisions, minter, auditLog, c.Now, publishing.Options{Audience: "wharf-test"})
 	organizations := orgs.New(db, decisions, auditLog, index, c.Now, orgs.Options{})
+	var pages web.Store = db
+	if opts.pages != nil {
+		pages = opts.pages(db)
+	}
 	site, err := web.New(web.Deps{
 		Publishing: publishers,
 		Orgs:       organizations,
 
-		Store:    db,
+		Store:    pages,
 		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
 		Sessions: sessions,
 		Tokens:   tokenService,
@@ -428,6 +434,14 @@ func (b *browser) login(username, password string) {
 }
 
 // signedInAs reports the username in the header, or "".
+// refusal is the reason a refused request shows: on the error page, or inside the form that was refused.
+func (p *page) refusal() string {
+	if s := p.text("#error-message"); s != "" {
+		return s
+	}
+	return p.text(`p.error[role=alert]`)
+}
+
 func (p *page) signedInAs() string { return p.text("nav.account-nav a.user") }
 
 func wantStatus(t *testing.T, p *page, want int, what string) {

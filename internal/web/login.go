@@ -152,25 +152,39 @@ func (s *Site) Logout(w http.ResponseWriter, r *http.Request) error {
 type reauthForm struct {
 	Next    string
 	Minutes int
-	// TOTP and Keys say which second factors the account has: one of them is asked for too.
+	// With is the second factor the form asks for besides the password: "key" (the key button), "code" (a code
+	// from the authenticator app or a recovery code), or "" for an account without one. TOTP and Keys say which
+	// factors the account has, so that the page can offer the other.
+	With string
 	TOTP bool
 	Keys bool
 }
 
-func (s *Site) newReauthForm(ctx context.Context, userID int64, next string) (reauthForm, error) {
+// newReauthForm builds the form for the factors of the user. An account with a key is asked for it unless it asked
+// for a code (with): a key's answer cannot be phished, and it marks the session as one that proved a key.
+func (s *Site) newReauthForm(ctx context.Context, userID int64, next, with string) (reauthForm, error) {
 	f := reauthForm{Next: afterLogin(next), Minutes: int(s.sudoWindow.Minutes())}
 	var err error
-	f.TOTP, f.Keys, err = s.secondFactors(ctx, userID)
-	return f, err
+	if f.TOTP, f.Keys, err = s.secondFactors(ctx, userID); err != nil {
+		return reauthForm{}, err
+	}
+	switch {
+	case f.Keys && with != "code":
+		f.With = "key"
+	case f.Keys || f.TOTP:
+		f.With = "code"
+	}
+	return f, nil
 }
 
-// ReauthForm asks a signed-in user for their password before a sensitive action (S8).
+// ReauthForm asks a signed-in user for their password before a sensitive action (S8), with one second factor.
 func (s *Site) ReauthForm(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.page(w, r, "")
 	if v == nil {
 		return err
 	}
-	f, err := s.newReauthForm(r.Context(), v.account.ID, r.URL.Query().Get("next"))
+	q := r.URL.Query()
+	f, err := s.newReauthForm(r.Context(), v.account.ID, q.Get("next"), q.Get("with"))
 	if err != nil {
 		return err
 	}
@@ -178,17 +192,22 @@ func (s *Site) ReauthForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Reauth checks the password of the session's own user (never another account's) and, when the account has a
-// second factor, that factor too (a password alone is what a phisher has), then opens the sudo window. Password
-// failures count like failed logins, so that a stolen session is no way to guess the password.
+// second factor, one of them too (a password alone is what a phisher has), then opens the sudo window. Password
+// failures count like failed logins, so that a stolen session is no way to guess the password. A wrong answer
+// shows the form again with the reason in it.
 func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.post(w, r, guard{back: "/manage/account/"})
 	if v == nil {
 		return err
 	}
 	ctx := r.Context()
-	f, err := s.newReauthForm(ctx, v.account.ID, r.PostForm.Get("next"))
+	f, err := s.newReauthForm(ctx, v.account.ID, r.PostForm.Get("next"), r.PostForm.Get("with"))
 	if err != nil {
 		return err
+	}
+	refuse := func(msg string) error {
+		return s.render(w, s.Refused(r, "/account/reauthenticate/", http.StatusBadRequest, msg), http.StatusBadRequest,
+			"reauth", "Confirm your password", f, "")
 	}
 	counters := s.loginCounters(v.account.Username, clientIP(r))
 	d, err := s.check(ctx, counters)
@@ -201,24 +220,30 @@ func (s *Site) Reauth(w http.ResponseWriter, r *http.Request) error {
 	err = s.users.ConfirmPassword(ctx, v.account.ID, r.PostForm.Get("password"), requestOf(r))
 	if errors.Is(err, accounts.ErrWrongPassword) {
 		s.failed(ctx, counters)
-		return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, "The password is not correct.")
+		return refuse("The password is not correct.")
 	}
 	if err != nil {
 		return err
 	}
 	var p proof
-	if f.TOTP || f.Keys {
+	if f.With != "" {
 		var msg string
-		p, msg, err = s.checkProof(ctx, r, v, false)
+		p, msg, err = s.checkProof(ctx, r, v)
 		if err != nil {
 			return err
 		}
 		if msg != "" {
-			return s.render(w, r, http.StatusBadRequest, "reauth", "Confirm your password", f, msg)
+			return refuse(msg)
 		}
 	}
 	if _, err := s.sessions.Reauthenticate(ctx, v.token, p.key); err != nil {
 		return err
+	}
+	if p.recovery {
+		m, err := s.letters.RecoveryCodeUsed(v.account.Email, p.remaining)
+		s.queue(notify.KindRecoveryUsed, m, err)
+		return s.render(w, r, http.StatusOK, "recovery_used", "Recovery code used",
+			recoveryUsedPage{Remaining: p.remaining, Next: f.Next, Reauth: true}, "")
 	}
 	redirect(w, r, f.Next)
 	return nil

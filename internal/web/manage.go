@@ -46,11 +46,11 @@ func manageErr(w http.ResponseWriter, r *http.Request, err error, back string) e
 		return nil
 	case errors.Is(err, policy.ErrDenied):
 		return err // the server's one mapping shows the reason
-	case errors.Is(err, projects.ErrNoSuchProject), errors.Is(err, projects.ErrNoSuchUser),
-		errors.Is(err, projects.ErrNoSuchRelease), errors.Is(err, projects.ErrNoSuchFile),
-		errors.Is(err, projects.ErrNoSuchInvitation), errors.Is(err, projects.ErrNotCollaborator):
+	case errors.Is(err, projects.ErrNoSuchProject), errors.Is(err, projects.ErrNoSuchRelease),
+		errors.Is(err, projects.ErrNoSuchFile), errors.Is(err, projects.ErrNoSuchInvitation):
 		return httperror.Wrap(err, http.StatusNotFound, "%s", capitalize(err.Error()))
-	case errors.Is(err, projects.ErrIsCollaborator), errors.Is(err, projects.ErrAlreadyInvited),
+	case errors.Is(err, projects.ErrNoSuchUser), errors.Is(err, projects.ErrNotCollaborator),
+		errors.Is(err, projects.ErrIsCollaborator), errors.Is(err, projects.ErrAlreadyInvited),
 		errors.Is(err, projects.ErrLastOwner), errors.Is(err, projects.ErrNotOwner),
 		errors.Is(err, projects.ErrUserDisabled), errors.Is(err, projects.ErrInvalidRole),
 		errors.Is(err, projects.ErrTransferToSelf), errors.Is(err, projects.ErrInvalidTransfer),
@@ -241,6 +241,10 @@ func (s *Site) InvitationLink(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	token := r.URL.Query().Get("token")
+	// A link cut or changed on the way, or past its signed expiry, says so before anything is looked up.
+	if err := s.projects.CheckLink(token); err != nil {
+		return manageErr(w, r, err, "/manage/projects/")
+	}
 	p := invitationPage{Token: token}
 	// Only the visitor's own pending invitations are candidates, so a link shows nothing to anyone but its
 	// invitee; the database keeps the SHA-256 of the link's token (projects.linkHash). Accepting checks the
@@ -253,9 +257,11 @@ func (s *Site) InvitationLink(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !p.Valid {
-		return httperror.New(http.StatusNotFound, "%s", capitalize(projects.ErrNoSuchInvitation.Error()))
+		// A link this site signed, unexpired, that is not among the visitor's pending invitations.
+		return httperror.New(http.StatusNotFound, "This invitation was already answered or withdrawn, or it is for "+
+			"another account. Your pending invitations are listed under Your projects.")
 	}
-	return s.render(w, r, http.StatusOK, "invitation", "Invitation", p, "")
+	return s.render(w, r, http.StatusOK, "invitation", "Invitation to "+p.Invitation.ProjectName, p, "")
 }
 
 func (s *Site) mustInvitations(r *http.Request, v *visitor) []store.Invitation {
@@ -603,18 +609,32 @@ func (s *Site) Unyank(w http.ResponseWriter, r *http.Request) error {
 // DeleteFile deletes one file; its filename stays reserved.
 func (s *Site) DeleteFile(w http.ResponseWriter, r *http.Request) error {
 	return s.releaseAction(w, r, "file-deleted", func(ctx context.Context, a policy.Actor, name string) ([]projects.Notice, error) {
-		return s.projects.DeleteFile(ctx, a, name, r.PostForm.Get("filename"), requestOf(r))
+		filename := r.PostForm.Get("filename")
+		if strings.TrimSpace(r.PostForm.Get("confirm")) != filename {
+			return nil, errConfirmFile
+		}
+		return s.projects.DeleteFile(ctx, a, name, filename, requestOf(r))
 	})
 }
 
-// DeleteRelease deletes a release and its files.
+// DeleteRelease deletes a release and its files once its version was typed to confirm.
 func (s *Site) DeleteRelease(w http.ResponseWriter, r *http.Request) error {
 	return s.releaseAction(w, r, "release-deleted", func(ctx context.Context, a policy.Actor, name string) ([]projects.Notice, error) {
-		return s.projects.DeleteRelease(ctx, a, name, r.PostForm.Get("version"), requestOf(r))
+		version := r.PostForm.Get("version")
+		if strings.TrimSpace(r.PostForm.Get("confirm")) != version {
+			return nil, errConfirmRelease
+		}
+		return s.projects.DeleteRelease(ctx, a, name, version, requestOf(r))
 	})
 }
 
-var errConfirmName = httperror.New(http.StatusBadRequest, "Type the project's name exactly to confirm its deletion.")
+// Deletions cannot be undone and free no filename, so each asks for what it deletes to be typed: a click alone,
+// or a form posted by something other than the page, deletes nothing.
+var (
+	errConfirmName    = httperror.New(http.StatusBadRequest, "Type the project's name exactly to confirm its deletion.")
+	errConfirmFile    = httperror.New(http.StatusBadRequest, "Type the file's name exactly to confirm its deletion.")
+	errConfirmRelease = httperror.New(http.StatusBadRequest, "Type the release's version exactly to confirm its deletion.")
+)
 
 // DeleteProject deletes the project once its name was typed to confirm.
 func (s *Site) DeleteProject(w http.ResponseWriter, r *http.Request) error {

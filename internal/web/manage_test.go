@@ -204,7 +204,7 @@ func TestYankAndDelete(t *testing.T) {
 			t.Error("still yanked")
 		}
 		wantRedirect(t, a.submit(releases, "/manage/project/demo-pkg/releases/delete-file/",
-			url.Values{"filename": {disttest.WheelName("demo-pkg", "1.0")}}), releases+"?notice=file-deleted", "delete file")
+			url.Values{"filename": {disttest.WheelName("demo-pkg", "1.0")}, "confirm": {disttest.WheelName("demo-pkg", "1.0")}}), releases+"?notice=file-deleted", "delete file")
 		if code := fx.upload(t, fx.browser("twine"), tok, "demo-pkg", "1.0"); code == http.StatusOK {
 			t.Error("the deleted filename was accepted again")
 		}
@@ -234,7 +234,7 @@ func TestManageSudo(t *testing.T) {
 		}{
 			{"/manage/project/demo-pkg/collaboration/role/", url.Values{"username": {"bob"}, "role": {"Owner"}}},
 			{"/manage/project/demo-pkg/collaboration/remove/", url.Values{"username": {"bob"}}},
-			{"/manage/project/demo-pkg/releases/delete-release/", url.Values{"version": {"1.0"}}},
+			{"/manage/project/demo-pkg/releases/delete-release/", url.Values{"version": {"1.0"}, "confirm": {"1.0"}}},
 			{"/manage/project/demo-pkg/delete/", url.Values{"confirm": {"demo-pkg"}}},
 		} {
 			back := "/manage/project/demo-pkg/collaboration/"
@@ -263,7 +263,7 @@ func TestManageSudo(t *testing.T) {
 		c.login("stranger", testPassword)
 		refused := c.get(releases)
 		wantStatus(t, refused, 403, "a stranger opens the releases page")
-		if got := refused.text("#error-message"); !strings.Contains(got, "only its Owners and Maintainers may") {
+		if got := refused.refusal(); !strings.Contains(got, "only its Owners and Maintainers may") {
 			t.Errorf("the refusal says %q", got)
 		}
 		// A Maintainer sees the collaborators but no forms, with the policy's reason.
@@ -349,7 +349,7 @@ func TestCriticalProjectPages(t *testing.T) {
 		wantStatus(t, a.get(releases), 200, "the releases page of a critical project")
 		refused := a.submit(releases, "/manage/project/demo-pkg/releases/yank/", url.Values{"version": {"1.0"}, "reason": {"x"}})
 		wantStatus(t, refused, 403, "yank without 2FA")
-		if got := refused.text("#error-message"); !strings.Contains(got, "Project 'demo-pkg' is a critical project: nobody without two-factor authentication") {
+		if got := refused.refusal(); !strings.Contains(got, "Project 'demo-pkg' is a critical project: nobody without two-factor authentication") {
 			t.Errorf("the refusal says %q", got)
 		}
 		if code := fx.upload(t, fx.browser("twine"), tok, "demo-pkg", "1.1"); code != http.StatusForbidden {
@@ -420,8 +420,8 @@ func TestRequire2FASwitch(t *testing.T) {
 		}
 		refused := a.post("/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"none"},
 			"csrf_token": {a.csrf(collab, "/manage/project/demo-pkg/collaboration/invite/")}})
-		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "stays required") {
-			t.Errorf("turning it off on a critical project: %d %q", refused.status(), refused.text("#error-message"))
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.refusal(), "stays required") {
+			t.Errorf("turning it off on a critical project: %d %q", refused.status(), refused.refusal())
 		}
 		proj = fx.browser("anyone").get("/project/demo-pkg/")
 		if proj.find("#critical-badge") == nil || proj.find("#protected-badge") == nil {
@@ -461,8 +461,8 @@ func TestMandateBanner(t *testing.T) {
 				t.Errorf("during the brown-out: %q", got)
 			}
 			refused := a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
-			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "scheduled brown-out") {
-				t.Errorf("creating a token during the brown-out: %d %q", refused.status(), refused.text("#error-message"))
+			if refused.status() != http.StatusForbidden || !strings.Contains(refused.refusal(), "scheduled brown-out") {
+				t.Errorf("creating a token during the brown-out: %d %q", refused.status(), refused.refusal())
 			}
 			fx.clock.Advance(6*24*time.Hour - time.Hour)
 			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)
@@ -472,8 +472,8 @@ func TestMandateBanner(t *testing.T) {
 			// The token page still opens, to see and revoke tokens; creating one is refused with the reason.
 			wantStatus(t, a.get("/manage/account/token/"), http.StatusOK, "the token page in restrict")
 			refused = a.submit("/manage/account/token/", "/manage/account/token/", url.Values{"name": {"t"}, "scope": {"account"}})
-			if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "can no longer create API tokens") {
-				t.Errorf("creating a token in restrict: %d %q", refused.status(), refused.text("#error-message"))
+			if refused.status() != http.StatusForbidden || !strings.Contains(refused.refusal(), "can no longer create API tokens") {
+				t.Errorf("creating a token in restrict: %d %q", refused.status(), refused.refusal())
 			}
 			fx.clock.Advance(10 * 24 * time.Hour)
 			a = fx.sessionBrowser("alice", alice.ID, accounts.LevelFull, 0)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"wharf/internal/httperror"
 	"wharf/internal/policy"
 	"wharf/internal/store"
 )
@@ -71,8 +72,8 @@ func (s *Site) ClaimKeyOffer(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	pc, claimed, err := s.db.ClaimPromoCode(ctx, v.account.ID, s.now())
 	if errors.Is(err, store.ErrNoPromoCodes) {
-		return s.accountPage(w, r, v, http.StatusConflict, "key-offer",
-			"Every code of the security-key offer has been claimed: none is left for now. You can still add a security key or passkey of your own.", "")
+		return httperror.New(http.StatusConflict,
+			"Every code of the security-key offer has been claimed: none is left for now. You can still add a security key or passkey of your own.")
 	}
 	if err != nil {
 		return err

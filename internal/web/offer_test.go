@@ -130,7 +130,7 @@ func TestKeyOfferPage(t *testing.T) {
 				}},
 		} {
 			if p := tc.do(); !tc.want(p) {
-				t.Errorf("%s: %d to %q (%s)", tc.name, p.status(), p.location(), p.text("#error-message"))
+				t.Errorf("%s: %d to %q (%s)", tc.name, p.status(), p.location(), p.refusal())
 			}
 			if n := fx.promoCounts(t); n.Claimed != 0 {
 				t.Fatalf("%s claimed a code: %+v", tc.name, n)
@@ -183,7 +183,7 @@ func TestKeyOfferPage(t *testing.T) {
 			}
 			p := b.post(offerPath, url.Values{"csrf_token": {b.csrf("/manage/account/", "/manage/account/email/")}})
 			wantStatus(t, p, http.StatusForbidden, tc.who.Username+"'s claim")
-			if got := p.text("#error-message"); !strings.Contains(got, tc.reason) {
+			if got := p.refusal(); !strings.Contains(got, tc.reason) {
 				t.Errorf("%s is told %q, want %q", tc.who.Username, got, tc.reason)
 			}
 			if _, err := fx.db.PromoCodeOf(context.Background(), tc.who.ID); err == nil {

@@ -326,7 +326,7 @@ func (s *Site) renderOrg(w http.ResponseWriter, r *http.Request, v *visitor, nam
 			Require2FA: f.Get("require_2fa") == "true", RequireWebAuthn: f.Get("require_webauthn") == "true",
 			TrustedPublishingOnly: f.Get("trusted_publishing_only") == "true", Staging: stagingModes(mode)}
 	}
-	return s.render(w, r, status, "organization", o.DisplayName, p, formErr)
+	return s.render(w, r, status, "organization", "Manage "+o.DisplayName, p, formErr)
 }
 
 // movable lists the projects the visitor may move into the organization: those of theirs outside it that the

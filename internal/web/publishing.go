@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"wharf/internal/policy"
 	"wharf/internal/publishing"
 	"wharf/internal/store"
-	"wharf/internal/tokens"
 )
 
 // The Trusted Publishing pages: a project's publishers and its "Trusted Publishing only" switch, and an account's
@@ -398,7 +396,7 @@ func (s *Site) renderPending(w http.ResponseWriter, r *http.Request, v *visitor,
 		Publishers: s.rows(ctx, ps, issuers),
 	}
 	p.Confirm = confirming(r, p.Publishers)
-	return s.render(w, r, status, "publishing_pending", "Pending publishers", p, formErr)
+	return s.render(w, r, status, "publishing_pending", "Your pending publishers", p, formErr)
 }
 
 // pendingChange runs one change of the pending publishers page.
@@ -444,23 +442,4 @@ func (s *Site) RemovePendingPublisher(w http.ResponseWriter, r *http.Request) er
 	return s.pendingChange(w, r, func(ctx context.Context, a policy.Actor, _ []publisherForm) (string, *publisherForm, error) {
 		return "pending-publisher-removed", nil, s.publish.RemovePending(ctx, a, publisherID(r), requestOf(r))
 	})
-}
-
-// ---- the release page
-
-// publishedBy describes, by filename, the CI jobs that uploaded a release's files with Trusted Publishing.
-func (s *Site) publishedBy(ctx context.Context, releaseID int64) (map[string]string, error) {
-	raw, err := s.db.ReleasePublishers(ctx, releaseID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(raw))
-	for filename, identity := range raw {
-		var id map[string]string
-		if json.Unmarshal([]byte(identity), &id) != nil {
-			id = nil // an unreadable record still says a Trusted Publisher uploaded the file
-		}
-		out[filename] = tokens.DescribeIdentity(id)
-	}
-	return out, nil
 }

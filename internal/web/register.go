@@ -96,8 +96,15 @@ func (s *Site) Register(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// verifyPage is the verification page: the button that spends the link, or, without a Token, the way to a new
+// link when this one cannot work.
+type verifyPage struct {
+	Token string
+}
+
 // VerifyForm is where a verification link leads. Following a link must not change anything (mail scanners and
-// link previews follow links too), so the page asks for one click that posts the token.
+// link previews follow links too), so the page asks for one click that posts the token; a link that cannot work
+// says why at once instead of offering the button.
 func (s *Site) VerifyForm(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
@@ -105,7 +112,10 @@ func (s *Site) VerifyForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
-	return s.render(w, r, http.StatusOK, "verify", "Verify your email address", token, "")
+	if err := s.users.CheckVerifyLink(r.Context(), token); err != nil {
+		return s.verifyRefused(w, r, err)
+	}
+	return s.render(w, r, http.StatusOK, "verify", "Verify your email address", verifyPage{Token: token}, "")
 }
 
 // Verify spends a verification link.
@@ -115,7 +125,7 @@ func (s *Site) Verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	_, err := s.users.Verify(r.Context(), r.PostForm.Get("token"), requestOf(r))
 	if errors.Is(err, accounts.ErrLinkInvalid) {
-		return httperror.New(http.StatusBadRequest, "This link is not valid: it was already used, has expired, or a newer one was sent. Ask for a new one on your account page.")
+		return s.verifyRefused(w, r, err)
 	}
 	if err != nil {
 		return err
@@ -126,6 +136,29 @@ func (s *Site) Verify(w http.ResponseWriter, r *http.Request) error {
 		redirect(w, r, "/account/login/?notice=email-verified")
 	}
 	return nil
+}
+
+func (s *Site) verifyRefused(w http.ResponseWriter, r *http.Request, err error) error {
+	if !errors.Is(err, accounts.ErrLinkInvalid) {
+		return err
+	}
+	return s.render(w, r, http.StatusBadRequest, "verify", "Verify your email address", verifyPage{},
+		linkMessage(err, "ask for a new one on your account page"))
+}
+
+// linkMessage says why a mailed link was refused, in terms of what its holder can do about it; ask says how to get
+// a new link from the page that shows the message.
+func linkMessage(err error, ask string) string {
+	switch {
+	case errors.Is(err, accounts.ErrLinkAltered):
+		return "This link is incomplete or was changed on the way: copy the whole link from the mail into the " +
+			"address bar, or " + ask + "."
+	case errors.Is(err, accounts.ErrLinkUsed):
+		return "This link was already used, or a newer one replaced it. If you still need one, " + ask + "."
+	case errors.Is(err, accounts.ErrLinkExpired):
+		return "This link has expired: " + ask + "."
+	}
+	return "This link is no longer valid: " + ask + "."
 }
 
 // ResendVerification mails a new verification link to the signed-in user's address, within the mail limits.

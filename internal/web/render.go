@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -38,10 +40,15 @@ func staticVersion(name string) string {
 var (
 	styleURL    = "/static/style.css?v=" + staticVersion("style.css")
 	webauthnURL = "/static/webauthn.js?v=" + staticVersion("webauthn.js")
+	copyURL     = "/static/copy.js?v=" + staticVersion("copy.js")
 )
 
 // scripted are the pages with a WebAuthn ceremony: the only ones that load a script.
 var scripted = map[string]bool{"webauthn": true, "two_factor": true, "reauth": true, "login": true}
+
+// copying are the pages with copy buttons (copy.js). The buttons are rendered hidden and the script shows them:
+// the pages work without it.
+var copying = map[string]bool{"project": true, "token_created": true, "recovery_codes": true}
 
 // pages holds one template set per page: the layout plus that page's "content".
 type pages map[string]*template.Template
@@ -71,7 +78,28 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 	},
-	"event": eventText,
+	"event":   eventText,
+	"refusal": refusal,
+	"kept":    kept,
+}
+
+// kept is what the refused form posted in field, for the page shown again to keep the person's input; "" for every
+// other form, so that a refused row's username never fills another form.
+func kept(v view, form, field string) string {
+	if v.FailedForm != form {
+		return ""
+	}
+	return v.Form.Get(field)
+}
+
+// refusal shows a refused form's reason inside that form: pages call {{refusal $ "NAME"}} in the form whose hidden
+// "form" field is NAME, so the reason appears where the person acted rather than at the top of a long page.
+func refusal(v view, form string) template.HTML {
+	if v.Error == "" || v.FailedForm != form {
+		return ""
+	}
+	return template.HTML(`<p class="error" role="alert" id="refusal-` + template.HTMLEscapeString(form) + `">` +
+		template.HTMLEscapeString(v.Error) + `</p>`)
 }
 
 func parsePages() (pages, error) {
@@ -97,21 +125,28 @@ func parsePages() (pages, error) {
 // view is what every page's template gets: the frame (who is signed in, the CSRF token for its forms) and the
 // page's own Data.
 type view struct {
-	Site       string
-	BaseURL    string
-	Title      string
-	StyleURL   string
-	ScriptURL  string
-	User       *userView
-	CSRF       string // a fresh token for this page's forms; empty for strangers
-	Query      string // the search box
-	Notice     string // a fixed message chosen by key, never text from the request
-	Error      string // a form's refusal
+	Site      string
+	BaseURL   string
+	Title     string
+	StyleURL  string
+	ScriptURL string
+	IconURL   string
+	User      *userView
+	CSRF      string // a fresh token for this page's forms; empty for strangers
+	Query     string // the search box
+	Notice    string // a fixed message chosen by key, never text from the request
+	Error     string // a form's refusal
+	// Form is what a refused form posted, so the page shown again keeps the person's input; nil otherwise.
+	// FailedForm is that form's "form" field: the form whose refusal shows inside it (see refusal).
+	Form       url.Values
+	FailedForm string
 	ReadOnly   bool
 	StatusCode int
 	Data       any
 	// Mandate announces the 2FA mandate to a signed-in maintainer without a second factor; nil for everyone else.
 	Mandate *mandateView
+	// Feeds are the RSS feeds the page announces (rss.go).
+	Feeds []feedLink
 }
 
 // mandateView is the banner's wording of the mandate's phase and dates.
@@ -137,11 +172,18 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, 
 	if !ok {
 		return fmt.Errorf("web: no page %q", name)
 	}
-	v := view{Site: s.siteName, BaseURL: s.baseURL, Title: title, StyleURL: styleURL,
-		Notice: notices[r.URL.Query().Get("notice")], Error: formErr,
+	v := view{Site: s.siteName, BaseURL: s.baseURL, Title: title, StyleURL: styleURL, IconURL: iconURL,
+		Feeds: pageFeeds(name, data), Notice: notices[r.URL.Query().Get("notice")], Error: formErr,
 		ReadOnly: s.readOnly, StatusCode: status, Data: data}
+	if ref, ok := r.Context().Value(refusalKey{}).(refused); ok && formErr == "" {
+		v.Error, v.StatusCode, status = ref.reason, ref.status, ref.status
+		v.Form, v.FailedForm = ref.form, ref.form.Get("form")
+	}
 	if scripted[name] && s.webauthn != nil {
 		v.ScriptURL = webauthnURL
+	}
+	if copying[name] {
+		v.ScriptURL = copyURL
 	}
 	if u := signedIn(r); u != nil {
 		v.User = &userView{Username: u.account.Username, IsAdmin: u.account.IsAdmin,
@@ -202,6 +244,31 @@ func (s *Site) mandateBanner(r *http.Request, u *visitor) *mandateView {
 	return v
 }
 
+// refused is a form's refusal carried to the page that shows it again.
+type refused struct {
+	status int
+	reason string
+	form   url.Values
+}
+
+type refusalKey struct{}
+
+// Refused prepares the request that shows a form's page again after the form was refused: a GET of page (the
+// page's own path) whose rendering carries the refusal's status and reason inside the refused form, with what was
+// posted kept in its fields. internal/server calls it for the forms registered with their page, so that a refusal
+// never takes the person away from what they were doing.
+func (s *Site) Refused(r *http.Request, page string, status int, reason string) *http.Request {
+	ref := refused{status: status, reason: reason, form: r.PostForm}
+	// Secrets are never written back into a page.
+	for _, k := range []string{"password", "new_password", "confirm_password", "current_password", "code", "csrf_token", "token"} {
+		ref.form.Del(k)
+	}
+	g := r.Clone(context.WithValue(r.Context(), refusalKey{}, ref))
+	g.Method, g.URL.Path, g.URL.RawPath, g.URL.RawQuery, g.Body = http.MethodGet, page, "", "", http.NoBody
+	g.Form, g.PostForm, g.MultipartForm = nil, nil, nil
+	return g
+}
+
 // RenderError writes the page for a refused or failed request; internal/server calls it with the status and
 // message its error mapping chose.
 func (s *Site) RenderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -231,6 +298,8 @@ func (s *Site) ServeStatic(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Type", "text/css; charset=utf-8")
 	case ".js":
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".svg":
+		h.Set("Content-Type", "image/svg+xml")
 	default:
 		h.Set("Content-Type", "application/octet-stream")
 	}
@@ -265,6 +334,7 @@ var notices = map[string]string{
 	"nothing-changed":     "Nothing changed: it was already so.",
 	"user-enabled":        "The account was enabled again.",
 	"name-reserved":       "The name is reserved: no project can be created under it.",
+	"name-released":       "The name is released: a project of that name can be created again.",
 	"reauthenticated":     "Password confirmed.",
 	"verify-before-token": "Verify your email address before creating API tokens.",
 	"invitation-accepted": "Invitation accepted: the project is now among yours.",
@@ -282,6 +352,8 @@ var notices = map[string]string{
 	"release-deleted":     "The release was deleted. Its filenames stay reserved.",
 	"project-deleted":     "The project was deleted. Its name and filenames stay reserved.",
 	"key-offer-claimed":   "Your code for a free security key is below.",
+	"reported":            "Thank you: your report went to the administrators of this index.",
+	"recovery-saved":      "Your recovery codes are confirmed as saved.",
 
 	"publisher-added":           "The publisher was added: its CI job can now publish the project.",
 	"publisher-removed":         "The publisher was removed. Upload tokens it was given no longer work.",
@@ -353,6 +425,7 @@ var eventTexts = map[string]string{
 	"file:upload":               "File uploaded",
 	"project:create":            "Project created",
 	"name:reserve":              "Project name reserved",
+	"name:unreserve":            "Reserved project name released",
 	"role:invite":               "Collaborator invited",
 	"role:invite-accept":        "Invitation accepted",
 	"role:invite-decline":       "Invitation declined",
@@ -366,11 +439,13 @@ var eventTexts = map[string]string{
 	"file:remove":               "File deleted",
 	"release:remove":            "Release deleted",
 	"project:remove":            "Project deleted",
+	"project:report":            "Project reported to the administrators",
 
 	"mfa:totp-added":               "Authenticator app added",
 	"mfa:totp-removed":             "Authenticator app removed",
 	"mfa:recovery-regenerated":     "New recovery codes made",
 	"mfa:recovery-used":            "Recovery code used",
+	"mfa:recovery-saved":           "Recovery codes confirmed as saved",
 	"mfa:webauthn-added":           "Security key added",
 	"mfa:webauthn-removed":         "Security key removed",
 	"mfa:webauthn-clone-suspected": "Security key refused: its signature counter went back, as a copied key's does",

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"wharf/internal/accounts"
-	"wharf/internal/httperror"
 	"wharf/internal/notify"
 )
 
@@ -15,7 +14,8 @@ type resetForm struct {
 	MinLength int
 }
 
-// ResetForm is either the request for a reset link or, with the link's token, the choice of a new password.
+// ResetForm is either the request for a reset link or, with the link's token, the choice of a new password. A
+// link that cannot work says why before anyone types a password, above the form that asks for a new one.
 func (s *Site) ResetForm(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
@@ -24,7 +24,17 @@ func (s *Site) ResetForm(w http.ResponseWriter, r *http.Request) error {
 	// The address holds a secret: keep it out of Referer headers and caches.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
+	if err := s.users.CheckResetLink(r.Context(), token); err != nil {
+		return s.resetRefused(w, r, err)
+	}
 	return s.render(w, r, http.StatusOK, "reset_password", "Choose a new password", resetForm{Token: token, MinLength: s.minPassword}, "")
+}
+
+func (s *Site) resetRefused(w http.ResponseWriter, r *http.Request, err error) error {
+	if !errors.Is(err, accounts.ErrLinkInvalid) {
+		return err
+	}
+	return s.render(w, r, http.StatusBadRequest, "reset_request", "Reset your password", nil, linkMessage(err, "ask for a new one below"))
 }
 
 // Reset handles both forms of the reset page: a form with a token sets the password, one without asks for a link.
@@ -84,8 +94,7 @@ func (s *Site) finishReset(w http.ResponseWriter, r *http.Request) error {
 	}
 	acct, err := s.users.FinishReset(r.Context(), token, password, requestOf(r))
 	if errors.Is(err, accounts.ErrLinkInvalid) {
-		return httperror.New(http.StatusBadRequest,
-			"This link is not valid: it was already used, has expired, or the password was changed since. Ask for a new one.")
+		return s.resetRefused(w, r, err)
 	}
 	if msg, ok := formError(err); ok {
 		return again(msg)

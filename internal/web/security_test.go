@@ -607,14 +607,21 @@ func TestRouteMatrix(t *testing.T) {
 					t.Error("no factor-added mail")
 				}
 			}},
-			{path: "/manage/account/totp/recovery/", form: func() url.Values { return url.Values{} },
+			{path: "/manage/account/totp/recovery/", form: func() url.Values { return url.Values{"confirm": {"yes"}} },
 				sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
 					ev, _ := fx.db.Events(ctx, alice.ID, 0, 1)
 					if len(ev) == 0 || ev[0].Kind != mfa.RecoveryRegenerated {
 						t.Errorf("last event %v, want %s", ev, mfa.RecoveryRegenerated)
 					}
 				}},
-			{path: "/manage/account/totp/remove/", form: func() url.Values { return url.Values{} },
+			{path: "/manage/account/recovery-codes/saved/", form: func() url.Values { return url.Values{"confirm": {"yes"}} },
+				allowedBy: "alice", allowedCheck: func(t *testing.T) {
+					ev, _ := fx.db.Events(ctx, alice.ID, 0, 1)
+					if len(ev) == 0 || ev[0].Kind != "mfa:recovery-saved" {
+						t.Errorf("last event %v, want mfa:recovery-saved", ev)
+					}
+				}},
+			{path: "/manage/account/totp/remove/", form: func() url.Values { return url.Values{"confirm": {"yes"}} },
 				sudo: true, allowedBy: "alice", allowedCheck: func(t *testing.T) {
 					if ok, _ := fx.totp.Enrolled(ctx, alice.ID); ok {
 						t.Error("totp not removed")
@@ -623,7 +630,7 @@ func TestRouteMatrix(t *testing.T) {
 						t.Error("no factor-removed mail")
 					}
 				}},
-			{path: "/admin/users/disable/", form: func() url.Values { return url.Values{"username": {"carol"}} },
+			{path: "/admin/users/disable/", form: func() url.Values { return url.Values{"username": {"carol"}, "confirm": {"yes"}} },
 				sudo: true, admin: true, allowedBy: "root", allowedCheck: func(t *testing.T) {
 					if !fx.account(carol.ID).Disabled {
 						t.Error("carol not disabled")
@@ -639,6 +646,12 @@ func TestRouteMatrix(t *testing.T) {
 				sudo: true, admin: true, allowedBy: "root", allowedCheck: func(t *testing.T) {
 					if ok, _ := fx.db.IsNameReserved(ctx, "held-name"); !ok {
 						t.Error("name not reserved")
+					}
+				}},
+			{path: "/admin/names/unreserve/", form: func() url.Values { return url.Values{"name": {"held-name"}, "confirm": {"yes"}} },
+				sudo: true, admin: true, allowedBy: "root", allowedCheck: func(t *testing.T) {
+					if ok, _ := fx.db.IsNameReserved(ctx, "held-name"); ok {
+						t.Error("name still reserved")
 					}
 				}},
 		}
@@ -834,9 +847,10 @@ func TestManageRouteMatrix(t *testing.T) {
 			{path: mp("releases/yank/"), form: func() url.Values { return url.Values{"version": {"1"}, "reason": {"bad"}} },
 				ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
 			{path: mp("releases/delete-file/"), form: func() url.Values {
-				return url.Values{"filename": {strings.ReplaceAll(project, "-", "_") + "-1-py3-none-any.whl"}}
+				f := strings.ReplaceAll(project, "-", "_") + "-1-py3-none-any.whl"
+				return url.Values{"filename": {f}, "confirm": {f}}
 			}, sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
-			{path: mp("releases/delete-release/"), form: func() url.Values { return url.Values{"version": {"2"}} },
+			{path: mp("releases/delete-release/"), form: func() url.Values { return url.Values{"version": {"2"}, "confirm": {"2"}} },
 				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},
 			{path: mp("delete/"), form: func() url.Values { return url.Values{"confirm": {project}} },
 				sudo: true, ownerOnly: true, allowedBy: "alice", allowedCheck: changed},

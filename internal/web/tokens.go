@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,8 +16,21 @@ import (
 	"wharf/internal/store"
 )
 
-// expiryChoices are the lifetimes the token form offers, in days; "" is no expiry.
-var expiryChoices = []string{"", "1", "7", "30", "90", "365"}
+// tokenExpiry is one lifetime the token form offers: a number of days, or "never".
+type tokenExpiry struct {
+	Value string
+	Label string
+}
+
+// tokenExpiries are the lifetimes a token may have. A token copied into a CI secret tends to outlive the job it was
+// made for; one that expires stops working on its own after it leaked from an old log.
+var tokenExpiries = []tokenExpiry{
+	{"30", "30 days"}, {"90", "90 days"}, {"180", "180 days"}, {"365", "1 year"}, {"never", "No expiry"},
+}
+
+// defaultExpiry is the lifetime the form preselects, and the one a form posted without the field gets: leaving the
+// choice out never makes a token that lives for ever.
+const defaultExpiry = "90"
 
 const maxTokenName = 100
 
@@ -29,13 +41,13 @@ type tokenRow struct {
 
 type tokensPage struct {
 	Tokens   []tokenRow
-	Projects []listed // the user's projects, the scopes a token may have
+	Projects []listed // the user's projects, alphabetical: the scopes a token may have
 	Verified bool
-	// The form as typed, when it was refused.
-	Name     string
+	// Scope and Expiry are what the creation form preselects: the narrowest scope the user can use (their first
+	// project, when they have one) and a lifetime of defaultExpiry.
 	Scope    string
-	Selected map[string]bool
-	Expires  string
+	Expiries []tokenExpiry
+	Expiry   string
 }
 
 // Tokens lists the user's API tokens and offers to create one. Like PyPI it needs a recent re-authentication to
@@ -46,10 +58,6 @@ func (s *Site) Tokens(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	return s.tokensPage(w, r, v, http.StatusOK, tokensPage{Scope: "account"}, "")
-}
-
-func (s *Site) tokensPage(w http.ResponseWriter, r *http.Request, v *visitor, status int, p tokensPage, formErr string) error {
 	ctx := r.Context()
 	toks, err := s.db.TokensForUser(ctx, v.account.ID)
 	if err != nil {
@@ -59,13 +67,23 @@ func (s *Site) tokensPage(w http.ResponseWriter, r *http.Request, v *visitor, st
 	if err != nil {
 		return err
 	}
+	p := tokensPage{Projects: listProjects(projects), Verified: !v.account.EmailVerifiedAt.IsZero(),
+		Scope: "account", Expiries: tokenExpiries, Expiry: defaultExpiry}
+	if len(p.Projects) > 0 {
+		p.Scope = "projects"
+	}
 	now := s.now()
 	for _, t := range toks {
 		p.Tokens = append(p.Tokens, tokenRow{Token: t, Expired: !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)})
 	}
-	p.Projects = listProjects(projects)
-	p.Verified = !v.account.EmailVerifiedAt.IsZero()
-	return s.render(w, r, status, "tokens", "API tokens", p, formErr)
+	return s.render(w, r, http.StatusOK, "tokens", "API tokens", p, "")
+}
+
+// tokenCreated is the page that shows a new token, once.
+type tokenCreated struct {
+	Token  string
+	Record store.Token
+	Scope  string
 }
 
 // CreateToken mints a token and shows it once, on a response no cache may keep (K8). The owner is mailed, so that
@@ -76,24 +94,22 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	f := tokensPage{
-		Name:     strings.TrimSpace(r.PostForm.Get("name")),
-		Scope:    r.PostForm.Get("scope"),
-		Expires:  r.PostForm.Get("expires_days"),
-		Selected: map[string]bool{},
-	}
-	again := func(msg string) error { return s.tokensPage(w, r, v, http.StatusBadRequest, f, msg) }
 	if v.account.EmailVerifiedAt.IsZero() {
-		return again("Verify your email address before creating API tokens: the link is in the mail we sent, or ask for a new one on your account page.")
+		return httperror.New(http.StatusBadRequest, "Verify your email address before creating API tokens: the link is in the mail we sent, or ask for a new one on your account page.")
 	}
-	if f.Name == "" || utf8.RuneCountInString(f.Name) > maxTokenName || strings.ContainsFunc(f.Name, isControl) {
-		return again(fmt.Sprintf("Give the token a name of 1 to %d characters, to recognise it later.", maxTokenName))
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if name == "" || utf8.RuneCountInString(name) > maxTokenName || strings.ContainsFunc(name, isControl) {
+		return httperror.New(http.StatusBadRequest, "Give the token a name of 1 to %d characters, to recognise it later.", maxTokenName)
 	}
-	if !slices.Contains(expiryChoices, f.Expires) {
-		return again("Choose one of the offered expiry times.")
+	expiry := r.PostForm.Get("expires_days")
+	if expiry == "" {
+		expiry = defaultExpiry
+	}
+	if !slices.ContainsFunc(tokenExpiries, func(e tokenExpiry) bool { return e.Value == expiry }) {
+		return httperror.New(http.StatusBadRequest, "Choose one of the offered expiry times: 30, 90, 180 or 365 days, or no expiry.")
 	}
 	var scope []string
-	switch f.Scope {
+	switch r.PostForm.Get("scope") {
 	case "account":
 	case "projects":
 		mine, err := s.db.ProjectsOfUser(ctx, v.account.ID)
@@ -103,23 +119,22 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range r.PostForm["project"] {
 			n := pypkg.NormalizeName(name)
 			if !slices.ContainsFunc(mine, func(p store.ProjectSummary) bool { return p.NormalizedName == n }) {
-				return again("A token can only be scoped to projects you are an Owner or Maintainer of.")
+				return httperror.New(http.StatusBadRequest, "A token can only be scoped to projects you are an Owner or Maintainer of.")
 			}
-			f.Selected[name] = true
 			scope = append(scope, n)
 		}
 		if len(scope) == 0 {
-			return again("Choose at least one project, or scope the token to the whole account.")
+			return httperror.New(http.StatusBadRequest, "Choose at least one project, or scope the token to all your projects.")
 		}
 	default:
-		return again("Choose the token's scope.")
+		return httperror.New(http.StatusBadRequest, "Choose the token's scope: some of your projects, or all of them.")
 	}
 	var expires time.Time
-	if f.Expires != "" {
-		days, _ := strconv.Atoi(f.Expires)
+	if expiry != "never" {
+		days, _ := strconv.Atoi(expiry)
 		expires = s.now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second)
 	}
-	token, rec, err := s.tokens.Create(ctx, v.account.User, f.Name, scope, expires, requestOf(r))
+	token, rec, err := s.tokens.Create(ctx, v.account.User, name, scope, expires, requestOf(r))
 	if err != nil {
 		return err
 	}
@@ -132,11 +147,7 @@ func (s *Site) CreateToken(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	return s.render(w, r, http.StatusOK, "token_created", "Your new API token", struct {
-		Token  string
-		Record store.Token
-		Scope  string
-	}{token, rec, scopeText}, "")
+	return s.render(w, r, http.StatusOK, "token_created", "Your new API token", tokenCreated{token, rec, scopeText}, "")
 }
 
 // RevokeToken revokes one of the user's tokens; another user's token is not found, exactly like a missing one (K4).

@@ -10,37 +10,51 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"wharf/internal/accounts"
-
 	"wharf/internal/httperror"
 	"wharf/internal/mfa"
 	"wharf/internal/notify"
 	"wharf/internal/policy"
 	"wharf/internal/ratelimit"
+	"wharf/internal/store"
 )
 
 // totpLabel is how mails and the page name an authenticator app.
 const totpLabel = "authenticator app"
 
 type totpPage struct {
-	Enrolled  bool
-	KeyURI    string        // only while enrolling, right after Begin
-	QR        template.HTML // the key URI as an inline SVG QR code, with it
-	Secret    string        // base32, only while enrolling
-	Remaining int           // unused recovery codes, when enrolled
-	Confirm   bool          // show the confirmation form
+	Enrolled bool
+	// KeyURI, QR and Secret show an enrolment in progress: right after Begin, and again after a wrong code, from
+	// the key URI the page posted back (T5).
+	KeyURI string
+	QR     template.HTML // the key URI as an inline SVG QR code
+	Secret []string      // the base32 secret in groups of four, for typing it in
+	// Confirm shows the form that confirms the enrolment.
+	Confirm bool
+	// Keys says whether the account has a security key, Remaining how many unused recovery codes it has: these
+	// go with any second factor, so the page offers new ones when the account has an app or a key.
+	Keys      bool
+	Remaining int
 }
+
+// HasFactor reports whether the account has a second factor, which its recovery codes stand in for.
+func (p totpPage) HasFactor() bool { return p.Enrolled || p.Keys }
 
 type recoveryPage struct {
 	Codes []string
+	// FileName is what the download button saves the codes as.
+	FileName string
 }
 
 // errNoMFA answers the second-factor routes of a site built without the mfa services.
 var errNoMFA = httperror.New(http.StatusNotFound, "Second factors are not enabled on this index.")
 
-// TOTPPage shows the authenticator app of the account, or a button that starts an enrolment. It needs a recent
-// re-authentication. Looking writes nothing: the enrolment starts with a POST (BeginTOTP).
+// TOTPPage shows the authenticator app of the account, or a button that starts an enrolment, and the account's
+// recovery codes. It needs a recent re-authentication. Looking writes nothing: the enrolment starts with a POST
+// (BeginTOTP).
 func (s *Site) TOTPPage(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
@@ -50,12 +64,11 @@ func (s *Site) TOTPPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	enrolled, err := s.totp.Enrolled(ctx, v.account.ID)
-	if err != nil {
+	var p totpPage
+	if p.Enrolled, p.Keys, err = s.secondFactors(ctx, v.account.ID); err != nil {
 		return err
 	}
-	p := totpPage{Enrolled: enrolled}
-	if enrolled {
+	if p.HasFactor() {
 		if p.Remaining, err = s.recovery.Remaining(ctx, v.account.ID); err != nil {
 			return err
 		}
@@ -63,8 +76,8 @@ func (s *Site) TOTPPage(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "totp", "Authenticator app", p, "")
 }
 
-// BeginTOTP starts an enrolment and shows the key URI and the secret, this once (T5): starting again makes a new
-// secret and voids the unconfirmed one.
+// BeginTOTP starts an enrolment and shows the key URI and the secret (T5): starting again makes a new secret and
+// voids the unconfirmed one.
 func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
@@ -73,7 +86,7 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	secret, uri, err := s.totp.Begin(r.Context(), v.account.ID, r.PostForm.Get("label"))
+	_, uri, err := s.totp.Begin(r.Context(), v.account.ID, r.PostForm.Get("label"))
 	if errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		redirect(w, r, "/manage/account/totp/")
 		return nil
@@ -81,16 +94,51 @@ func (s *Site) BeginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	qr, err := qrSVG(uri)
+	p, err := enrolmentPage(uri)
 	if err != nil {
 		return err
 	}
-	p := totpPage{KeyURI: uri, QR: qr, Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret), Confirm: true}
 	return s.render(w, r, http.StatusOK, "totp", "Authenticator app", p, "")
 }
 
+// enrolmentPage shows the enrolment of key URI uri: its QR code, its secret and the form that confirms it. The
+// server keeps the secret only sealed (T5), so after a wrong code the page shows again the URI its form posted
+// back: whoever posts it had the page already. A URI that is not a TOTP key of ours shows the form alone.
+func enrolmentPage(uri string) (totpPage, error) {
+	p := totpPage{Confirm: true}
+	secret, ok := keyURISecret(uri)
+	if !ok {
+		return p, nil
+	}
+	qr, err := qrSVG(uri)
+	if err != nil {
+		return totpPage{}, err
+	}
+	p.KeyURI, p.QR = uri, qr
+	for len(secret) > 4 {
+		p.Secret, secret = append(p.Secret, secret[:4]), secret[4:]
+	}
+	p.Secret = append(p.Secret, secret)
+	return p, nil
+}
+
+// keyURISecret returns the base32 secret of an otpauth://totp/ URI, when it is a secret of the size mfa makes.
+func keyURISecret(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+		return "", false
+	}
+	secret := u.Query().Get("secret")
+	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil || len(b) != mfa.SecretSize {
+		return "", false
+	}
+	return secret, true
+}
+
 // ConfirmTOTP activates the enrolment in progress when the code is right (T5), then shows a new set of recovery
-// codes, once (L1). A code that is right only on a device whose clock is off says so.
+// codes, once (L1). A wrong code keeps the QR code and the secret on the page, with the reason at the code field;
+// a code that is right only on a device whose clock is off says so.
 func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
@@ -101,7 +149,10 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	err = s.totp.Confirm(ctx, v.account.ID, r.PostForm.Get("code"), requestOf(r))
-	var skew *mfa.SkewError
+	var (
+		skew *mfa.SkewError
+		msg  string
+	)
 	switch {
 	case errors.As(err, &skew):
 		min := int(math.Round(math.Abs(skew.Offset.Minutes())))
@@ -112,19 +163,24 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 		if skew.Offset < 0 {
 			dir = "behind"
 		}
-		return s.render(w, r, http.StatusBadRequest, "totp", "Authenticator app", totpPage{Confirm: true},
-			fmt.Sprintf("That code is not valid now, but it would be if your device's clock were right: your device's clock is off by about %d minutes (%s). Correct the clock and enter a new code.", min, dir))
+		msg = fmt.Sprintf("That code is not valid now, but it would be if your device's clock were right: your device's clock is off by about %d minutes (%s). Correct the clock and enter a new code.", min, dir)
 	case errors.Is(err, mfa.ErrWrongCode):
-		return s.render(w, r, http.StatusBadRequest, "totp", "Authenticator app", totpPage{Confirm: true},
-			"That code is not correct. Enter the code your app shows now.")
+		msg = "That code is not correct. Enter the six digits your app shows now for this account; if the app shows none, scan the QR code again."
 	case errors.Is(err, mfa.ErrNoEnrolment):
-		return s.render(w, r, http.StatusBadRequest, "totp", "Authenticator app", totpPage{},
-			"The setup has lapsed. Start again.")
+		return httperror.New(http.StatusConflict, "The setup lapsed: a QR code must be confirmed within 10 minutes, and starting again replaces it. Start again and scan the new code.")
 	case errors.Is(err, mfa.ErrAlreadyEnrolled):
 		redirect(w, r, "/manage/account/totp/")
 		return nil
 	case err != nil:
 		return err
+	}
+	if msg != "" {
+		p, err := enrolmentPage(r.PostForm.Get("key_uri"))
+		if err != nil {
+			return err
+		}
+		return s.render(w, s.Refused(r, "/manage/account/totp/", http.StatusBadRequest, msg), http.StatusBadRequest,
+			"totp", "Authenticator app", p, "")
 	}
 	m, err := s.letters.FactorAdded(v.account.Email, totpLabel)
 	s.queue(notify.KindFactorAdded, m, err)
@@ -132,10 +188,16 @@ func (s *Site) ConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
+	return s.showRecoveryCodes(w, r, codes)
 }
 
-// RemoveTOTP removes the authenticator app (T6: re-authentication, an audit event, a mail).
+// confirmed reports whether a form's confirmation box was ticked. Irreversible changes ask for it in the page, and
+// the handler checks it before changing anything, so that a form posted without it (a script, an old page) does
+// nothing.
+func confirmed(r *http.Request) bool { return r.PostForm.Get("confirm") == "yes" }
+
+// RemoveTOTP removes the authenticator app (T6: re-authentication, an audit event, a mail), once its removal was
+// confirmed.
 func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
@@ -144,6 +206,9 @@ func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.post(w, r, guard{back: "/manage/account/totp/"})
 	if v == nil {
 		return err
+	}
+	if !confirmed(r) {
+		return httperror.New(http.StatusBadRequest, "Tick the box to confirm that the app's codes may stop working, then remove it.")
 	}
 	err = s.factors.RemoveTOTP(r.Context(), s.actor(v), requestOf(r))
 	if errors.Is(err, policy.ErrReauthRequired) {
@@ -165,7 +230,8 @@ func (s *Site) RemoveTOTP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// RegenerateRecovery replaces the recovery codes (L3: the old set dies) and shows the new ones, once.
+// RegenerateRecovery replaces the recovery codes (L3: the old set dies) once that was confirmed, and shows the new
+// ones, once.
 func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error {
 	if s.totp == nil {
 		return errNoMFA
@@ -173,6 +239,9 @@ func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error 
 	v, err := s.post(w, r, guard{action: policy.AddFactor, back: "/manage/account/totp/"})
 	if v == nil {
 		return err
+	}
+	if !confirmed(r) {
+		return httperror.New(http.StatusBadRequest, "Tick the box to confirm that your current recovery codes may stop working, then generate new ones.")
 	}
 	enrolled, err := s.hasSecondFactor(r.Context(), v.account.ID)
 	if err != nil {
@@ -187,7 +256,60 @@ func (s *Site) RegenerateRecovery(w http.ResponseWriter, r *http.Request) error 
 	}
 	m, err := s.letters.FactorAdded(v.account.Email, "a new set of recovery codes; the earlier ones no longer work")
 	s.queue(notify.KindFactorAdded, m, err)
-	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
+	return s.showRecoveryCodes(w, r, codes)
+}
+
+// showRecoveryCodes shows a new set of recovery codes, the only time they are shown (L1), with the form that
+// confirms they were saved.
+func (s *Site) showRecoveryCodes(w http.ResponseWriter, r *http.Request, codes []string) error {
+	// The file is named after the index, so that the codes of two indexes do not end up in one name.
+	site := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '_' {
+			return r
+		}
+		return '-'
+	}, s.siteName)
+	return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes",
+		recoveryPage{Codes: codes, FileName: site + "-recovery-codes.txt"}, "")
+}
+
+// recoveryCodesSaved is the security-history event of a person confirming that they saved the recovery codes
+// shown to them.
+const recoveryCodesSaved = "mfa:recovery-saved"
+
+// RecoveryCodesSaved records that the codes just shown were saved, which ends the account page's reminder. The
+// codes cannot be shown again, so the reminder's way out is a new set; the record names no code.
+func (s *Site) RecoveryCodesSaved(w http.ResponseWriter, r *http.Request) error {
+	if s.totp == nil {
+		return errNoMFA
+	}
+	v, err := s.post(w, r, guard{back: "/manage/account/"})
+	if v == nil {
+		return err
+	}
+	if !confirmed(r) {
+		return httperror.New(http.StatusBadRequest, "Tick the box once the recovery codes are saved. If they were not, they cannot be shown again: generate a new set and save it.")
+	}
+	if err := s.audit.Record(r.Context(), recoveryCodesSaved, v.account.ID, 0, requestOf(r), ""); err != nil {
+		return err
+	}
+	redirect(w, r, "/manage/account/?notice=recovery-saved")
+	return nil
+}
+
+// recoveryUnsaved reports whether the newest set of recovery codes in history (newest first) was never confirmed
+// as saved. The security history holds both events in order, so the reminder needs no state of its own; a set made
+// before the events in history is not asked about.
+func recoveryUnsaved(history []store.Event) bool {
+	for _, e := range history {
+		switch e.Kind {
+		case recoveryCodesSaved:
+			return false
+		case mfa.RecoveryRegenerated:
+			return true
+		}
+	}
+	return false
 }
 
 // secondFactorCounters are the counters of second-factor attempts (R3): per user, across TOTP and recovery codes,
@@ -217,6 +339,8 @@ type twoFactorForm struct {
 type recoveryUsedPage struct {
 	Remaining int
 	Next      string
+	// Reauth says the code confirmed a password rather than finished a sign-in.
+	Reauth bool
 }
 
 // halfSession is the visitor of a half-logged-in session, or nil after answering: a stranger goes to the login
@@ -288,10 +412,10 @@ type proof struct {
 }
 
 // checkProof checks the second factor a form carries for the session's user: a security key's answer (the
-// credential field), a code from the authenticator app, or, where recovery is true, a recovery code. Attempts
-// count per user and per IP across all three (R3), and while a limit holds even a right answer is refused. A
-// wrong answer returns the message for the form; an error is for the error page.
-func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor, recovery bool) (proof, string, error) {
+// credential field), a code from the authenticator app, or a recovery code. Attempts count per user and per IP
+// across all three (R3), and while a limit holds even a right answer is refused. A wrong answer returns the
+// message for the form; an error is for the error page.
+func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor) (proof, string, error) {
 	counters := s.secondFactorCounters(v.account.ID, clientIP(r))
 	d, err := s.check(ctx, counters)
 	if err != nil {
@@ -312,7 +436,7 @@ func (s *Site) checkProof(ctx context.Context, r *http.Request, v *visitor, reco
 		return p, "", err
 	}
 	code := r.PostForm.Get("code")
-	if _, isRecovery := mfa.NormalizeRecoveryCode(code); isRecovery && recovery {
+	if _, isRecovery := mfa.NormalizeRecoveryCode(code); isRecovery {
 		p.recovery = true
 		p.remaining, err = s.recovery.Use(ctx, v.account.ID, code, requestOf(r))
 	} else {
@@ -344,7 +468,7 @@ func (s *Site) TwoFactor(w http.ResponseWriter, r *http.Request) error {
 		return errCSRF
 	}
 	ctx := r.Context()
-	p, msg, err := s.checkProof(ctx, r, v, true)
+	p, msg, err := s.checkProof(ctx, r, v)
 	if err != nil {
 		return err
 	}

@@ -115,8 +115,8 @@ func TestTOTPEnrolment(t *testing.T) {
 		if p.find("#totp-secret") != nil || p.find("#totp-uri") != nil {
 			t.Error("secret shown again")
 		}
-		if !strings.Contains(p.text("#totp-status"), "8 unused") {
-			t.Errorf("status %q", p.text("#totp-status"))
+		if !strings.Contains(p.text("#recovery-status"), "8 unused") {
+			t.Errorf("status %q", p.text("#recovery-status"))
 		}
 		// Unnamed, the app is listed under its kind's name, with when it was added.
 		if list := b.get("/manage/account/").text("#factor-list"); !strings.Contains(list, "authenticator app") ||
@@ -125,7 +125,7 @@ func TestTOTPEnrolment(t *testing.T) {
 		}
 
 		// Regenerating voids the old set.
-		p = b.submit("/manage/account/totp/", "/manage/account/totp/recovery/", nil)
+		p = b.submit("/manage/account/totp/", "/manage/account/totp/recovery/", url.Values{"confirm": {"yes"}})
 		wantStatus(t, p, 200, "regenerate")
 		second := findAll(p.doc, "#recovery-codes code")
 		if len(second) != 8 {
@@ -145,7 +145,7 @@ func TestTOTPEnrolment(t *testing.T) {
 		// Removal needs a recent re-authentication.
 		fx.clock.Advance(31 * time.Minute)
 		csrf = b.csrf("/manage/account/", "/manage/account/email/")
-		p = b.post("/manage/account/totp/remove/", url.Values{"csrf_token": {csrf}})
+		p = b.post("/manage/account/totp/remove/", url.Values{"csrf_token": {csrf}, "confirm": {"yes"}})
 		wantRedirect(t, p, "/account/reauthenticate/", "remove with stale sudo")
 		if ok, _ := fx.totp.Enrolled(ctx, alice.ID); !ok {
 			t.Fatal("removed without re-authentication")
@@ -160,7 +160,7 @@ func TestTOTPRemoval(t *testing.T) {
 		b := fx.browser("ua")
 		b.login("alice", testPassword)
 		enrolTOTP(t, fx, b)
-		p := b.submit("/manage/account/totp/", "/manage/account/totp/remove/", nil)
+		p := b.submit("/manage/account/totp/", "/manage/account/totp/remove/", url.Values{"confirm": {"yes"}})
 		wantRedirect(t, p, "/manage/account/", "remove")
 		if ok, _ := fx.totp.Enrolled(ctx, alice.ID); ok {
 			t.Error("still enrolled")

@@ -36,12 +36,11 @@ import (
 type Store interface {
 	AccountByID(ctx context.Context, id int64) (store.Account, error)
 	AccountByName(ctx context.Context, username string) (store.Account, error)
-	FindAccounts(ctx context.Context, q string, limit int) ([]store.Account, error)
 	CriticalNames(ctx context.Context) ([]store.CriticalName, error)
 	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
 	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
-	SearchProjects(ctx context.Context, term string, limit int) ([]store.ProjectSummary, error)
+	SearchProjects(ctx context.Context, q store.SearchQuery) (store.SearchResult, error)
 	RecentProjects(ctx context.Context, limit int) ([]store.ProjectSummary, error)
 	ProjectsOfUser(ctx context.Context, userID int64) ([]store.ProjectSummary, error)
 	Stats(ctx context.Context) (store.IndexStats, error)
@@ -49,10 +48,19 @@ type Store interface {
 	TokensForUser(ctx context.Context, userID int64) ([]store.Token, error)
 	ReserveName(ctx context.Context, normalized, reason string, now time.Time) error
 	ReservedNames(ctx context.Context, limit int) ([]store.ReservedName, error)
+	// The administrators' lists (admin.go).
+	AdminAccounts(ctx context.Context, q store.ListQuery) (store.ListPage[store.AdminAccount], error)
+	AdminProjects(ctx context.Context, q store.ListQuery) (store.ListPage[store.AdminProject], error)
+	UnreserveName(ctx context.Context, normalized string) (bool, error)
+	ProjectByName(ctx context.Context, normalized string) (store.Project, error)
 	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
-	// Trusted Publishing (publishing.go): the registered issuers, and which CI job uploaded a release's files.
+	// Trusted Publishing (publishing.go): the registered issuers.
 	Issuers(ctx context.Context) ([]store.Issuer, error)
-	ReleasePublishers(ctx context.Context, releaseID int64) (map[string]string, error)
+	// The release page (browse.go): who uploaded a release's files, with which token or Trusted Publisher.
+	ReleaseUploads(ctx context.Context, releaseID int64) (map[string]store.Upload, error)
+	// Reports of projects (report.go): the administrators to mail, and the reports they read.
+	AdminAddresses(ctx context.Context) ([]string, error)
+	EventsOfKind(ctx context.Context, kind string, before int64, limit int) ([]store.Event, error)
 	// The security-key offer (offer.go).
 	CriticalProjectsOf(ctx context.Context, userID int64) ([]string, error)
 	PromoCodeOf(ctx context.Context, userID int64) (store.PromoCode, error)
@@ -60,6 +68,10 @@ type Store interface {
 	PromoCounts(ctx context.Context) (store.PromoCounts, error)
 	// The organizations' public pages (orgs.go): what an organization holds.
 	OrgProjects(ctx context.Context, orgID int64) ([]store.Project, error)
+	// The RSS feeds (rss.go).
+	LatestReleases(ctx context.Context, limit int) ([]store.FeedRelease, error)
+	LatestReleasesOf(ctx context.Context, normalized string, limit int) (store.Project, []store.FeedRelease, error)
+	NewestProjects(ctx context.Context, limit int) ([]store.ProjectSummary, error)
 }
 
 // Decider is the policy engine; *policy.Engine satisfies it.

@@ -162,7 +162,7 @@ func (s *Site) AddKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return s.render(w, r, http.StatusOK, "recovery_codes", "Your recovery codes", recoveryPage{Codes: codes}, "")
+		return s.showRecoveryCodes(w, r, codes)
 	}
 	redirect(w, r, "/manage/account/webauthn/?notice=key-added")
 	return nil
@@ -175,7 +175,8 @@ func keyKind(k mfa.Key) string {
 	return "security key"
 }
 
-// RemoveKey removes a key (T6); the policy may keep the last factor of an account that must have one.
+// RemoveKey removes a key (T6) once its removal was confirmed; the policy may keep the last factor of an account
+// that must have one, and its reason shows at the key's form.
 func (s *Site) RemoveKey(w http.ResponseWriter, r *http.Request) error {
 	if s.webauthn == nil {
 		return errNoMFA
@@ -189,6 +190,9 @@ func (s *Site) RemoveKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return httperror.New(http.StatusBadRequest, "No key was chosen.")
 	}
+	if !confirmed(r) {
+		return httperror.New(http.StatusBadRequest, "Tick the box to confirm that the key may stop signing in, then remove it.")
+	}
 	key, err := s.factors.RemoveKey(r.Context(), s.actor(v), id, requestOf(r))
 	if errors.Is(err, policy.ErrReauthRequired) {
 		redirect(w, r, reauthURL("/manage/account/webauthn/"))
@@ -196,14 +200,6 @@ func (s *Site) RemoveKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if errors.Is(err, mfa.ErrUnknownKey) {
 		return httperror.New(http.StatusNotFound, "There is no such key on this account.")
-	}
-	if denied := (*policy.Denied)(nil); errors.As(err, &denied) {
-		msg := denied.Reason
-		keys, lerr := s.webauthn.Keys(r.Context(), v.account.ID)
-		if lerr != nil {
-			return lerr
-		}
-		return s.render(w, r, http.StatusForbidden, "webauthn", "Security keys and passkeys", keysPage{Keys: keys}, msg)
 	}
 	if err != nil {
 		return err

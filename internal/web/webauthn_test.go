@@ -207,7 +207,7 @@ func TestSudoWithKey(t *testing.T) {
 		if err != nil || len(keys) != 1 {
 			t.Fatalf("keys %+v, %v", keys, err)
 		}
-		p := b.post("/manage/account/webauthn/remove/", url.Values{"csrf_token": {b.csrf("/manage/account/", "/manage/account/email/")}, "key_id": {itoa(keys[0].ID)}})
+		p := b.post("/manage/account/webauthn/remove/", url.Values{"csrf_token": {b.csrf("/manage/account/", "/manage/account/email/")}, "key_id": {itoa(keys[0].ID)}, "confirm": {"yes"}})
 		wantRedirect(t, p, "/account/reauthenticate/", "remove a key without a recent confirmation")
 		if ok, _ := fx.keys.Enrolled(t.Context(), alice.ID); !ok {
 			t.Fatal("the key was removed without a recent confirmation")
@@ -252,7 +252,7 @@ func TestLastFactor(t *testing.T) {
 		}
 		removeKey := func(b *browser, id int64) *page {
 			csrf := b.csrf("/manage/account/webauthn/", "/manage/account/webauthn/")
-			return b.post("/manage/account/webauthn/remove/", url.Values{"csrf_token": {csrf}, "key_id": {itoa(id)}})
+			return b.post("/manage/account/webauthn/remove/", url.Values{"csrf_token": {csrf}, "key_id": {itoa(id)}, "confirm": {"yes"}})
 		}
 		p := removeKey(a, keys[0].ID)
 		wantStatus(t, p, http.StatusForbidden, "the Owner's last key")
@@ -272,7 +272,7 @@ func TestLastFactor(t *testing.T) {
 		if ev, _ := fx.db.Events(ctx, alice.ID, 0, 1); len(ev) == 0 || ev[0].Kind != mfa.WebAuthnRemoved {
 			t.Errorf("last event %+v", ev)
 		}
-		p = a.submit("/manage/account/totp/", "/manage/account/totp/remove/", nil)
+		p = a.submit("/manage/account/totp/", "/manage/account/totp/remove/", url.Values{"confirm": {"yes"}})
 		wantStatus(t, p, http.StatusForbidden, "the Owner's last app")
 		if ok, _ := fx.totp.Enrolled(ctx, alice.ID); !ok {
 			t.Fatal("the last app was removed")
@@ -320,8 +320,8 @@ func TestSecurityKeyRequirement(t *testing.T) {
 		wantStatus(t, addKey(t, b, key, "Desk key", "key"), http.StatusOK, "add a key")
 		requireKeys := url.Values{"require": {"keys"}}
 		refused := b.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", requireKeys)
-		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "Sign in with a security key or passkey") {
-			t.Fatalf("requiring keys from a session signed in with the password alone: %d %q", refused.status(), refused.text("#error-message"))
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.refusal(), "Sign in with a security key or passkey") {
+			t.Fatalf("requiring keys from a session signed in with the password alone: %d %q", refused.status(), refused.refusal())
 		}
 
 		// Confirming with the key makes the session one that proved it.
@@ -355,8 +355,8 @@ func TestSecurityKeyRequirement(t *testing.T) {
 			collab+"?notice=settings-changed", "a change from a key session")
 		other := fx.sessionBrowser("no key", alice.ID, accounts.LevelFull, 0)
 		refused = other.submit(collab, "/manage/project/demo-pkg/collaboration/require-2fa/", url.Values{"require": {"none"}})
-		if refused.status() != http.StatusForbidden || !strings.Contains(refused.text("#error-message"), "this session was not signed in with one") {
-			t.Errorf("a change from a session that did not prove the key: %d %q", refused.status(), refused.text("#error-message"))
+		if refused.status() != http.StatusForbidden || !strings.Contains(refused.refusal(), "this session was not signed in with one") {
+			t.Errorf("a change from a session that did not prove the key: %d %q", refused.status(), refused.refusal())
 		}
 		if prot, err := fx.db.ProjectProtection(ctx, p.ID); err != nil || !prot.RequireWebAuthn {
 			t.Errorf("the requirement after the refusal: %+v, %v", prot, err)

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"wharf/internal/config"
+	"wharf/internal/notify"
+	"wharf/internal/store"
+)
+
+// runningAt reads the first line of the greeting of wharf serve: the site's one address, without its final slash.
+var runningAt = regexp.MustCompile(`^wharf \S+ is running at (http://\S+)/$`)
+
+// loadConfig resolves a configuration as wharf serve does, the base URL included.
+func loadConfig(t *testing.T, env map[string]string, listen *net.TCPAddr) config.Config {
+	t.Helper()
+	cfg, _, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BaseURLFromListen {
+		cfg.BaseURL = baseURLFor(listen)
+	}
+	return cfg
+}
+
+func TestGreetingOfAFirstStart(t *testing.T) {
+	listen := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	cfg := loadConfig(t, nil, listen)
+	outbox, err := notify.NewOutbox(filepath.Join(t.TempDir(), "outbox"), cfg.MailFrom, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := greeting(cfg, listen, outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "wharf " + version + ` is running at http://localhost:8080/
+  Data: ` + absolute("wharf-data") + ` (SQLite database and files)
+  Mail: not sent; each message is a file in ` + outbox.Dir() + ` (set WHARF_SMTP_URL to send it)
+  Next: register on the site at http://localhost:8080/account/register/ , or create the first administrator
+        (the password is read from standard input):
+        wharf user create NAME --email ADDRESS && wharf user admin NAME
+  Upload with twine:  twine upload --repository-url http://localhost:8080/legacy/ -u __token__ dist/*
+                      (the password is an API token: make one on the site, or wharf token create --user NAME)
+  Install with pip:   pip install --index-url http://localhost:8080/simple/ NAME
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("greeting (-want +got):\n%s", diff)
+	}
+}
+
+func TestGreetingSaysWhatDiffers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		listen *net.TCPAddr
+		smtp   string
+		want   []string // lines, trimmed
+		absent []string // anywhere
+	}{
+		{
+			name: "behind a proxy, with PostgreSQL and a relay",
+			env: map[string]string{"WHARF_BASE_URL": "https://pypi.example.org", "WHARF_DATA_DIR": "/srv/my wharf",
+				"WHARF_DATABASE_URL": "postgres://wharf:db-secret@db.internal/wharf"},
+			listen: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+			smtp:   "smtps://mailer:mail-secret@smtp.example.org",
+			want: []string{
+				"wharf " + version + " is running at https://pypi.example.org/",
+				"Listening on 127.0.0.1:8080 (plain HTTP): WHARF_BASE_URL says the address above leads here.",
+				"Data: /srv/my wharf; files in /srv/my wharf/files; database postgres://wharf:xxxxx@db.internal/wharf",
+				"Mail: sent through smtps://mailer:xxxxx@smtp.example.org",
+				"(with this server's WHARF_DATABASE_URL set; the password is read from standard input):",
+				"wharf user create NAME --email ADDRESS --data-dir '/srv/my wharf' && wharf user admin NAME --data-dir '/srv/my wharf'",
+				"Install with pip:   pip install --index-url https://pypi.example.org/simple/ NAME",
+			},
+			absent: []string{"db-secret", "mail-secret", "--trusted-host"},
+		},
+		{
+			name:   "another port than the base URL's",
+			env:    map[string]string{"WHARF_BASE_URL": "http://localhost:9000"},
+			listen: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+			want:   []string{"Listening on 127.0.0.1:8080 (plain HTTP): WHARF_BASE_URL says the address above leads here."},
+		},
+		{
+			name:   "a name on the network, every address",
+			env:    map[string]string{"WHARF_BASE_URL": "http://pypi.lan:8080"},
+			listen: &net.TCPAddr{IP: net.IPv4zero, Port: 8080},
+			want:   []string{"Install with pip:   pip install --index-url http://pypi.lan:8080/simple/ --trusted-host pypi.lan NAME"},
+			absent: []string{"Listening on"},
+		},
+		{
+			name:   "the IPv6 loopback",
+			env:    map[string]string{"WHARF_LISTEN": "[::1]:8080"},
+			listen: &net.TCPAddr{IP: net.IPv6loopback, Port: 8080},
+			want:   []string{"wharf " + version + " is running at http://localhost:8080/"},
+			absent: []string{"Listening on", "--trusted-host"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := loadConfig(t, tc.env, tc.listen)
+			var mailer notify.Mailer
+			var err error
+			if tc.smtp != "" {
+				mailer, err = notify.NewSMTP(tc.smtp, cfg.MailFrom)
+			} else {
+				mailer, err = notify.NewOutbox(filepath.Join(t.TempDir(), "outbox"), cfg.MailFrom, time.Now)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := greeting(cfg, tc.listen, mailer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(got, "\n") {
+				lines[strings.TrimSpace(l)] = true
+			}
+			for _, l := range tc.want {
+				if !lines[l] {
+					t.Errorf("no line %q in:\n%s", l, got)
+				}
+			}
+			for _, s := range tc.absent {
+				if strings.Contains(got, s) {
+					t.Errorf("%q in:\n%s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// ordered collects what stdout and stderr write, each apart and both in the order a terminal shows them.
+type ordered struct {
+	mu  sync.Mutex
+	all bytes.Buffer
+}
+
+type stream struct {
+	o   *ordered
+	own bytes.Buffer
+}
+
+func (s *stream) Write(p []byte) (int, error) {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	s.o.all.Write(p)
+	return s.own.Write(p)
+}
+
+func (s *stream) String() string {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	return s.own.String()
+}
+
+// TestServeGreetsFirst starts wharf serve with stdout and stderr on one terminal: the greeting comes first, whole
+// and free of log records, the records follow on stderr, and the commands it shows work as printed.
+func TestServeGreetsFirst(t *testing.T) {
+	dir := t.TempDir()
+	term := &ordered{}
+	stdout, stderr := &stream{o: term}, &stream{o: term}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		e := &env{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, getenv: func(k string) string {
+			return map[string]string{"WHARF_DATA_DIR": dir, "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS": "false"}[k]
+		}}
+		done <- run(ctx, e, []string{"serve"})
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited with %d", code)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "Install with pip") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no greeting; stdout %q, stderr %q", stdout.String(), stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	greetingText := stdout.String()
+	first, _, _ := strings.Cut(greetingText, "\n")
+	m := runningAt.FindStringSubmatch(first)
+	if m == nil || !strings.HasPrefix(m[1], "http://localhost:") {
+		t.Fatalf("first line %q, want the base URL on localhost", first)
+	}
+	site := m[1]
+	listen := strings.Replace(site, "localhost", "127.0.0.1", 1)
+
+	// The greeting's address answers; a page opened on 127.0.0.1 is sent there, pip's index is not.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		url      string
+		status   int
+		location string
+	}{
+		{site + "/_/health", http.StatusOK, ""},
+		{listen + "/account/register/", http.StatusPermanentRedirect, site + "/account/register/"},
+		{listen + "/simple/", http.StatusOK, ""},
+	} {
+		resp, err := client.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Location") != c.location {
+			t.Errorf("GET %s: %d to %q, want %d to %q", c.url, resp.StatusCode, resp.Header.Get("Location"), c.status, c.location)
+		}
+	}
+
+	// The administrator's commands, as printed, with nothing else to find the data.
+	var command string
+	for _, l := range strings.Split(greetingText, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "wharf user create ") {
+			command = l
+		}
+	}
+	for _, c := range strings.Split(command, " && ") {
+		args := strings.Fields(strings.NewReplacer("NAME", "root", "ADDRESS", "root@example.com").Replace(c))
+		var out, errOut bytes.Buffer
+		e := &env{stdin: strings.NewReader("a long passphrase\n"), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		if code := run(context.Background(), e, args[1:]); code != 0 {
+			t.Fatalf("%s: %d %q %q", c, code, out.String(), errOut.String())
+		}
+	}
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if acct, err := db.AccountByName(context.Background(), "root"); err != nil || !acct.IsAdmin {
+		t.Errorf("after %q: root is %+v, %v; want an administrator", command, acct, err)
+	}
+
+	stop()
+	if strings.Contains(greetingText, "{") || stdout.String() != greetingText {
+		t.Errorf("stdout is not the greeting alone:\n%s", stdout.String())
+	}
+	term.mu.Lock()
+	all := term.all.String()
+	term.mu.Unlock()
+	if !strings.HasPrefix(all, greetingText) {
+		t.Errorf("the terminal does not start with the greeting:\n%s", all)
+	}
+	if logs := stderr.String(); !strings.Contains(logs, `"msg":"listening"`) || !strings.Contains(logs, `"msg":"shutting down"`) {
+		t.Errorf("stderr lacks the records of the start and the stop:\n%s", logs)
+	}
+}
+
+func TestHeldWriter(t *testing.T) {
+	var out bytes.Buffer
+	h := &heldWriter{w: &out, held: &bytes.Buffer{}}
+	io.WriteString(h, "one\n")
+	if out.Len() != 0 {
+		t.Fatalf("wrote %q before the release", out.String())
+	}
+	out.WriteString("greeting\n")
+	h.release()
+	io.WriteString(h, "two\n")
+	h.release()
+	if got := out.String(); got != "greeting\none\ntwo\n" {
+		t.Errorf("got %q", got)
+	}
+}
