@@ -91,6 +91,7 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.twine(t, token, true, "", wheel)
+	in.mustRun("", "org", "create", "acme-research-group", "--owner", "alice", "--display-name", "ACME Research Group")
 
 	pages := map[string][]string{
 		"": {"/", "/search/?q=narrow", "/project/" + name + "/", "/project/" + name + "/1.0.0rc1/", "/user/alice/",
@@ -98,7 +99,7 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 		"alice": {"/manage/account/", "/manage/account/token/", "/manage/account/totp/", "/manage/account/webauthn/",
 			"/manage/projects/", "/manage/project/" + name + "/collaboration/", "/manage/project/" + name + "/releases/",
 			"/manage/project/" + name + "/history/", "/manage/project/" + name + "/publishing/", "/manage/organizations/",
-			"/project/" + name + "/report/"},
+			"/project/" + name + "/report/", "/manage/organization/acme-research-group/", "/org/acme-research-group/"},
 		"root": {"/admin/", "/admin/users/", "/admin/projects/", "/admin/reports/", "/admin/policy/", "/admin/dashboard/"},
 	}
 	b := newBrowser(t)
@@ -115,25 +116,8 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 			}
 			for _, path := range pages[user] {
 				b.do(chromedp.Navigate(in.Site+path), chromedp.WaitReady("body"))
-				raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](auditJS))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var a pageAudit
-				if err := json.Unmarshal([]byte(raw), &a); err != nil {
-					t.Fatal(err)
-				}
 				where := fmt.Sprintf("%s at %d px (%s)", path, width, or(user, "signed out"))
-				b.screenshot(fmt.Sprintf("%s-%d-%s", or(user, "anonymous"), width, strings.Trim(strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(path), "_")))
-				if a.ScrollWidth > a.InnerWidth {
-					t.Errorf("%s is %d px wide, wider than its %d px screen; too wide: %v", where, a.ScrollWidth, a.InnerWidth, a.Wide)
-				}
-				if len(a.Unlabelled) > 0 {
-					t.Errorf("%s: form controls without a label: %v", where, a.Unlabelled)
-				}
-				if len(a.LowContrast) > 0 {
-					t.Errorf("%s: text under WCAG AA contrast: %v", where, a.LowContrast)
-				}
+				a := b.audit(where, fmt.Sprintf("%s-%d-%s", or(user, "anonymous"), width, strings.Trim(strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(path), "_")))
 				if prev, ok := titles[a.Title]; ok && prev != path && width == 1280 {
 					t.Errorf("%s and %s have the same title %q: a title names its page", prev, path, a.Title)
 				}
@@ -169,7 +153,7 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 	file := disttest.WheelName(name, "1.0.0rc1")
 	b.do(chromedp.Click(`tr[data-filename="`+file+`"] details.confirm summary`), chromedp.WaitVisible(`tr[data-filename="`+file+`"] details.confirm input[name=confirm]`))
 	b.fill(`tr[data-filename="`+file+`"] details.confirm form`, map[string]string{"confirm": "not-the-name"})
-	b.screenshot("refused-deletion-390")
+	b.audit("the refused deletion at 390 px", "refused-deletion-390")
 	if got := b.text(`tr[data-filename="` + file + `"] details.confirm p.error`); !strings.Contains(got, "Type the file's name") {
 		t.Errorf("a deletion with the wrong name: the form says %q", got)
 	}
@@ -181,7 +165,7 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 	collaboration := "/manage/project/" + name + "/collaboration/"
 	b.do(chromedp.Navigate(in.Site+collaboration), chromedp.WaitReady("body"))
 	b.fill("#invite-form", map[string]string{"username": "nobody-of-that-name"})
-	b.screenshot("refused-invitation-390")
+	b.audit("the refused invitation at 390 px", "refused-invitation-390")
 	if got := b.text("#invite-form p.error"); !strings.Contains(got, "There is no user of that name") {
 		t.Errorf("inviting an unknown user: the form says %q", got)
 	}
@@ -189,10 +173,61 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 	if err != nil || kept != "nobody-of-that-name" {
 		t.Errorf("the name typed is not kept: %q %v", kept, err)
 	}
-	wide, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
-	if err != nil || wide {
-		t.Errorf("the refused page is wider than the phone's screen (%v)", err)
+
+	// A new token on a phone: the token, in full, and a .pypirc that holds it, on a page that fits.
+	b.do(chromedp.Navigate(in.Site+"/manage/account/token/"), chromedp.WaitReady("body"))
+	b.fill("#token-form", map[string]string{"name": "from a phone"})
+	b.audit("the new token at 390 px", "new-token-390")
+	tok := strings.TrimSpace(b.text("#new-token"))
+	if !strings.HasPrefix(tok, "wharf-") || !strings.Contains(b.text("#pypirc"), "password = "+tok) {
+		t.Errorf("the new token page: token %q, .pypirc %q", tok, b.text("#pypirc"))
 	}
+	visible, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.querySelector("button.copy[data-copy='#new-token']").hidden`))
+	if err != nil || !visible {
+		t.Errorf("the copy button is not offered (%v)", err)
+	}
+
+	// Setting up an authenticator app with a wrong code keeps the QR code and the secret, with the reason.
+	b.do(chromedp.Navigate(in.Site+"/manage/account/totp/"), chromedp.WaitReady("body"))
+	b.fill("#totp-begin-form", nil)
+	secret := strings.TrimSpace(b.text("#totp-secret"))
+	b.fill("#totp-confirm-form", map[string]string{"code": "000000"})
+	b.audit("a wrong code at the app's setup at 390 px", "totp-wrong-code-390")
+	if got := strings.TrimSpace(b.text("#totp-secret")); got != secret {
+		t.Errorf("after a wrong code the secret is %q, was %q", got, secret)
+	}
+	if got := b.text("#totp-confirm-form p.error"); got == "" {
+		t.Error("a wrong code at the app's setup says nothing in its form")
+	}
+	qr, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#totp-qr svg") !== null`))
+	if err != nil || !qr {
+		t.Errorf("the QR code is gone after a wrong code (%v)", err)
+	}
+}
+
+// audit checks the page the browser shows (auditJS) and keeps its screenshot as name.png.
+func (b *browser) audit(where, name string) pageAudit {
+	t := b.t
+	t.Helper()
+	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](auditJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a pageAudit
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		t.Fatal(err)
+	}
+	b.screenshot(name)
+	if a.ScrollWidth > a.InnerWidth {
+		t.Errorf("%s is %d px wide, wider than its %d px screen; too wide: %v", where, a.ScrollWidth, a.InnerWidth, a.Wide)
+	}
+	if len(a.Unlabelled) > 0 {
+		t.Errorf("%s: form controls without a label: %v", where, a.Unlabelled)
+	}
+	if len(a.LowContrast) > 0 {
+		t.Errorf("%s: text under WCAG AA contrast: %v", where, a.LowContrast)
+	}
+	return a
 }
 
 func or(s, otherwise string) string {
