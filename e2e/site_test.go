@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -202,6 +203,29 @@ func TestPagesFitPhonesAndAreAccessible(t *testing.T) {
 	qr, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#totp-qr svg") !== null`))
 	if err != nil || !qr {
 		t.Errorf("the QR code is gone after a wrong code (%v)", err)
+	}
+
+	// The right code: the recovery codes, with copy and download offered, to be confirmed as saved before the
+	// account page stops asking about them.
+	b.fill("#totp-confirm-form", map[string]string{"code": oathCode(t, strings.ReplaceAll(secret, " ", ""), time.Now())})
+	b.audit("the recovery codes at 390 px", "recovery-codes-390")
+	codes, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#recovery-codes li").length`))
+	if err != nil || codes != 8 {
+		t.Fatalf("%d recovery codes shown (%v)", codes, err)
+	}
+	offered, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("button.copy")].every(b => !b.hidden)`))
+	if err != nil || !offered {
+		t.Errorf("copy and download are not offered for the recovery codes (%v)", err)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#recovery-saved-form input[name=confirm]").checked = true`))
+	b.fill("#recovery-saved-form", nil)
+	if loc := b.location(); !strings.Contains(loc, "/manage/account/") {
+		t.Fatalf("confirming the codes as saved led to %s", loc)
+	}
+	b.audit("the account page with a second factor at 390 px", "account-with-app-390")
+	asks, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#recovery-unsaved") !== null`))
+	if err != nil || asks {
+		t.Errorf("the account page still asks about recovery codes confirmed as saved (%v)", err)
 	}
 }
 
