@@ -47,13 +47,14 @@ func TestOrgPublishersForSeveralProjects(t *testing.T) {
 		const add = acme + "publishers/add/"
 		values := func(ownerID string, projects ...string) url.Values {
 			v := githubPublisher(ownerID)
+			v.Set("form", "publishers-add-github")
 			v["project"] = projects
 			return v
 		}
 
 		bad := a.submit(acme, add, values("octo", "demo-pkg", "other-pkg"))
 		wantStatus(t, bad, http.StatusBadRequest, "a non-numeric owner id")
-		if got := bad.text("#publishers-add-github-error"); !strings.Contains(got, "owner's id is the number GitHub gives") {
+		if got := bad.text("form#publishers-add-github #refusal-publishers-add-github"); !strings.Contains(got, "owner's id is the number GitHub gives") {
 			t.Errorf("the refusal next to the form says %q", got)
 		}
 		if got := attr(bad.find(`form#publishers-add-github input[name=owner_id]`), "value"); got != "octo" {
@@ -65,7 +66,7 @@ func TestOrgPublishersForSeveralProjects(t *testing.T) {
 		}
 		none := a.submit(acme, add, values("123"))
 		wantStatus(t, none, http.StatusBadRequest, "no project ticked")
-		if got := none.text("#publishers-add-github-error"); !strings.Contains(got, "Choose the projects") {
+		if got := none.text("#refusal-publishers-add-github"); !strings.Contains(got, "Choose the projects") {
 			t.Errorf("no project ticked: %q", got)
 		}
 		for _, name := range []string{"demo-pkg", "other-pkg", "third-pkg"} {
@@ -120,6 +121,7 @@ func TestOrgPendingPublisher(t *testing.T) {
 		}
 		with := func(name string) url.Values {
 			v := githubPublisher("123")
+			v.Set("form", "pending-add-github")
 			v.Set("project_name", name)
 			return v
 		}
@@ -132,7 +134,7 @@ func TestOrgPendingPublisher(t *testing.T) {
 
 		bad := b.submit(acme, pending, with("-bad-"))
 		wantStatus(t, bad, http.StatusBadRequest, "a bad project name")
-		if got := bad.text("#pending-add-github-error"); !strings.Contains(got, "not a valid project name") {
+		if got := bad.text("form#pending-add-github #refusal-pending-add-github"); !strings.Contains(got, "not a valid project name") {
 			t.Errorf("the refusal next to the form says %q", got)
 		}
 		if got := attr(bad.find("#pending-add-github-project"), "value"); got != "-bad-" {

@@ -21,8 +21,9 @@ import (
 // invitations with the form to create one (/manage/organizations/), and an organization's management page
 // (/manage/organization/NAME/) with its members, teams, projects and settings, and its security history. Every
 // change goes through orgs.Service, which asks the policy; which forms a page shows is the policy's answer too
-// (Offers, which records nothing). This file turns forms into calls, and refusals into the page they came from:
-// a bad name next to its form with what was typed kept, a denial or a refusal of the service at the top.
+// (Offers, which records nothing). This file turns forms into calls, and the service's refusals into errors with
+// their status (orgErr): the route table shows the page again with the reason inside the refused form and what was
+// typed kept (server.pageForms, Site.Refused).
 
 const orgsPath = "/manage/organizations/"
 
@@ -40,7 +41,7 @@ func (s *Site) offerOrg(ctx context.Context, actor policy.Actor, action policy.A
 	return offered(s.policy.Offers(ctx, actor, action, target))
 }
 
-// orgStatus is the status of a refusal by orgs.Service that the page shows, or 0 for an error it does not know.
+// orgStatus is the status of a refusal by orgs.Service (orgErr), or 0 for an error it does not know.
 func orgStatus(err error) int {
 	switch {
 	case errors.Is(err, orgs.ErrNoSuchOrg), errors.Is(err, orgs.ErrNoSuchUser), errors.Is(err, orgs.ErrNoSuchTeam),
@@ -55,21 +56,43 @@ func orgStatus(err error) int {
 	return 0
 }
 
+// orgErr turns a refusal of orgs.Service into the error the route table answers with: a bad name or input a 400,
+// a conflict a 409, the policy's denial as it is (a 403 with its reason), all three shown inside the refused form;
+// something that is not there (the organization, an invitation already answered) the 404 page. A missing
+// confirmation is answered with a redirect to give it and come back to back; orgErr then returns nil.
+func orgErr(w http.ResponseWriter, r *http.Request, err error, back string) error {
+	var he *httperror.Error
+	var bad *orgs.NameError
+	switch {
+	case errors.Is(err, policy.ErrReauthRequired):
+		redirect(w, r, reauthURL(back))
+		return nil
+	case errors.As(err, &he), errors.Is(err, policy.ErrDenied):
+		return err
+	case errors.As(err, &bad):
+		return httperror.Wrap(err, http.StatusBadRequest, "%s", bad.Reason)
+	case orgStatus(err) != 0:
+		return httperror.Wrap(err, orgStatus(err), "%s", capitalize(err.Error()))
+	}
+	return err
+}
+
+// typed makes the service's answer that the name typed or chosen in a form is not there (notFound) a refusal of
+// that form, shown inside it with the name kept and what to do (hint), rather than the 404 page of something
+// missing.
+func typed(err, notFound error, hint string) error {
+	if errors.Is(err, notFound) {
+		return httperror.Wrap(err, http.StatusBadRequest, "%s: %s.", strings.TrimSuffix(capitalize(err.Error()), "."), hint)
+	}
+	return err
+}
+
 // noSuchOrg turns the service's ErrNoSuchOrg into the 404 page.
 func noSuchOrg(err error) error {
 	if errors.Is(err, orgs.ErrNoSuchOrg) {
 		return httperror.Wrap(err, http.StatusNotFound, "%s", capitalize(err.Error()))
 	}
 	return err
-}
-
-// formFailure is a refused form of a page: which form, why, and what was typed into it.
-type formFailure struct {
-	Form   string
-	Error  string
-	Values url.Values
-	// Forms are the publisher forms of a refused publisher form, the posted one filled with what was typed.
-	Forms []publisherForm
 }
 
 // ---- the public profile
@@ -105,12 +128,7 @@ func (s *Site) OrgProfile(w http.ResponseWriter, r *http.Request) error {
 type orgsPage struct {
 	Memberships []store.OrgInvitation
 	Invitations []store.OrgInvitation
-	// Failed is the create form's refusal, with what was typed.
-	Failed formFailure
 }
-
-// Kept is what was typed into a field of the create form that was refused.
-func (p orgsPage) Kept(field string) string { return p.Failed.Values.Get(field) }
 
 // MyOrganizations lists the visitor's organizations and the invitations waiting for an answer, with the form to
 // create an organization.
@@ -122,42 +140,16 @@ func (s *Site) MyOrganizations(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	return s.renderOrgs(w, r, v, http.StatusOK, formFailure{}, "")
-}
-
-func (s *Site) renderOrgs(w http.ResponseWriter, r *http.Request, v *visitor, status int, failed formFailure, formErr string) error {
 	ctx := r.Context()
 	a := s.actor(v)
-	p := orgsPage{Failed: failed}
-	var err error
+	var p orgsPage
 	if p.Memberships, err = s.orgs.Memberships(ctx, a); err != nil {
 		return err
 	}
 	if p.Invitations, err = s.orgs.Invitations(ctx, a); err != nil {
 		return err
 	}
-	return s.render(w, r, status, "organizations", "Your organizations", p, formErr)
-}
-
-// orgsRefused answers a refused form of the organizations page: a missing confirmation with a redirect to give it
-// and come back, a bad name next to the create form, anything else the service words at the top of the page.
-func (s *Site) orgsRefused(w http.ResponseWriter, r *http.Request, v *visitor, err error, form string) error {
-	var bad *orgs.NameError
-	var denied *policy.Denied
-	kept := formFailure{Form: form, Values: r.PostForm}
-	switch {
-	case errors.Is(err, policy.ErrReauthRequired):
-		redirect(w, r, reauthURL(orgsPath))
-		return nil
-	case errors.As(err, &bad):
-		kept.Error = bad.Reason
-		return s.renderOrgs(w, r, v, http.StatusBadRequest, kept, "")
-	case errors.As(err, &denied):
-		return s.renderOrgs(w, r, v, http.StatusForbidden, kept, denied.Reason)
-	case orgStatus(err) != 0:
-		return s.renderOrgs(w, r, v, orgStatus(err), kept, capitalize(err.Error()))
-	}
-	return err
+	return s.render(w, r, http.StatusOK, "organizations", "Your organizations", p, "")
 }
 
 // CreateOrganization creates an organization with the visitor as its first Owner, or asks for one where an
@@ -173,7 +165,7 @@ func (s *Site) CreateOrganization(w http.ResponseWriter, r *http.Request) error 
 	f := r.PostForm
 	o, err := s.orgs.Create(r.Context(), s.actor(v), f.Get("name"), f.Get("display_name"), f.Get("description"), requestOf(r))
 	if err != nil {
-		return s.orgsRefused(w, r, v, err, "create")
+		return orgErr(w, r, err, orgsPath)
 	}
 	notice := "org-created"
 	if o.ApprovedAt.IsZero() {
@@ -195,7 +187,7 @@ func (s *Site) AnswerOrgInvitation(w http.ResponseWriter, r *http.Request) error
 	accept := r.PostForm.Get("accept") == "true"
 	name := r.PostForm.Get("org")
 	if err := s.orgs.Answer(r.Context(), s.actor(v), name, accept, requestOf(r)); err != nil {
-		return s.orgsRefused(w, r, v, err, "answer")
+		return orgErr(w, r, err, orgsPath)
 	}
 	if accept {
 		redirect(w, r, orgPath(name)+"?notice=org-joined")
@@ -213,7 +205,7 @@ type orgOffer struct {
 	Denied string
 }
 
-// settingsForm is the settings form, filled from the organization or from what was typed.
+// settingsForm is the settings form, filled from the organization; a refused one shows what was posted instead.
 type settingsForm struct {
 	DisplayName, Description                           string
 	Require2FA, RequireWebAuthn, TrustedPublishingOnly bool
@@ -228,10 +220,9 @@ type orgPage struct {
 	// MoveIn are the visitor's projects they may move into the organization; MoveInDenied why there is none.
 	MoveIn       []string
 	MoveInDenied string
-	Form         settingsForm
+	SettingsForm settingsForm
 	// Staging is what the organization's staging means, in words.
 	Staging string
-	Failed  formFailure
 	// Publishers is the form that adds one Trusted Publisher to several projects, offered with the projects the
 	// policy lets the visitor manage the publishers of (PublisherProjects); CreateProject the form that registers
 	// a pending publisher whose first publish creates a project in the organization. Both are absent on a site
@@ -239,29 +230,6 @@ type orgPage struct {
 	Publishers, CreateProject    orgOffer
 	PublisherProjects            []store.Project
 	PublisherForms, PendingForms []publisherForm
-}
-
-// Chosen says whether project was ticked in form, when that form of the several-projects section was refused.
-func (p orgPage) Chosen(form publisherForm, project string) bool {
-	f := p.Failed.Values
-	return p.Failed.Form == orgPublishersForm && f.Get("kind") == form.Kind && f.Get("issuer") == form.Issuer &&
-		slices.Contains(f["project"], project)
-}
-
-// ErrorFor is the refusal of the form named form, shown next to it.
-func (p orgPage) ErrorFor(form string) string {
-	if p.Failed.Form == form {
-		return p.Failed.Error
-	}
-	return ""
-}
-
-// Kept is what was typed into field of the form named form, when that form was refused.
-func (p orgPage) Kept(form, field string) string {
-	if p.Failed.Form == form {
-		return p.Failed.Values.Get(field)
-	}
-	return ""
 }
 
 // IsUnprotected says whether a member lacks the factor the organization requires.
@@ -279,18 +247,14 @@ func (s *Site) ManageOrganization(w http.ResponseWriter, r *http.Request) error 
 	if v == nil {
 		return err
 	}
-	return s.renderOrg(w, r, v, r.PathValue("name"), http.StatusOK, formFailure{}, "")
-}
-
-func (s *Site) renderOrg(w http.ResponseWriter, r *http.Request, v *visitor, name string, status int, failed formFailure, formErr string) error {
 	ctx := r.Context()
 	a := s.actor(v)
-	view, err := s.orgs.Show(ctx, a, name)
+	view, err := s.orgs.Show(ctx, a, r.PathValue("name"))
 	if err != nil {
 		return noSuchOrg(err)
 	}
 	o := view.Org
-	p := orgPage{View: view, Me: v.account.Username, Failed: failed, Staging: stagingMeaning(o.Staging)}
+	p := orgPage{View: view, Me: v.account.Username, Staging: stagingMeaning(o.Staging)}
 	for _, m := range view.Members {
 		if m.UserID == v.account.ID {
 			p.MyRole = m.Role
@@ -317,16 +281,9 @@ func (s *Site) renderOrg(w http.ResponseWriter, r *http.Request, v *visitor, nam
 	if err := s.orgPublishing(ctx, a, &p); err != nil {
 		return err
 	}
-	p.Form = settingsForm{DisplayName: o.DisplayName, Description: o.Description, Require2FA: o.Require2FA,
+	p.SettingsForm = settingsForm{DisplayName: o.DisplayName, Description: o.Description, Require2FA: o.Require2FA,
 		RequireWebAuthn: o.RequireWebAuthn, TrustedPublishingOnly: o.TrustedPublishingOnly, Staging: stagingModes(o.Staging)}
-	if failed.Form == "settings" {
-		f := failed.Values
-		mode := stagingFormValue(f.Get("staging"))
-		p.Form = settingsForm{DisplayName: f.Get("display_name"), Description: f.Get("description"),
-			Require2FA: f.Get("require_2fa") == "true", RequireWebAuthn: f.Get("require_webauthn") == "true",
-			TrustedPublishingOnly: f.Get("trusted_publishing_only") == "true", Staging: stagingModes(mode)}
-	}
-	return s.render(w, r, status, "organization", "Manage "+o.DisplayName, p, formErr)
+	return s.render(w, r, http.StatusOK, "organization", "Manage "+o.DisplayName, p, "")
 }
 
 // movable lists the projects the visitor may move into the organization: those of theirs outside it that the
@@ -361,8 +318,7 @@ func (s *Site) movable(ctx context.Context, a policy.Actor, view orgs.View) ([]s
 	return names, denied, nil
 }
 
-// The publisher forms of the management page, by the name their refusals go under (formFailure.Form), which
-// also prefixes their HTML ids.
+// The publisher sections of the management page, whose names prefix their forms' HTML ids and names.
 const (
 	orgPublishersForm = "publishers"
 	orgPendingForm    = "pending"
@@ -411,13 +367,6 @@ func (s *Site) orgPublishing(ctx context.Context, a policy.Actor, p *orgPage) er
 		return err
 	}
 	p.PublisherForms, p.PendingForms = orgPublisherForms(issuers, orgPublishersForm), orgPublisherForms(issuers, orgPendingForm)
-	switch {
-	case p.Failed.Forms == nil:
-	case p.Failed.Form == orgPublishersForm:
-		p.PublisherForms = p.Failed.Forms
-	case p.Failed.Form == orgPendingForm:
-		p.PendingForms = p.Failed.Forms
-	}
 	return nil
 }
 
@@ -432,33 +381,10 @@ func stagingFormValue(value string) string {
 	return value
 }
 
-// orgRefused answers a refused change of the management page: a missing confirmation with a redirect to give it
-// and come back, a bad name next to its form with what was typed, a denial or the service's refusal at the top.
-func (s *Site) orgRefused(w http.ResponseWriter, r *http.Request, v *visitor, name, form string, err error) error {
-	var bad *orgs.NameError
-	var denied *policy.Denied
-	kept := formFailure{Form: form, Values: r.PostForm}
-	switch {
-	case errors.Is(err, policy.ErrReauthRequired):
-		redirect(w, r, reauthURL(orgPath(name)))
-		return nil
-	case errors.As(err, &bad):
-		kept.Error = bad.Reason
-		return s.renderOrg(w, r, v, name, http.StatusBadRequest, kept, "")
-	case errors.As(err, &denied):
-		return s.renderOrg(w, r, v, name, http.StatusForbidden, kept, denied.Reason)
-	case errors.Is(err, orgs.ErrNoSuchOrg):
-		return noSuchOrg(err)
-	case orgStatus(err) != 0:
-		return s.renderOrg(w, r, v, name, orgStatus(err), kept, capitalize(err.Error()))
-	}
-	return err
-}
-
-// orgChange runs one change of the management page, posted from the form named form ("team" stands for the form
-// of the team the request names), and shows the notice do returns after it. After leaving, the page to go back to
-// is the visitor's organizations.
-func (s *Site) orgChange(w http.ResponseWriter, r *http.Request, form string,
+// orgChange runs one change of the management page and shows the notice do returns after it; a refusal is
+// returned for the route table to show inside the form it came from (orgErr). After leaving, the page to go back
+// to is the visitor's organizations.
+func (s *Site) orgChange(w http.ResponseWriter, r *http.Request,
 	do func(ctx context.Context, v *visitor, a policy.Actor, name string, from audit.Request) (string, error)) error {
 	if s.orgs == nil {
 		return errNoOrgs
@@ -468,12 +394,9 @@ func (s *Site) orgChange(w http.ResponseWriter, r *http.Request, form string,
 	if v == nil {
 		return err
 	}
-	if form == "team" {
-		form = "team-" + r.PostForm.Get("team")
-	}
 	notice, err := do(r.Context(), v, s.actor(v), name, requestOf(r))
 	if err != nil {
-		return s.orgRefused(w, r, v, name, form, err)
+		return orgErr(w, r, err, orgPath(name))
 	}
 	to := orgPath(name)
 	if notice == "org-left" {
@@ -486,7 +409,7 @@ func (s *Site) orgChange(w http.ResponseWriter, r *http.Request, form string,
 // OrgSettings saves an organization's settings: its name as shown, its description, and what it requires of every
 // project it holds.
 func (s *Site) OrgSettings(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "settings", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		f := r.PostForm
 		mode := stagingFormValue(f.Get("staging"))
 		return "org-settings-changed", s.orgs.UpdateSettings(ctx, a, name, orgs.Settings{
@@ -500,14 +423,14 @@ func (s *Site) OrgSettings(w http.ResponseWriter, r *http.Request) error {
 // OrgInvite invites a user into the organization and mails them. Each invitation mails its invitee, so
 // invitations count against the inviter's mail limit, as a project's do.
 func (s *Site) OrgInvite(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "invite", func(ctx context.Context, v *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, v *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		counters, err := s.checkInvites(ctx, v, r)
 		if err != nil {
 			return "", err
 		}
 		username, role := strings.TrimSpace(r.PostForm.Get("username")), r.PostForm.Get("role")
 		if err := s.orgs.Invite(ctx, a, name, username, role, from); err != nil {
-			return "", err
+			return "", typed(err, orgs.ErrNoSuchUser, "check the username and try again")
 		}
 		if _, err := s.hit(ctx, counters); err != nil {
 			s.log.Error("rate limiter", "err", err)
@@ -534,28 +457,28 @@ func (s *Site) mailOrgInvitation(ctx context.Context, org, username, role, invit
 
 // OrgChangeRole makes a member an Owner, a Manager or a Member.
 func (s *Site) OrgChangeRole(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "members", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "org-role-changed", s.orgs.ChangeRole(ctx, a, name, r.PostForm.Get("username"), r.PostForm.Get("role"), from)
 	})
 }
 
 // OrgRemoveMember takes a member out of the organization and its teams.
 func (s *Site) OrgRemoveMember(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "members", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "org-member-removed", s.orgs.RemoveMember(ctx, a, name, r.PostForm.Get("username"), from)
 	})
 }
 
 // OrgLeave takes the visitor out of the organization; the last Owner stays, and the page says so.
 func (s *Site) OrgLeave(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "leave", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "org-left", s.orgs.Leave(ctx, a, name, from)
 	})
 }
 
 // OrgCreateTeam makes a team in the organization.
 func (s *Site) OrgCreateTeam(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "create-team", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		_, err := s.orgs.CreateTeam(ctx, a, name, r.PostForm.Get("team"), from)
 		return "team-created", err
 	})
@@ -563,47 +486,57 @@ func (s *Site) OrgCreateTeam(w http.ResponseWriter, r *http.Request) error {
 
 // OrgDeleteTeam deletes a team with its roles on the projects.
 func (s *Site) OrgDeleteTeam(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "team", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "team-deleted", s.orgs.DeleteTeam(ctx, a, name, r.PostForm.Get("team"), from)
 	})
 }
 
 // OrgTeamMember adds a member of the organization to a team (in=true), or takes them out.
 func (s *Site) OrgTeamMember(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "team", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		in := r.PostForm.Get("in") == "true"
 		notice := "team-member-removed"
 		if in {
 			notice = "team-member-added"
 		}
-		return notice, s.orgs.SetTeamMember(ctx, a, name, r.PostForm.Get("team"), strings.TrimSpace(r.PostForm.Get("username")), in, from)
+		err := s.orgs.SetTeamMember(ctx, a, name, r.PostForm.Get("team"), strings.TrimSpace(r.PostForm.Get("username")), in, from)
+		if in {
+			err = typed(err, orgs.ErrNoSuchUser, "choose one of the organization's members")
+		}
+		return notice, err
 	})
 }
 
 // OrgTeamGrant gives a team a role on one of the organization's projects, or takes it away (role "").
 func (s *Site) OrgTeamGrant(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "team", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		f := r.PostForm
-		return "team-grant-changed", s.orgs.SetTeamGrant(ctx, a, name, f.Get("team"), strings.TrimSpace(f.Get("project")), f.Get("role"), from)
+		err := s.orgs.SetTeamGrant(ctx, a, name, f.Get("team"), strings.TrimSpace(f.Get("project")), f.Get("role"), from)
+		if f.Get("role") != "" {
+			err = typed(err, orgs.ErrNoSuchProject, "choose one of the organization's projects")
+		}
+		return "team-grant-changed", err
 	})
 }
 
 // OrgMoveIn moves one of the visitor's projects into the organization.
 func (s *Site) OrgMoveIn(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "move-in", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
-		return "project-moved-in", s.orgs.MoveIn(ctx, a, name, strings.TrimSpace(r.PostForm.Get("project")), from)
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+		err := s.orgs.MoveIn(ctx, a, name, strings.TrimSpace(r.PostForm.Get("project")), from)
+		return "project-moved-in", typed(err, orgs.ErrNoSuchProject, "type the name of one of your projects")
 	})
 }
 
 // OrgMoveOut moves a project out of the organization; every role that came from it ends.
 func (s *Site) OrgMoveOut(w http.ResponseWriter, r *http.Request) error {
-	return s.orgChange(w, r, "projects", func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
+	return s.orgChange(w, r, func(ctx context.Context, _ *visitor, a policy.Actor, name string, from audit.Request) (string, error) {
 		return "project-moved-out", s.orgs.MoveOut(ctx, a, name, r.PostForm.Get("project"), from)
 	})
 }
 
 // orgPublisherChange runs a change of the management page posted from one of the publisher forms of the section
-// named form. A refusal of what was typed shows next to that form, with it kept; a denial at the top.
+// named form; a refusal is returned for the route table to show inside the form posted, with what was typed and
+// ticked kept (publishingErr).
 func (s *Site) orgPublisherChange(w http.ResponseWriter, r *http.Request, form string,
 	do func(ctx context.Context, a policy.Actor, o store.Organization, f *publisherForm, from audit.Request) (string, error)) error {
 	if s.orgs == nil || s.publish == nil {
@@ -623,16 +556,13 @@ func (s *Site) orgPublisherChange(w http.ResponseWriter, r *http.Request, form s
 	if err != nil {
 		return err
 	}
-	forms := orgPublisherForms(issuers, form)
-	f := posted(forms, r)
+	f := posted(orgPublisherForms(issuers, form), r)
 	if f == nil {
 		return errUnknownKind
 	}
 	notice, err := do(ctx, s.actor(v), o, f, requestOf(r))
 	if err != nil {
-		return publishingRefused(w, r, err, orgPath(name), f, func(status int, formErr string) error {
-			return s.renderOrg(w, r, v, name, status, formFailure{Form: form, Values: r.PostForm, Forms: forms}, formErr)
-		})
+		return publishingErr(w, r, err, orgPath(name))
 	}
 	redirect(w, r, orgPath(name)+"?notice="+notice)
 	return nil

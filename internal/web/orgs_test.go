@@ -77,9 +77,9 @@ func TestOrganizationCreate(t *testing.T) {
 			t.Error("the projects page does not link the organizations")
 		}
 
-		refused := a.submit(myOrgs, orgCreate, url.Values{"name": {"acme"}, "display_name": {"Acme Corp"}})
+		refused := a.submit(myOrgs, orgCreate, url.Values{"form": {"create"}, "name": {"acme"}, "display_name": {"Acme Corp"}})
 		wantStatus(t, refused, http.StatusForbidden, "create without a second factor")
-		if got := refused.text("p.error"); !strings.Contains(got, "second factor") && !strings.Contains(got, "two-factor") {
+		if got := refused.text("#create-org-form #refusal-create"); !strings.Contains(got, "second factor") && !strings.Contains(got, "two-factor") {
 			t.Errorf("the refusal says %q", got)
 		}
 		if got := attr(refused.find("#org-display-name"), "value"); got != "Acme Corp" {
@@ -87,9 +87,9 @@ func TestOrganizationCreate(t *testing.T) {
 		}
 
 		fx.withTOTP(alice)
-		bad := a.submit(myOrgs, orgCreate, url.Values{"name": {"-acme-"}, "description": {"Tools"}})
+		bad := a.submit(myOrgs, orgCreate, url.Values{"form": {"create"}, "name": {"-acme-"}, "description": {"Tools"}})
 		wantStatus(t, bad, http.StatusBadRequest, "create with a bad name")
-		if got := bad.text("#create-org-form #create-org-error"); !strings.Contains(got, "not a valid organization name") {
+		if got := bad.text("#create-org-form #refusal-create"); !strings.Contains(got, "not a valid organization name") {
 			t.Errorf("the bad name's refusal next to the form: %q", got)
 		}
 		if got := attr(bad.find("#org-name"), "value"); got != "-acme-" {
@@ -125,9 +125,9 @@ func TestOrganizationCreate(t *testing.T) {
 			t.Errorf("the organizations page lists %q", mine.text("#memberships"))
 		}
 
-		taken := a.submit(myOrgs, orgCreate, url.Values{"name": {"ACME"}})
+		taken := a.submit(myOrgs, orgCreate, url.Values{"form": {"create"}, "name": {"ACME"}})
 		wantStatus(t, taken, http.StatusBadRequest, "a taken name")
-		if got := taken.text("#create-org-error"); !strings.Contains(got, "taken") {
+		if got := taken.text("#refusal-create"); !strings.Contains(got, "taken") {
 			t.Errorf("a taken name: %q", got)
 		}
 
@@ -148,10 +148,14 @@ func TestOrganizationInvitation(t *testing.T) {
 		alice, bob, carol := fx.user("alice"), fx.user("bob"), fx.user("carol")
 		a := fx.orgOwner(t, alice)
 
-		unknown := a.submit(acme, acme+"invite/", url.Values{"username": {"nobody"}, "role": {"Member"}})
-		wantStatus(t, unknown, http.StatusNotFound, "inviting an unknown user")
-		if got := unknown.text("p.error"); got != "There is no user of that name." {
+		// A username that is no user's is the typed input's refusal: inside the form, with what was typed kept.
+		unknown := a.submit(acme, acme+"invite/", url.Values{"form": {"invite"}, "username": {"nobody"}, "role": {"Manager"}})
+		wantStatus(t, unknown, http.StatusBadRequest, "inviting an unknown user")
+		if got := unknown.text("#invite-form #refusal-invite"); got != "There is no user of that name: check the username and try again." {
 			t.Errorf("inviting an unknown user says %q", got)
+		}
+		if got := attr(unknown.find("#invite-username"), "value"); got != "nobody" || unknown.find(`#invite-role option[value=Manager][selected]`) == nil {
+			t.Errorf("the invitation typed was not kept: username %q", got)
 		}
 
 		wantRedirect(t, a.submit(acme, acme+"invite/", url.Values{"username": {"bob"}, "role": {"Member"}}), acme+"?notice=org-invited", "invite")
@@ -186,7 +190,7 @@ func TestOrganizationInvitation(t *testing.T) {
 		}
 		again := b.post(orgAnswer, url.Values{"org": {"acme"}, "accept": {"true"}, "csrf_token": {b.csrf(myOrgs, orgCreate)}})
 		wantStatus(t, again, http.StatusNotFound, "accepting twice")
-		if got := again.text("p.error"); !strings.Contains(got, "no invitation to answer") {
+		if got := again.refusal(); !strings.Contains(got, "no invitation to answer") {
 			t.Errorf("accepting twice says %q", got)
 		}
 
@@ -253,9 +257,9 @@ func TestOrganizationTeams(t *testing.T) {
 		}
 		wantRedirect(t, a.submit(acme, acme+"projects/in/", url.Values{"project": {"demo-pkg"}}), acme+"?notice=project-moved-in", "move in")
 		wantRedirect(t, a.submit(acme, acme+"teams/create/", url.Values{"team": {"release"}}), acme+"?notice=team-created", "create a team")
-		dup := a.submit(acme, acme+"teams/create/", url.Values{"team": {"Release"}})
+		dup := a.submit(acme, acme+"teams/create/", url.Values{"form": {"teams-create"}, "team": {"Release"}})
 		wantStatus(t, dup, http.StatusBadRequest, "the same team twice")
-		if got := dup.text("#create-team-form p.error"); !strings.Contains(got, "has a team named") {
+		if got := dup.text("#create-team-form #refusal-teams-create"); !strings.Contains(got, "has a team named") {
 			t.Errorf("the same team twice: %q", got)
 		}
 		if got := attr(dup.find("#team-name"), "value"); got != "Release" {
@@ -286,9 +290,9 @@ func TestOrganizationTeams(t *testing.T) {
 			t.Errorf("the profile lists %q", got)
 		}
 		// A team's role must be on one of the organization's projects.
-		notOwn := a.submit(acme, acme+"teams/grant/", url.Values{"team": {"release"}, "project": {"nothing-here"}, "role": {"Owner"}})
-		wantStatus(t, notOwn, http.StatusNotFound, "a role on an unknown project")
-		if got := notOwn.text("p.error"); got != "There is no project of that name." {
+		notOwn := a.submit(acme, acme+"teams/grant/", url.Values{"form": {"teams-grant-release"}, "team": {"release"}, "project": {"nothing-here"}, "role": {"Owner"}})
+		wantStatus(t, notOwn, http.StatusBadRequest, "a role on an unknown project")
+		if got := notOwn.text(team + " form.team-grant-form #refusal-teams-grant-release"); got != "There is no project of that name: choose one of the organization's projects." {
 			t.Errorf("a role on an unknown project: %q", got)
 		}
 
@@ -310,13 +314,16 @@ func TestOrganizationRequire2FA(t *testing.T) {
 			t.Fatal("members listed as unprotected with no requirement")
 		}
 
-		bad := a.submit(acme, acme+"settings/", url.Values{"display_name": {"Acme Inc"}, "require_2fa": {"true"}, "staging": {"sometimes"}})
+		bad := a.submit(acme, acme+"settings/", url.Values{"form": {"settings"}, "display_name": {"Acme Inc"}, "require_2fa": {"true"}, "staging": {"sometimes"}})
 		wantStatus(t, bad, http.StatusBadRequest, "an unknown staging")
-		if got := bad.text("#settings-form p.error"); !strings.Contains(got, "Unknown staging") {
+		if got := bad.text("#settings-form #refusal-settings"); !strings.Contains(got, "Unknown staging") {
 			t.Errorf("an unknown staging: %q", got)
 		}
 		if got := attr(bad.find("#settings-display-name"), "value"); got != "Acme Inc" {
 			t.Errorf("the display name typed was not kept: %q", got)
+		}
+		if bad.find(`#settings-form input[name=require_2fa][checked]`) == nil {
+			t.Error("the requirement ticked was not kept")
 		}
 
 		wantRedirect(t, a.submit(acme, acme+"settings/", url.Values{"display_name": {"Acme Corp"}, "require_2fa": {"true"}, "staging": {"none"}}),
@@ -390,9 +397,9 @@ func TestOrganizationLastOwner(t *testing.T) {
 		a := fx.orgOwner(t, alice)
 		fx.orgMember(t, a, bob)
 
-		refused := a.submit(acme, acme+"leave/", nil)
+		refused := a.submit(acme, acme+"leave/", url.Values{"form": {"leave"}})
 		wantStatus(t, refused, http.StatusConflict, "the last Owner leaves")
-		if got := refused.text("p.error"); got != "An organization must keep at least one Owner: make another member an Owner first." {
+		if got := refused.text("#leave-form #refusal-leave"); got != "An organization must keep at least one Owner: make another member an Owner first." {
 			t.Errorf("the refusal says %q", got)
 		}
 		if refused.find("#members") == nil || fx.orgRole(t, "alice") != store.OrgRoleOwner {

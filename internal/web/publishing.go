@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 
 // The Trusted Publishing pages: a project's publishers and its "Trusted Publishing only" switch, and an account's
 // pending publishers. Every change goes through publishing.Service, which asks the policy engine; this file turns
-// forms into its calls and its refusals into the page they came from, with what was typed kept.
+// forms into its calls and its refusals into errors with their status (publishingErr), which the route table
+// shows inside the refused form with what was typed kept (server.pageForms, Site.Refused, and filled below).
 //
 // The pages decide which forms to show from the visitor's role, as the releases page does, and not by asking the
 // policy about the changes themselves: the engine records refused changes in the security history, and looking at
@@ -46,15 +48,34 @@ type formField struct {
 
 // publisherForm is the form that adds a publisher of one kind, or of one registered issuer.
 type publisherForm struct {
-	ID     string // the form's HTML id
+	ID     string // the form's HTML id, and its name (the hidden "form" field) that a refusal shows under
 	Title  string
 	URL    string // a registered issuer's URL
 	Kind   string
 	Issuer string // a registered issuer's name
 	Fields []formField
-	// Project is the name typed into a pending publisher's form; Error the refusal of what was typed.
+	// Project is the name typed into a pending publisher's form; Ticked the projects ticked in the organization's
+	// form for several projects.
 	Project string
-	Error   string
+	Ticked  []string
+}
+
+// Chose says whether project was ticked in the form.
+func (f publisherForm) Chose(project string) bool { return slices.Contains(f.Ticked, project) }
+
+// filled is the publisher forms' kept (render.go): the form f as the page shows it, filled with what was typed
+// and ticked when it is the form whose refusal the page shows; as it is otherwise.
+func filled(v view, f publisherForm) publisherForm {
+	if v.FailedForm == "" || v.FailedForm != f.ID {
+		return f
+	}
+	f.Fields = slices.Clone(f.Fields)
+	for i := range f.Fields {
+		f.Fields[i].Value = v.Form.Get(f.Fields[i].Name)
+	}
+	f.Project = strings.TrimSpace(v.Form.Get("project_name"))
+	f.Ticked = v.Form["project"]
+	return f
 }
 
 // spec is what the form describes, for the service.
@@ -194,26 +215,23 @@ func confirming(r *http.Request, rows []publisherRow) *publisherRow {
 	return nil
 }
 
-// publishingRefused answers a refused change of a publishing page: a missing re-authentication with a redirect to
-// confirm the password and come back; what was typed wrong next to its form (show's field error); a denial, or a
-// publisher that is not there, on the page. Other errors go back to the server's mapping.
-func publishingRefused(w http.ResponseWriter, r *http.Request, err error, back string, form *publisherForm,
-	show func(status int, formErr string) error) error {
+// errNoPublisher answers a removal of a publisher that is not there: its row, and the form, are gone from the page.
+var errNoPublisher = httperror.New(http.StatusNotFound, "There is no such publisher: it was removed already. Reload the page to see the publishers there are.")
+
+// publishingErr turns a refusal of publishing.Service into the error the route table answers with: what was typed
+// wrong a 400 with the service's reason, the policy's denial as it is (a 403), both shown inside the refused form;
+// a publisher that is not there the 404 page. A missing re-authentication is answered with a redirect to confirm
+// the password and come back to back; publishingErr then returns nil. Other errors go to the server's mapping.
+func publishingErr(w http.ResponseWriter, r *http.Request, err error, back string) error {
 	var bad *publishing.FieldError
-	var denied *policy.Denied
 	switch {
 	case errors.Is(err, policy.ErrReauthRequired):
 		redirect(w, r, reauthURL(back))
 		return nil
-	case errors.As(err, &bad) && form != nil:
-		form.Error = bad.Reason
-		return show(http.StatusBadRequest, "")
 	case errors.As(err, &bad):
-		return show(http.StatusBadRequest, bad.Reason)
-	case errors.As(err, &denied):
-		return show(http.StatusForbidden, denied.Reason)
+		return httperror.Wrap(err, http.StatusBadRequest, "%s", bad.Reason)
 	case errors.Is(err, store.ErrNotFound):
-		return show(http.StatusNotFound, "There is no such publisher: it was removed already.")
+		return errNoPublisher
 	}
 	return err
 }
@@ -242,14 +260,9 @@ func (s *Site) Publishing(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderPublishing(w, r, v, pi.Project, nil, http.StatusOK, "")
-}
-
-// renderPublishing writes the project's publishing page, with forms (nil: empty ones) and a refusal. Only the
-// project's collaborators see it (the policy's ViewReleases).
-func (s *Site) renderPublishing(w http.ResponseWriter, r *http.Request, v *visitor, project store.Project,
-	forms []publisherForm, status int, formErr string) error {
 	ctx := r.Context()
+	project := pi.Project
+	// Only the project's collaborators see the page (the policy's ViewReleases).
 	if err := s.policy.Decide(ctx, s.actor(v), policy.ViewReleases, policy.Target{Project: &project, Name: project.NormalizedName}); err != nil {
 		return err
 	}
@@ -261,15 +274,12 @@ func (s *Site) renderPublishing(w http.ResponseWriter, r *http.Request, v *visit
 	if err != nil {
 		return err
 	}
-	if forms == nil {
-		forms = publisherForms(issuers)
-	}
 	ps, err := s.publish.Publishers(ctx, project.ID)
 	if err != nil {
 		return err
 	}
 	p := publishingPage{
-		addForms: addForms{Forms: forms, AddAction: managePath(project.Name, "publishing") + "add/", Audience: s.publish.Audience()},
+		addForms: addForms{Forms: publisherForms(issuers), AddAction: managePath(project.Name, "publishing") + "add/", Audience: s.publish.Audience()},
 		Project:  project, Publishers: s.rows(ctx, ps, issuers),
 		On: prot.TrustedPublishingOnly, InForce: s.policy.TrustedPublishingOnly(prot),
 	}
@@ -290,14 +300,14 @@ func (s *Site) renderPublishing(w http.ResponseWriter, r *http.Request, v *visit
 	if p.CanManage {
 		p.Confirm = confirming(r, p.Publishers)
 	}
-	return s.render(w, r, status, "publishing", "Trusted Publishing of "+project.Name, p, formErr)
+	return s.render(w, r, http.StatusOK, "publishing", "Trusted Publishing of "+project.Name, p, "")
 }
 
-// projectChange runs one change of the project's publishing page. do returns the notice to show after it and,
-// when the change came from a form of publishers, that form filled with what was typed, to show again if the
-// change was refused.
+// projectChange runs one change of the project's publishing page. do gets the page's publisher forms and returns
+// the notice to show after it; a refusal is returned for the route table to show inside the refused form, with
+// what was typed kept from the view (filled).
 func (s *Site) projectChange(w http.ResponseWriter, r *http.Request,
-	do func(ctx context.Context, a policy.Actor, project store.Project, forms []publisherForm) (string, *publisherForm, error)) error {
+	do func(ctx context.Context, a policy.Actor, project store.Project, forms []publisherForm) (string, error)) error {
 	if s.publish == nil {
 		return errNotFound
 	}
@@ -316,12 +326,9 @@ func (s *Site) projectChange(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	forms := publisherForms(issuers)
-	notice, form, err := do(ctx, s.actor(v), pi.Project, forms)
+	notice, err := do(ctx, s.actor(v), pi.Project, publisherForms(issuers))
 	if err != nil {
-		return publishingRefused(w, r, err, back, form, func(status int, formErr string) error {
-			return s.renderPublishing(w, r, v, pi.Project, forms, status, formErr)
-		})
+		return publishingErr(w, r, err, back)
 	}
 	redirect(w, r, back+"?notice="+notice)
 	return nil
@@ -329,20 +336,20 @@ func (s *Site) projectChange(w http.ResponseWriter, r *http.Request,
 
 // AddPublisher registers a publisher of the project.
 func (s *Site) AddPublisher(w http.ResponseWriter, r *http.Request) error {
-	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, forms []publisherForm) (string, *publisherForm, error) {
+	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, forms []publisherForm) (string, error) {
 		f := posted(forms, r)
 		if f == nil {
-			return "", nil, errUnknownKind
+			return "", errUnknownKind
 		}
 		_, err := s.publish.Add(ctx, a, project, f.spec(), requestOf(r))
-		return "publisher-added", f, err
+		return "publisher-added", err
 	})
 }
 
 // RemovePublisher removes a publisher of the project; the tokens it minted stop working at once.
 func (s *Site) RemovePublisher(w http.ResponseWriter, r *http.Request) error {
-	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, *publisherForm, error) {
-		return "publisher-removed", nil, s.publish.Remove(ctx, a, project, publisherID(r), requestOf(r))
+	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, error) {
+		return "publisher-removed", s.publish.Remove(ctx, a, project, publisherID(r), requestOf(r))
 	})
 }
 
@@ -350,16 +357,16 @@ var errSwitchValue = httperror.New(http.StatusBadRequest, "The form could not be
 
 // TrustedPublishingOnly switches the project to accept uploads only from its publishers, or back.
 func (s *Site) TrustedPublishingOnly(w http.ResponseWriter, r *http.Request) error {
-	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, *publisherForm, error) {
+	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, error) {
 		on, err := strconv.ParseBool(r.PostForm.Get("on"))
 		if err != nil {
-			return "", nil, errSwitchValue
+			return "", errSwitchValue
 		}
 		notice := "trusted-only-off"
 		if on {
 			notice = "trusted-only-on"
 		}
-		return notice, nil, s.publish.SetTrustedPublishingOnly(ctx, a, project, on, requestOf(r))
+		return notice, s.publish.SetTrustedPublishingOnly(ctx, a, project, on, requestOf(r))
 	})
 }
 
@@ -375,33 +382,27 @@ func (s *Site) PendingPublishers(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	return s.renderPending(w, r, v, nil, http.StatusOK, "")
-}
-
-func (s *Site) renderPending(w http.ResponseWriter, r *http.Request, v *visitor, forms []publisherForm, status int, formErr string) error {
 	ctx := r.Context()
 	issuers, err := s.db.Issuers(ctx)
 	if err != nil {
 		return err
-	}
-	if forms == nil {
-		forms = publisherForms(issuers)
 	}
 	ps, err := s.publish.Pending(ctx, v.account.ID)
 	if err != nil {
 		return err
 	}
 	p := pendingPage{
-		addForms:   addForms{Forms: forms, AddAction: pendingPath + "add/", Pending: true, Audience: s.publish.Audience()},
+		addForms:   addForms{Forms: publisherForms(issuers), AddAction: pendingPath + "add/", Pending: true, Audience: s.publish.Audience()},
 		Publishers: s.rows(ctx, ps, issuers),
 	}
 	p.Confirm = confirming(r, p.Publishers)
-	return s.render(w, r, status, "publishing_pending", "Your pending publishers", p, formErr)
+	return s.render(w, r, http.StatusOK, "publishing_pending", "Your pending publishers", p, "")
 }
 
-// pendingChange runs one change of the pending publishers page.
+// pendingChange runs one change of the pending publishers page; a refusal is returned for the route table to
+// show inside the refused form.
 func (s *Site) pendingChange(w http.ResponseWriter, r *http.Request,
-	do func(ctx context.Context, a policy.Actor, forms []publisherForm) (string, *publisherForm, error)) error {
+	do func(ctx context.Context, a policy.Actor, forms []publisherForm) (string, error)) error {
 	if s.publish == nil {
 		return errNotFound
 	}
@@ -414,12 +415,9 @@ func (s *Site) pendingChange(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	forms := publisherForms(issuers)
-	notice, form, err := do(ctx, s.actor(v), forms)
+	notice, err := do(ctx, s.actor(v), publisherForms(issuers))
 	if err != nil {
-		return publishingRefused(w, r, err, pendingPath, form, func(status int, formErr string) error {
-			return s.renderPending(w, r, v, forms, status, formErr)
-		})
+		return publishingErr(w, r, err, pendingPath)
 	}
 	redirect(w, r, pendingPath+"?notice="+notice)
 	return nil
@@ -427,19 +425,19 @@ func (s *Site) pendingChange(w http.ResponseWriter, r *http.Request,
 
 // AddPendingPublisher registers a publisher for a project that does not exist yet.
 func (s *Site) AddPendingPublisher(w http.ResponseWriter, r *http.Request) error {
-	return s.pendingChange(w, r, func(ctx context.Context, a policy.Actor, forms []publisherForm) (string, *publisherForm, error) {
+	return s.pendingChange(w, r, func(ctx context.Context, a policy.Actor, forms []publisherForm) (string, error) {
 		f := posted(forms, r)
 		if f == nil {
-			return "", nil, errUnknownKind
+			return "", errUnknownKind
 		}
 		_, err := s.publish.AddPending(ctx, a, f.Project, f.spec(), requestOf(r))
-		return "pending-publisher-added", f, err
+		return "pending-publisher-added", err
 	})
 }
 
 // RemovePendingPublisher removes one of the visitor's pending publishers.
 func (s *Site) RemovePendingPublisher(w http.ResponseWriter, r *http.Request) error {
-	return s.pendingChange(w, r, func(ctx context.Context, a policy.Actor, _ []publisherForm) (string, *publisherForm, error) {
-		return "pending-publisher-removed", nil, s.publish.RemovePending(ctx, a, publisherID(r), requestOf(r))
+	return s.pendingChange(w, r, func(ctx context.Context, a policy.Actor, _ []publisherForm) (string, error) {
+		return "pending-publisher-removed", s.publish.RemovePending(ctx, a, publisherID(r), requestOf(r))
 	})
 }

@@ -76,9 +76,9 @@ func TestPublishingAddAndRemove(t *testing.T) {
 		}
 
 		// The same publisher again.
-		twice := a.submit(pubPage, pubAdd, githubPublisher("123"))
+		twice := a.submit(pubPage, pubAdd, inForm(githubPublisher("123"), "add-github"))
 		wantStatus(t, twice, http.StatusBadRequest, "the same publisher twice")
-		if got := twice.text("#add-github-error"); !strings.Contains(got, "already has this publisher") {
+		if got := twice.text("form#add-github #refusal-add-github"); !strings.Contains(got, "already has this publisher") {
 			t.Errorf("the refusal says %q", got)
 		}
 		if got := attr(twice.find(`form#add-github input[name=owner]`), "value"); got != "Octo" {
@@ -86,9 +86,9 @@ func TestPublishingAddAndRemove(t *testing.T) {
 		}
 
 		// An owner id that is not a number.
-		bad := a.submit(pubPage, pubAdd, githubPublisher("octo"))
+		bad := a.submit(pubPage, pubAdd, inForm(githubPublisher("octo"), "add-github"))
 		wantStatus(t, bad, http.StatusBadRequest, "a non-numeric owner id")
-		if got := bad.text("#add-github-error"); !strings.Contains(got, "owner's id is the number GitHub gives") {
+		if got := bad.text("form#add-github #refusal-add-github"); !strings.Contains(got, "owner's id is the number GitHub gives") {
 			t.Errorf("the refusal says %q", got)
 		}
 		if got := attr(bad.find(`form#add-github input[name=owner_id]`), "value"); got != "octo" {
@@ -137,7 +137,7 @@ func TestPublishingAddAndRemove(t *testing.T) {
 		}
 		gone := a.post(pubRemove, url.Values{"publisher_id": {itoa(ps[0].ID)}, "csrf_token": {a.csrf(pubPage, pubOnly)}})
 		wantStatus(t, gone, http.StatusNotFound, "removing it again")
-		if got := gone.text("p.error"); !strings.Contains(got, "no such publisher") {
+		if got := gone.refusal(); !strings.Contains(got, "no such publisher") {
 			t.Errorf("removing it again says %q", got)
 		}
 	})
@@ -253,6 +253,12 @@ func withName(v url.Values, name string) url.Values {
 	return v
 }
 
+// inForm names the form v is posted from, as the page's hidden "form" field does: its refusal shows inside it.
+func inForm(v url.Values, form string) url.Values {
+	v.Set("form", form)
+	return v
+}
+
 // TestPendingPublishers: a pending publisher for a free name is listed with its expiry and can be removed; a name
 // that is a project already, or a standard library module's, is refused with the reason.
 func TestPendingPublishers(t *testing.T) {
@@ -288,9 +294,9 @@ func TestPendingPublishers(t *testing.T) {
 			{"demo-pkg", "Project 'demo-pkg' exists already"},
 			{"os", "conflict with Python Standard Library module name"},
 		} {
-			p := a.submit(pendingPage, pendingPage+"add/", withName(githubPublisher("123"), c.name))
+			p := a.submit(pendingPage, pendingPage+"add/", inForm(withName(githubPublisher("123"), c.name), "add-github"))
 			wantStatus(t, p, http.StatusBadRequest, "pending publisher for "+c.name)
-			if got := p.text("#add-github-error"); !strings.Contains(got, c.want) {
+			if got := p.text("form#add-github #refusal-add-github"); !strings.Contains(got, c.want) {
 				t.Errorf("%s: the refusal says %q", c.name, got)
 			}
 			if got := attr(p.find(`form#add-github input[name=project_name]`), "value"); got != c.name {

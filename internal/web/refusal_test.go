@@ -55,11 +55,19 @@ func TestRefusalsStayOnThePage(t *testing.T) {
 			}
 		}
 
+		// A refused form that is not on the page shown again (posted from an older page) has its reason at the top
+		// of the page, not nowhere.
+		p := a.submit(collab, collab+"invite/", url.Values{"form": {"a-form-gone-since"}, "username": {"nobody-here"}, "role": {"Owner"}})
+		wantStatus(t, p, http.StatusBadRequest, "a refused form no longer on the page")
+		if got := p.text(`main p.error[role=alert]`); !strings.Contains(got, "There is no user of that name") {
+			t.Errorf("the refusal of a form no longer on the page is not shown: %q", got)
+		}
+
 		// A second invitation to the same user: the conflict is on the page too.
 		if p := a.submit(collab, collab+"invite/", url.Values{"form": {"invite"}, "username": {"bob"}, "role": {"Maintainer"}}); p.status() != http.StatusSeeOther {
 			t.Fatalf("first invitation: %d", p.status())
 		}
-		p := a.submit(collab, collab+"invite/", url.Values{"form": {"invite"}, "username": {"bob"}, "role": {"Maintainer"}})
+		p = a.submit(collab, collab+"invite/", url.Values{"form": {"invite"}, "username": {"bob"}, "role": {"Maintainer"}})
 		wantStatus(t, p, http.StatusBadRequest, "inviting bob twice")
 		if got := p.text(`#refusal-invite`); !strings.Contains(got, "pending invitation") {
 			t.Errorf("second invitation: %q", got)

@@ -81,6 +81,7 @@ var funcs = template.FuncMap{
 	"event":   eventText,
 	"refusal": refusal,
 	"kept":    kept,
+	"filled":  filled,
 }
 
 // kept is what the refused form posted in field, for the page shown again to keep the person's input; "" for every
@@ -202,6 +203,15 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name, 
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	if v.FailedForm != "" && !bytes.Contains(buf.Bytes(), []byte(`id="refusal-`+template.HTMLEscapeString(v.FailedForm)+`"`)) {
+		// The refused form is not on the page any more (it was posted from an older page, or the visitor may no
+		// longer use it): the reason goes at the top of the page rather than nowhere.
+		v.FailedForm = ""
+		buf.Reset()
+		if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+			return fmt.Errorf("web: render %s: %w", name, err)
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")

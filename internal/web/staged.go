@@ -183,7 +183,7 @@ func (s *Site) SetStaging(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, *publisherForm, error) {
+	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, error) {
 		mode, ok := "", false
 		for _, m := range stagingValues {
 			if m.value == r.PostForm.Get("staging") {
@@ -191,14 +191,14 @@ func (s *Site) SetStaging(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if !ok {
-			return "", nil, errStagingMode
+			return "", errStagingMode
 		}
 		ns, err := s.projects.SetStaging(ctx, a, project.Name, mode, requestOf(r))
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 		s.mailNotices(ctx, ns, "")
-		return "staging-changed", nil, nil
+		return "staging-changed", nil
 	})
 }
 
@@ -208,16 +208,16 @@ func (s *Site) PublishMail(w http.ResponseWriter, r *http.Request) error {
 	if s.projects == nil {
 		return errNoManager
 	}
-	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, *publisherForm, error) {
+	return s.projectChange(w, r, func(ctx context.Context, a policy.Actor, project store.Project, _ []publisherForm) (string, error) {
 		on, err := strconv.ParseBool(r.PostForm.Get("on"))
 		if err != nil && r.PostForm.Has("on") {
-			return "", nil, errSwitchValue
+			return "", errSwitchValue
 		}
 		// An unticked checkbox posts nothing: off.
 		notice := "publish-mail-off"
 		if on {
 			notice = "publish-mail-on"
 		}
-		return notice, nil, s.projects.SetPublishMail(ctx, a, project.Name, on)
+		return notice, s.projects.SetPublishMail(ctx, a, project.Name, on)
 	})
 }
