@@ -31,8 +31,9 @@ start_wharf() { # label
   local log=$RUN/$1.log
   taskset -c 0 "$RUN/wharf-$1" serve --data-dir "$BENCH_DATA/wharf" --listen 127.0.0.1:0 > "$log" 2>&1 &
   PID[$1]=$!; pids+=("$!")
-  for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.2; done
-  URL[$1]=$(grep -o 'http://[0-9.:]*' "$log" | head -1)/simple/
+  # The structured "listening" record carries the address the server listens on (the greeting names the site's).
+  for _ in $(seq 100); do grep -q '"msg":"listening"' "$log" && break; sleep 0.2; done
+  URL[$1]=http://$(grep -o '"addr":"[0-9.:]*"' "$log" | head -1 | cut -d'"' -f4)/simple/
 }
 out=$("$SHARED/run-nginx.sh" "$BENCH_DATA/static")
 URL[nginx]=$(sed -n 's/^URL=//p' <<<"$out"); PID[nginx]=$(sed -n 's/^PID=//p' <<<"$out"); pids+=("${PID[nginx]}")

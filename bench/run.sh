@@ -30,8 +30,9 @@ start_wharf() { # data-dir -> sets WHARF_URL and WHARF_PID
   local dir=$1 log=$RUN/wharf-$(basename "$1").log
   taskset -c 0 "$RUN/wharf" serve --data-dir "$dir" --listen 127.0.0.1:0 > "$log" 2>&1 &
   WHARF_PID=$!; pids+=("$WHARF_PID")
-  for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.2; done
-  WHARF_URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1)/simple/
+  # The structured "listening" record carries the address the server listens on (the greeting names the site's).
+  for _ in $(seq 100); do grep -q '"msg":"listening"' "$log" && break; sleep 0.2; done
+  WHARF_URL=http://$(grep -o '"addr":"[0-9.:]*"' "$log" | head -1 | cut -d'"' -f4)/simple/
   sleep 3 # the root is built in the background at start
 }
 

@@ -43,7 +43,8 @@ var (
 	copyURL     = "/static/copy.js?v=" + staticVersion("copy.js")
 )
 
-// scripted are the pages with a WebAuthn ceremony: the only ones that load a script.
+// scripted are the pages with a WebAuthn ceremony, which load webauthn.js; copying (below) load copy.js; no other
+// page loads a script.
 var scripted = map[string]bool{"webauthn": true, "two_factor": true, "reauth": true, "login": true}
 
 // copying are the pages with copy buttons (copy.js). The buttons are rendered hidden and the script shows them:

@@ -1,7 +1,7 @@
 // Package web is wharf's HTML interface: the pages people browse (home, search, projects, releases, profiles) and
 // the account flows (registration with a verified address, login and logout, re-authentication, password reset,
 // the account and API-token pages, administration). Pages are rendered on the server from embedded templates and
-// use no JavaScript.
+// work without JavaScript: only security keys need it, and copy buttons appear when it runs.
 //
 // Handlers translate HTTP into calls of accounts, tokens and the store and return errors that internal/server maps
 // to responses; the rules themselves (passwords, sessions, links, token caveats) live in those packages. What this
