@@ -43,11 +43,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	server.RaiseGCFloor()
 	fs := flag.NewFlagSet("profserve", flag.ContinueOnError)
 	dsn := fs.String("database-url", os.Getenv("WHARF_DATABASE_URL"), "database to serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
 	debug := fs.String("debug", "127.0.0.1:6060", "address of pprof and /debug/cache")
-	cacheSize := fs.Int64("cache-size", 512<<20, "bytes of cached project pages")
+	cacheSize := fs.Int64("cache-size", 64<<20, "bytes of cached project pages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

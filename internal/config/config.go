@@ -98,7 +98,7 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:8080",
 		DataDir:         "./wharf-data",
 		Migrate:         true,
-		CacheSize:       512 << 20,
+		CacheSize:       64 << 20,
 		MaxFileSize:     100 << 20,
 		MaxProjectSize:  10 << 30,
 		MaxUnpackedSize: 512 << 20,
@@ -181,7 +181,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (WHARF_METRICS)")
-	fs.Func("cache-size", "memory for rendered index pages, e.g. 512MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
+	fs.Func("cache-size", "memory for the most read index pages, e.g. 64MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of mail (WHARF_MAIL_FROM)")

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"slices"
 	"testing"
+
+	"wharf/internal/pages"
 
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
@@ -144,13 +148,20 @@ func BenchmarkProjectPageUniform(b *testing.B) {
 func BenchmarkRootGzip(b *testing.B) {
 	db := storetest.OpenSQLite(b)
 	seedProjects(b, db, 100000)
-	ix := New(db, &memBlobs{}, nil, Options{})
+	ix := New(db, &memBlobs{}, nil, Options{Dir: b.TempDir()})
 	mux := testMux(ix)
 	br := newBenchRequest("/simple/", "Accept-Encoding", "gzip")
 	br.serve(b, mux)
-	root := ix.root.Load()
-	b.Logf("root of 100,000 names: %d bytes HTML, %d gzip; JSON %d, %d gzip", len(root.reps[repHTML].body),
-		len(root.reps[repHTMLGzip].body), len(root.reps[repJSON].body), len(root.reps[repJSONGzip].body))
+	var sizes [pages.NumKinds]int64
+	for k, f := range ix.root.Load().files {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes[k] = fi.Size()
+	}
+	b.Logf("root of 100,000 names: %d bytes HTML, %d gzip; JSON %d, %d gzip", sizes[pages.HTML],
+		sizes[pages.HTMLGzip], sizes[pages.JSON], sizes[pages.JSONGzip])
 	b.ReportAllocs()
 	for b.Loop() {
 		br.serve(b, mux)
@@ -160,25 +171,29 @@ func BenchmarkRootGzip(b *testing.B) {
 func BenchmarkRootBuild(b *testing.B) {
 	db := storetest.OpenSQLite(b)
 	seedProjects(b, db, 100000)
-	ix := New(db, &memBlobs{}, nil, Options{})
+	ix := New(db, &memBlobs{}, nil, Options{Dir: b.TempDir()})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ix.buildRoot(context.Background()); err != nil {
+		ix.rootMu.Lock()
+		root, err := ix.buildRoot(context.Background())
+		if err != nil {
 			b.Fatal(err)
 		}
+		removeRoot(root)
+		ix.rootMu.Unlock()
 	}
 }
 
 // BenchmarkCacheGC is one garbage collection with a full cache of bench-sized pages: what every GC cycle of a
 // server holding that many pages pays to mark them, on top of the rest of the heap.
 func BenchmarkCacheGC(b *testing.B) {
-	const pages = 250000
 	body := bytes.Repeat([]byte("x"), 1555)
-	c := newPageCache(1 << 30)
-	for i := range pages {
+	c := newPageCache(64 << 20)
+	for i := range 40000 {
 		name := fmt.Sprintf("project-%d", i)
-		c.put(newPage(name, int64(i+1), repHTML, body, makeETag("p", int64(i+1), "h")), c.generation(name))
+		c.put(name, pages.HTML, newEntry("p", int64(i+1), pages.HTML, slices.Clone(body)), c.generation(name))
 	}
+	b.Logf("%d pages cached", (&Index{pages: c}).CacheStats().Pages)
 	runtime.GC()
 	for b.Loop() {
 		runtime.GC()

@@ -7,222 +7,168 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"wharf/internal/pages"
 )
 
-func testPage(name string, serial int64, body []byte) *page {
-	return newPage(name, serial, repHTML, body, makeETag("p", serial, "h"))
+func testEntry(serial int64, size int) *entry {
+	return newEntry("p", serial, pages.HTML, bytes.Repeat([]byte("x"), size))
 }
 
-// checkShards verifies the invariants of every shard against what the test believes is cached: each page is
-// found under its name, the counts match the slots, and the bytes match the pages' sizes.
-func checkShards(t *testing.T, c *pageCache, want map[string]*page) {
+// checkAccounting verifies that every shard's byte counts are the costs of the entries it holds.
+func checkAccounting(t *testing.T, c *pageCache) {
 	t.Helper()
-	var pages int
 	for i := range c.shards {
 		s := &c.shards[i]
-		tab := s.table.Load()
-		live, dead, empty := 0, 0, 0
-		var bytes int64
-		for j := range tab.slots {
-			switch p := tab.slots[j].Load(); p {
-			case nil:
-				empty++
-			case tombstone:
-				dead++
-			default:
-				live++
-				bytes += p.size
-				if got := tab.lookup(p.hash, p.name); got != p {
-					t.Fatalf("page %q in slot %d is not found by its name", p.name, j)
-				}
+		s.mu.Lock()
+		var cur, prev int64
+		for k, e := range s.cur {
+			cur += e.cost(k.name)
+		}
+		for k, e := range s.prev {
+			prev += e.cost(k.name)
+			if s.cur[k] != nil {
+				t.Errorf("shard %d: %s in both generations", i, k.name)
 			}
 		}
-		if live != s.live || dead != s.dead || bytes != s.bytes {
-			t.Fatalf("shard %d: %d pages, %d tombstones, %d bytes in the table; counted %d, %d, %d",
-				i, live, dead, bytes, s.live, s.dead, s.bytes)
+		if cur != s.curBytes || prev != s.prevBytes {
+			t.Errorf("shard %d: entries cost %d and %d bytes, counted %d and %d", i, cur, prev, s.curBytes, s.prevBytes)
 		}
-		if empty == 0 {
-			t.Fatalf("shard %d: no empty slot left to end a probe", i)
+		if s.curBytes > c.limit || s.prevBytes > c.limit {
+			t.Errorf("shard %d: generations of %d and %d bytes, limit %d", i, s.curBytes, s.prevBytes, c.limit)
 		}
-		pages += live
-	}
-	for name, p := range want {
-		if got := c.get(name); got != p {
-			t.Fatalf("%s: cached %p, want %p", name, got, p)
-		}
-	}
-	if pages < len(want) {
-		t.Fatalf("%d pages in the tables, fewer than the %d expected", pages, len(want))
+		s.mu.Unlock()
 	}
 }
 
-// TestCacheTable runs random puts, drops and lookups against a model, with a budget small enough that pages are
-// evicted and tables grow, shrink and fill with tombstones.
-func TestCacheTable(t *testing.T) {
-	body := bytes.Repeat([]byte("x"), 200)
-	c := newPageCache(256 << 10)
-	rng := rand.New(rand.NewPCG(1, 2))
-	present := map[string]*page{} // pages the model knows were put and not dropped since; eviction may remove them
-	for i := range 50000 {
-		name := fmt.Sprintf("n%d", rng.IntN(3000))
-		switch op := rng.IntN(10); {
-		case op < 6:
-			p := testPage(name, int64(i), body)
-			if got := c.put(p, c.generation(name)); got != p {
-				t.Fatalf("put %s: got %p, want the new page", name, got)
-			}
-			present[name] = p
-		case op < 8:
-			c.drop(name)
-			delete(present, name)
-			if c.get(name) != nil {
-				t.Fatalf("%s found after drop", name)
-			}
-		default:
-			if got := c.get(name); got != nil && got != present[name] {
-				t.Fatalf("%s: lookup found a page that is not the last one put", name)
-			}
-		}
-		if i%5000 == 0 {
-			checkShards(t, c, nil)
-		}
-	}
-	checkShards(t, c, nil)
-	for name, p := range present {
-		if got := c.get(name); got != nil && got != p {
-			t.Fatalf("%s: stale page", name)
-		}
-	}
-	if _, size := c.stats(); size > 256<<10 {
-		t.Errorf("%d bytes cached, over the 256 KiB budget", size)
-	}
-	if c.evictions.Load() == 0 {
-		t.Error("nothing was evicted: the test does not exercise eviction")
-	}
-}
-
-// TestCacheWorkingSet is the bench's Zipf puzzle in small: after a scan of many pages read once has filled the
-// cache, a working set that fits is read again and again; from its third round on it must be served from the
-// cache entirely.
-func TestCacheWorkingSet(t *testing.T) {
-	body := bytes.Repeat([]byte("x"), 1000)
-	const limit = 4 << 20
+// TestCacheBound fills a small cache with far more than it holds while one page is read all along.
+func TestCacheBound(t *testing.T) {
+	const limit = 1 << 20
 	c := newPageCache(limit)
-	fill := func(name string) {
-		if c.get(name) == nil {
-			c.put(testPage(name, 1, body), c.generation(name))
-		}
-	}
-	for i := range 20000 { // several times what fits
-		fill(fmt.Sprintf("scan-%d", i))
-	}
-	per := testPage("x", 1, body).size
-	working := int(limit / per / 2)
-	for round := range 5 {
-		before := c.misses.Load()
-		for i := range working {
-			fill(fmt.Sprintf("hot-%d", i))
-		}
-		if misses := c.misses.Load() - before; round >= 2 && misses > 0 {
-			t.Errorf("round %d: %d misses in a working set of %d pages, half of the cache", round, misses, working)
-		}
-	}
-}
-
-// TestCacheAccounting checks that what the cache counts against its budget is what its pages take on the heap, so
-// that the budget bounds the memory and not just the bodies.
-func TestCacheAccounting(t *testing.T) {
-	const n = 20000
-	c := newPageCache(1 << 30)
-	bodies := make([][]byte, 7)
-	for i := range bodies {
-		bodies[i] = bytes.Repeat([]byte("y"), 900+i*150) // spread over several size classes
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		name := fmt.Sprintf("project-name-%d", i)
-		c.put(testPage(name, int64(i+1), bodies[i%len(bodies)]), c.generation(name))
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	_, accounted := c.stats()
-	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	if ratio := float64(heap) / float64(accounted); ratio < 0.85 || ratio > 1.15 {
-		t.Errorf("%d pages take %d heap bytes, accounted as %d (ratio %.2f)", n, heap, accounted, ratio)
-	}
-	runtime.KeepAlive(c)
-}
-
-// TestCacheConcurrent reads while writers put, drop and evict; run with -race it checks that lookups without a
-// lock see only whole pages.
-func TestCacheConcurrent(t *testing.T) {
-	body := bytes.Repeat([]byte("z"), 300)
-	c := newPageCache(512 << 10)
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for i := range 20000 {
-				name := fmt.Sprintf("c%d", rng.IntN(2000))
-				if rng.IntN(5) == 0 {
-					c.drop(name)
-					continue
-				}
-				p := c.put(testPage(name, int64(i), body), c.generation(name))
-				if p != nil && p.rep(repHTML) == nil {
-					t.Errorf("%s: cached page without its body", name)
-					return
-				}
+	for i := range 10000 {
+		name := fmt.Sprintf("p%d", i)
+		c.put(name, pages.HTML, testEntry(1, 1000), c.generation(name))
+		if i%10 == 0 {
+			if c.get("p0", pages.HTML) == nil && i > 0 {
+				t.Fatalf("after %d pages, the page read all along was evicted", i)
 			}
-		})
+		}
 	}
-	for range 4 {
+	st := (&Index{pages: c}).CacheStats()
+	if st.Bytes > limit || st.Pages < limit/4/1200 {
+		t.Errorf("%d pages in %d bytes, limit %d", st.Pages, st.Bytes, limit)
+	}
+	if st.Evictions == 0 {
+		t.Error("no evictions counted")
+	}
+	if c.get("p9999", pages.HTML) == nil {
+		t.Error("the page put last is not cached")
+	}
+	if c.get("p1", pages.HTML) != nil {
+		t.Error("a page read once, thousands of pages ago, is still cached")
+	}
+	if c.get("p0", pages.JSON) != nil {
+		t.Error("a form never put is cached")
+	}
+	checkAccounting(t, c)
+
+	// A page too large for a generation is never cached.
+	c.put("huge", pages.HTML, testEntry(1, limit), c.generation("huge"))
+	if c.get("huge", pages.HTML) != nil {
+		t.Error("a page of the whole cache's size was cached")
+	}
+}
+
+// TestCacheInvalidation: a miss that read the store before an invalidation does not store what it read, a newer
+// serial is never replaced by an older one, and the serial poll drops only older forms.
+func TestCacheInvalidation(t *testing.T) {
+	c := newPageCache(1 << 20)
+	gen := c.generation("a")
+	c.drop("a")
+	c.put("a", pages.HTML, testEntry(1, 10), gen)
+	if c.get("a", pages.HTML) != nil {
+		t.Error("a page read before an invalidation was cached after it")
+	}
+
+	newer := testEntry(5, 10)
+	c.put("b", pages.HTML, newer, c.generation("b"))
+	c.put("b", pages.HTML, testEntry(4, 10), c.generation("b"))
+	if got := c.get("b", pages.HTML); got != newer {
+		t.Errorf("an older serial replaced a newer one: serial %d", got.serial)
+	}
+
+	c.put("b", pages.JSON, testEntry(3, 10), c.generation("b"))
+	c.dropOlder("b", 5)
+	if c.get("b", pages.JSON) != nil {
+		t.Error("a form older than the serial polled survived")
+	}
+	if c.get("b", pages.HTML) != newer {
+		t.Error("a form as new as the serial polled was dropped")
+	}
+	c.drop("b")
+	for k := range pages.NumKinds {
+		if c.get("b", k) != nil {
+			t.Errorf("form %d survived drop", k)
+		}
+	}
+	checkAccounting(t, c)
+}
+
+// TestCacheWorkingSet reads a set of popular pages between many pages read once, as a Zipf mix does: the popular
+// ones must stay.
+func TestCacheWorkingSet(t *testing.T) {
+	c := newPageCache(4 << 20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	hot := make([]string, 200)
+	for i := range hot {
+		hot[i] = fmt.Sprintf("hot-%d", i)
+	}
+	misses := 0
+	for i := range 100000 {
+		name := fmt.Sprintf("once-%d", i)
+		c.put(name, pages.HTML, testEntry(1, 1500), c.generation(name))
+		h := hot[rng.IntN(len(hot))]
+		if c.get(h, pages.HTML) == nil {
+			misses++
+			c.put(h, pages.HTML, testEntry(1, 1500), c.generation(h))
+		}
+	}
+	// Each popular page misses once at first, and then only if two generations pass without a read of it.
+	if misses > 2*len(hot) {
+		t.Errorf("%d misses on %d popular pages over 100,000 reads", misses, len(hot))
+	}
+	checkAccounting(t, c)
+}
+
+// TestCacheConcurrent puts, reads and drops from several goroutines (run with -race) and checks the accounting.
+func TestCacheConcurrent(t *testing.T) {
+	c := newPageCache(256 << 10)
+	var wg sync.WaitGroup
+	for g := range 4 {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(3, 4))
-			for range 100000 {
-				name := fmt.Sprintf("c%d", rng.IntN(2000))
-				if p := c.get(name); p != nil {
-					r := p.rep(repHTML)
-					if p.name != name || r == nil || len(r.body) != len(body) || r.length[0] != "300" {
-						t.Errorf("%s: lookup returned %q with %v", name, p.name, r)
-						return
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 20000 {
+				name := fmt.Sprintf("p%d", rng.IntN(500))
+				k := pages.Kind(rng.IntN(int(pages.NumKinds)))
+				switch rng.IntN(10) {
+				case 0:
+					c.drop(name)
+				case 1:
+					c.dropOlder(name, rng.Int64N(10))
+				default:
+					if c.get(name, k) == nil {
+						c.put(name, k, testEntry(rng.Int64N(10), 100+rng.IntN(2000)), c.generation(name))
 					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	checkShards(t, c, nil)
-}
-
-func TestCacheAddRep(t *testing.T) {
-	c := newPageCache(1 << 20)
-	p := c.put(testPage("a", 3, []byte("<html>")), c.generation("a"))
-	_, before := c.stats()
-	r := c.addRep(p, repHTMLGzip, []byte("zipped"), `"z"`)
-	if p.rep(repHTMLGzip) != r || string(r.body) != "zipped" || r.etag[0] != `"z"` || r.length[0] != "6" {
-		t.Fatalf("added rep %+v", r)
-	}
-	if _, after := c.stats(); after-before != r.cost() || p.size != c.shards[p.hash%cacheShards].bytes {
-		t.Errorf("adding a rep of %d bytes moved the shard from %d to %d", r.cost(), before, after)
-	}
-	// A second rendering of the same form keeps the first.
-	if again := c.addRep(p, repHTMLGzip, []byte("other"), `"o"`); again != r {
-		t.Error("a rep was replaced")
-	}
-	// A page dropped meanwhile gets its rendering served once, not cached.
-	c.drop("a")
-	if r := c.addRep(p, repJSON, []byte("{}"), `"j"`); string(r.body) != "{}" || p.rep(repJSON) != nil {
-		t.Error("a rep was added to a page no longer cached")
-	}
-	checkShards(t, c, nil)
+	checkAccounting(t, c)
 }
 
 // TestConcurrentFills requests every form of one project from several goroutines while uploads and invalidations
@@ -286,7 +232,6 @@ func TestConcurrentFills(t *testing.T) {
 			last = fmt.Sprintf("demo_pkg-%d.0-py3-none-any.whl", 10+i)
 			fx.upload(t, demoFile{"Demo_Pkg", fmt.Sprintf("%d.0", 10+i), last, "", "{}", true}, t0.Add(time.Duration(i+2)*time.Hour))
 			fx.ix.Invalidate("demo-pkg")
-			time.Sleep(5 * time.Millisecond)
 		}
 		close(stop)
 		wg.Wait()

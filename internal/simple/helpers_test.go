@@ -158,7 +158,7 @@ func newFixture(t testing.TB, e storetest.Engine) *fixture {
 		t.Fatal(err)
 	}
 	fx.downloads = critical.NewCounter(fx.sink, critical.CounterOptions{Now: fx.clock.now})
-	fx.ix = New(fx.db, fx.blobs, fx.downloads, Options{BaseURL: "https://wharf.example/", Now: fx.clock.now})
+	fx.ix = New(fx.db, fx.blobs, fx.downloads, Options{BaseURL: "https://wharf.example/", Now: fx.clock.now, Dir: t.TempDir()})
 	fx.mux = testMux(fx.ix)
 	return fx
 }

@@ -1,11 +1,14 @@
 package simple
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
+	"wharf/internal/pages"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
@@ -93,7 +96,7 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	doc := ix.apiDocument(si, shown, oneRelease)
 	// wharf's own fields: whether the project is critical, and whether every maintainer has a second factor.
 	doc.Info["critical"], doc.Info["fully_protected"] = critical, protected
-	body := marshal(doc)
+	body := pages.AppendJSON(nil, doc)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method != http.MethodHead {
 		w.Write(body)
@@ -183,8 +186,8 @@ func (ix *Index) apiFile(f store.File) apiFile {
 		Downloads: -1, Filename: f.Filename, MD5Digest: f.MD5, PackageType: f.PackageType,
 		PythonVersion: f.PythonVersion, Size: f.Size,
 		UploadTime:        f.UploadedAt.UTC().Format("2006-01-02T15:04:05"),
-		UploadTimeISO8601: formatUploadTime(f.UploadedAt),
-		URL:               ix.baseURL + fileURL(f),
+		UploadTimeISO8601: f.UploadedAt.UTC().Format(pages.UploadTimeLayout),
+		URL:               ix.baseURL + pages.FileURL(f.SHA256, f.Filename),
 		Yanked:            f.Yanked,
 	}
 	if f.RequiresPython != "" {
@@ -206,7 +209,7 @@ var (
 	infoLists = []string{"classifiers"}
 )
 
-func (ix *Index) apiDocument(si sortedIndex, shown int, oneRelease bool) apiDocument {
+func (ix *Index) apiDocument(si store.ProjectIndex, shown int, oneRelease bool) apiDocument {
 	rel := si.Releases[shown]
 	doc := apiDocument{
 		Info:            ix.apiInfo(si.Project, rel),
@@ -280,4 +283,25 @@ func (ix *Index) apiInfo(p store.Project, rel store.Release) map[string]any {
 	info["docs_url"] = nil
 	info["downloads"] = map[string]int{"last_day": -1, "last_month": -1, "last_week": -1}
 	return info
+}
+
+// sortIndex puts a project's releases and files in PyPI's order: releases by PEP 440 version, files by release and
+// then filename.
+func sortIndex(pi store.ProjectIndex) store.ProjectIndex {
+	order := pages.Order(len(pi.Releases), func(i int) string { return pi.Releases[i].Version })
+	rank := make(map[int64]int, len(order))
+	out := pi
+	out.Releases = make([]store.Release, len(order))
+	for r, i := range order {
+		rank[pi.Releases[i].ID] = r
+		out.Releases[r] = pi.Releases[i]
+	}
+	out.Files = slices.Clone(pi.Files)
+	slices.SortStableFunc(out.Files, func(a, b store.File) int {
+		if c := cmp.Compare(rank[a.ReleaseID], rank[b.ReleaseID]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Filename, b.Filename)
+	})
+	return out
 }

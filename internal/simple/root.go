@@ -1,23 +1,29 @@
 package simple
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
+	"os"
 	"strconv"
-	"sync"
 	"time"
-	"unicode/utf8"
+
+	"wharf/internal/pages"
 )
 
-// rootIndex is one build of the index root, in every representation.
+// rootIndex is one build of the index root: a file per form in the Index's folder, sent as nginx sends a static
+// file (sendfile), so the root's tens of megabytes stay in the operating system's page cache, not in the heap.
 type rootIndex struct {
 	serial    int64
-	serialHdr []string
-	reps      [numReps]*rep
+	serialHdr [1]string
+	files     [pages.NumKinds]rootFile
+}
+
+type rootFile struct {
+	path   string
+	etag   [1]string
+	length [1]string
 }
 
 // ServeRoot serves GET /simple/: every project name, from the last build.
@@ -35,7 +41,31 @@ func (ix *Index) ServeRoot(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	gz := acceptsGzip(r)
-	writeRep(w, r, contentTypes[f], b.serialHdr, b.reps[kindOf(f, gz)], gz)
+	rf := &b.files[pages.KindOf(f == formatV1JSON, gz)]
+	h := w.Header()
+	h["Content-Type"] = contentTypes[f]
+	h["Vary"] = varyHeader
+	h["Etag"] = rf.etag[:]
+	h["X-Pypi-Last-Serial"] = b.serialHdr[:]
+	if noneMatch(r, rf.etag[0]) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if gz {
+		h["Content-Encoding"] = gzipHeader
+	}
+	h["Content-Length"] = rf.length[:]
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	// Each request opens the file: a shared handle would share its offset, which sendfile moves.
+	body, err := os.Open(rf.path)
+	if err != nil {
+		return fmt.Errorf("index root: %w", err)
+	}
+	defer body.Close()
+	// io.Copy hands the file to the connection, which sends it with sendfile.
+	io.Copy(w, body)
 	return nil
 }
 
@@ -49,13 +79,14 @@ func (ix *Index) firstRoot(ctx context.Context) (*rootIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix.root.Store(b)
+	ix.installRoot(b)
 	return b, nil
 }
 
 // rootLoop builds the root at once and then rebuilds it when the index changed, at most every RootInterval, so a
-// burst of uploads costs one build; requests get the previous build meanwhile.
+// burst of uploads costs one build; requests get the previous build meanwhile. The files go when ctx ends.
 func (ix *Index) rootLoop(ctx context.Context) {
+	defer ix.removeRoots()
 	t := time.NewTicker(ix.rootInterval)
 	defer t.Stop()
 	for {
@@ -91,105 +122,94 @@ func (ix *Index) refreshRoot(ctx context.Context) error {
 		}
 		return err
 	}
-	ix.root.Store(b)
+	ix.installRoot(b)
 	return nil
 }
 
-// buildRoot streams every name from the database into the HTML and JSON bodies, then compresses both.
-func (ix *Index) buildRoot(ctx context.Context) (*rootIndex, error) {
+// installRoot makes b the root served and removes the files of the build before the one it replaces: a request
+// that took the replaced build a moment ago may still be about to open its file. rootMu is held.
+func (ix *Index) installRoot(b *rootIndex) {
+	if ix.oldRoot != nil {
+		removeRoot(ix.oldRoot)
+	}
+	ix.oldRoot = ix.root.Swap(b)
+}
+
+// removeRoots removes the root's files, and their folder if it was made here.
+func (ix *Index) removeRoots() {
+	ix.rootMu.Lock()
+	defer ix.rootMu.Unlock()
+	for _, b := range []*rootIndex{ix.oldRoot, ix.root.Swap(nil)} {
+		if b != nil {
+			removeRoot(b)
+		}
+	}
+	ix.oldRoot = nil
+	if ix.ownDir {
+		os.RemoveAll(ix.dir)
+		ix.dir, ix.ownDir = "", false
+	}
+}
+
+func removeRoot(b *rootIndex) {
+	for _, f := range b.files {
+		os.Remove(f.path)
+	}
+}
+
+// buildRoot streams every name from the database into the root's files; rootMu is held.
+func (ix *Index) buildRoot(ctx context.Context) (_ *rootIndex, err error) {
 	// The serial is read first: a change during the scan leaves the build with an older serial than the
 	// database, so the next turn builds again.
 	serial, err := ix.db.LastSerial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("build root: %w", err)
 	}
-	var hint [2]int
-	if prev := ix.root.Load(); prev != nil {
-		hint = [2]int{len(prev.reps[repHTML].body), len(prev.reps[repJSON].body)}
-	}
-	html := make([]byte, 0, hint[0]+hint[0]/16+4096)
-	js := make([]byte, 0, hint[1]+hint[1]/16+4096)
-	html = append(html, htmlHead...)
-	html = append(html, "Simple index"...)
-	html = append(html, htmlBody...)
-	js = append(js, `{"meta":{"api-version":"`+apiVersion+`","_last-serial":`...)
-	js = strconv.AppendInt(js, serial, 10)
-	js = append(js, `},"projects":[`...)
-	first := true
-	err = ix.db.EachProjectName(ctx, func(name string) error {
-		html = append(html, `    <a href="/simple/`...)
-		html = appendHTML(html, url.PathEscape(name))
-		html = append(html, `/">`...)
-		html = appendHTML(html, name)
-		html = append(html, "</a>\n"...)
-		if !first {
-			js = append(js, ',')
+	if ix.dir == "" {
+		if ix.dir, err = os.MkdirTemp("", "wharf-index-*"); err != nil {
+			return nil, fmt.Errorf("build root: %w", err)
 		}
-		first = false
-		js = append(js, `{"name":`...)
-		js = appendJSONString(js, name)
-		js = append(js, '}')
+		ix.ownDir = true
+	}
+	b := &rootIndex{serial: serial, serialHdr: [1]string{strconv.FormatInt(serial, 10)}}
+	var dst [pages.NumKinds]io.Writer
+	for k := range pages.NumKinds {
+		f, err := os.CreateTemp(ix.dir, "root-*"+rootSuffixes[k])
+		if err != nil {
+			removeRoot(b)
+			return nil, fmt.Errorf("build root: %w", err)
+		}
+		defer f.Close()
+		b.files[k] = rootFile{path: f.Name(), etag: [1]string{makeETag("r", serial, etagSuffixes[k])}}
+		dst[k] = f
+	}
+	defer func() {
+		if err != nil {
+			removeRoot(b)
+		}
+	}()
+	root, err := pages.NewRoot(dst, serial, ix.rootLevel)
+	if err != nil {
+		return nil, fmt.Errorf("build root: %w", err)
+	}
+	err = ix.db.EachProjectName(ctx, func(name string) error {
+		root.Add(name)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build root: %w", err)
 	}
-	html = append(html, htmlFoot...)
-	html = strconv.AppendInt(html, serial, 10)
-	html = append(html, "-->\n"...)
-	js = append(js, "]}"...)
-
-	// The two compressions are independent; on a machine with a spare core they finish in half the time.
-	var zhtml, zjs []byte
-	var wg sync.WaitGroup
-	wg.Go(func() { zhtml = gzipLevel(html, ix.rootLevel) })
-	zjs = gzipLevel(js, ix.rootLevel)
-	wg.Wait()
-
-	b := &rootIndex{serial: serial, serialHdr: []string{strconv.FormatInt(serial, 10)}}
-	for k, body := range [numReps][]byte{html, zhtml, js, zjs} {
-		b.reps[k] = newRep(body, makeETag("r", serial, etagSuffixes[k]))
+	if err := root.Close(); err != nil {
+		return nil, fmt.Errorf("build root: %w", err)
+	}
+	for k, f := range dst {
+		fi, err := f.(*os.File).Stat()
+		if err != nil {
+			return nil, fmt.Errorf("build root: %w", err)
+		}
+		b.files[k].length[0] = strconv.FormatInt(fi.Size(), 10)
 	}
 	return b, nil
 }
 
-func gzipLevel(b []byte, level int) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(b)/6 + 64)
-	zw, err := gzip.NewWriterLevel(&buf, level)
-	if err != nil {
-		zw = gzip.NewWriter(&buf)
-	}
-	zw.Write(b)
-	zw.Close()
-	return buf.Bytes()
-}
-
-// appendJSONString appends s as a JSON string. Project names are plain ASCII; the escaping is for the rest.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-			i++
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			i++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-		}
-	}
-	return append(b, '"')
-}
+var rootSuffixes = [pages.NumKinds]string{".html", ".html.gz", ".json", ".json.gz"}

@@ -1,9 +1,10 @@
 // Package simple serves the package-index read protocols: the PEP 503 / PEP 691 simple API (with PEP 592 yanking,
 // PEP 658/714 core-metadata files and PEP 700's additions), PyPI's JSON API, and the distribution files themselves.
 //
-// The simple API is what every pip and uv run reads, so it is served from memory: the index root is rebuilt in the
-// background when the index changes, and project pages are rendered once per change of the project and kept in a
-// bounded cache, so that a page served again touches neither the database nor the allocator.
+// The simple API is what every pip and uv run reads. A project's pages are rendered when the project changes and
+// stored with it (package pages), so a request reads one row, and the pages read most often are kept in a small
+// cache in memory. The index root is rebuilt in the background when the index changes, into files sent as nginx
+// sends them.
 package simple
 
 import (
@@ -21,12 +22,14 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/critical"
 	"wharf/internal/httperror"
+	"wharf/internal/pages"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )
 
 // Store is what the index reads; *store.DB satisfies it.
 type Store interface {
+	SimplePage(ctx context.Context, normalized string, k pages.Kind) (serial int64, body []byte, err error)
 	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
 	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error
@@ -47,11 +50,11 @@ type Options struct {
 	// BaseURL is the public URL of the index, without a trailing slash; the JSON API's links are absolute under
 	// it. Empty makes them absolute paths.
 	BaseURL string
-	// CacheBytes bounds the memory of cached project pages (default 256 MiB).
+	// CacheBytes bounds the memory of cached project pages (default 64 MiB).
 	CacheBytes int64
-	// NotFoundTTL is how long an unknown project's 404 is remembered (default 10 s). Invalidate and the serial
-	// poll forget it sooner when the project is created.
-	NotFoundTTL time.Duration
+	// Dir holds the index root's files (default: a new folder in the system's temporary folder, removed when Run
+	// returns).
+	Dir string
 	// PollInterval is how often the database's serial is checked, to drop pages that another instance changed
 	// (default 1 s).
 	PollInterval time.Duration
@@ -78,17 +81,19 @@ type Index struct {
 	now       func() time.Time
 	log       *slog.Logger
 
-	notFoundTTL  time.Duration
 	pollInterval time.Duration
 	pollWindow   time.Duration
 	rootInterval time.Duration
 	rootLevel    int
+	dir          string // guarded by rootMu
+	ownDir       bool   // dir was made here, and goes when Run returns
 
 	pages  *pageCache
 	accept acceptMemo
 
 	root      atomic.Pointer[rootIndex]
 	rootMu    sync.Mutex  // one root build at a time
+	oldRoot   *rootIndex  // the build before root, whose files requests may still open; guarded by rootMu
 	rootDirty atomic.Bool // a local write happened: rebuild even if the serial looks unchanged
 }
 
@@ -99,7 +104,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 		baseURL:      strings.TrimRight(opts.BaseURL, "/"),
 		now:          opts.Now,
 		log:          opts.Log,
-		notFoundTTL:  opts.NotFoundTTL,
+		dir:          opts.Dir,
 		pollInterval: opts.PollInterval,
 		pollWindow:   opts.PollWindow,
 		rootInterval: opts.RootInterval,
@@ -111,7 +116,6 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	if ix.log == nil {
 		ix.log = slog.Default()
 	}
-	setDefault(&ix.notFoundTTL, 10*time.Second)
 	setDefault(&ix.pollInterval, time.Second)
 	setDefault(&ix.pollWindow, 10*time.Second)
 	setDefault(&ix.rootInterval, 5*time.Second)
@@ -120,7 +124,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	}
 	size := opts.CacheBytes
 	if size <= 0 {
-		size = 256 << 20
+		size = 64 << 20
 	}
 	ix.pages = newPageCache(size)
 	return ix
@@ -213,27 +217,27 @@ var (
 	anyOrigin      = []string{"*"}
 )
 
-// writeRep sends a prepared representation, or 304 when the client holds it already.
-func writeRep(w http.ResponseWriter, r *http.Request, contentType, serial []string, rp *rep, gz bool) {
+// writeEntry sends a page, or 304 when the client holds it already.
+func writeEntry(w http.ResponseWriter, r *http.Request, contentType []string, e *entry, gz bool) {
 	h := w.Header()
 	h["Content-Type"] = contentType
 	h["Vary"] = varyHeader
-	h["Etag"] = rp.etag[:]
-	h["X-Pypi-Last-Serial"] = serial
-	if noneMatch(r, rp.etag[0]) {
+	h["Etag"] = e.etag[:]
+	h["X-Pypi-Last-Serial"] = e.serialHdr[:]
+	if noneMatch(r, e.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	if gz {
 		h["Content-Encoding"] = gzipHeader
 	}
-	if len(rp.body) > autoLengthMax || r.Method == http.MethodHead {
-		h["Content-Length"] = rp.length[:]
+	if len(e.body) > autoLengthMax || r.Method == http.MethodHead {
+		h["Content-Length"] = e.length[:]
 	}
 	if r.Method == http.MethodHead {
 		return
 	}
-	w.Write(rp.body)
+	w.Write(e.body)
 }
 
 // autoLengthMax is the size up to which net/http buffers a response and sends its Content-Length by itself, outside

@@ -260,7 +260,8 @@ func fileWithContent(ctx context.Context, q rowQuerier, sha256, blake2 string) (
 	return name, err
 }
 
-// journal records a change and moves the project's serial to it; p, when given, is updated to match.
+// journal records a change and moves the project's serial to it, and renders the project's pages at that serial;
+// p, when given, is updated to match. Every change a page shows goes through here, after its rows are written.
 func journal(ctx context.Context, tx *sql.Tx, projectID int64, action, detail string, userID int64, now int64, p *Project) error {
 	var serial int64
 	if err := tx.QueryRowContext(ctx,
@@ -274,7 +275,7 @@ func journal(ctx context.Context, tx *sql.Tx, projectID int64, action, detail st
 	if p != nil {
 		p.LastSerial = serial
 	}
-	return nil
+	return writePages(ctx, tx, projectID)
 }
 
 // YankRelease marks a release yanked (PEP 592) or, with yanked false, restores it.

@@ -14,9 +14,9 @@ const seedChunk = 2000
 
 // SeedFiles loads many files at once for benchmarks and imports, in one transaction, with multi-row statements
 // instead of AddFile's per-file round trips: projects (created without roles or uploader), their releases, files,
-// the filename registry, the content registry, the search rows and one journal entry per project, which becomes
-// the project's serial. Projects that already exist are skipped whole, so a seed that stopped half-way can be run
-// again. It does none of the upload path's checks: the caller vouches for names, versions and hashes.
+// the filename registry, the content registry, the search rows, one journal entry per project, which becomes the
+// project's serial, and the projects' pages. Projects that already exist are skipped whole, so a seed that stopped
+// half-way can be run again. It does none of the upload path's checks: the caller vouches for names, versions and hashes.
 func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 	type release struct {
 		project, canonical string
@@ -199,7 +199,11 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 				return fmt.Errorf("serials: %w", err)
 			}
 		}
-		return nil
+		ids := make([]int64, len(created))
+		for i, p := range created {
+			ids[i] = projectIDs[p.NormalizedName]
+		}
+		return renderPagesOf(ctx, tx, ids)
 	})
 	if err != nil {
 		return fmt.Errorf("seed files: %w", err)

@@ -24,5 +24,6 @@ func TestConformance(t *testing.T) {
 		t.Run(e.Name+"/admin", func(t *testing.T) { storetest.RunAdmin(t, e.Open) })
 		t.Run(e.Name+"/feeds", func(t *testing.T) { storetest.RunFeeds(t, e.Open) })
 		t.Run(e.Name+"/search", func(t *testing.T) { storetest.RunSearch(t, e.Open) })
+		t.Run(e.Name+"/pages", func(t *testing.T) { storetest.RunPages(t, e.Open) })
 	}
 }

@@ -1,0 +1,14 @@
+-- The simple API's pages of each project, rendered when the project changes (store.writePages, called by every
+-- write that moves the project's serial, in its transaction), so that reading a page is one key lookup. serial is
+-- the project's last_serial the pages were rendered at. The migration's second step renders the pages of the
+-- projects already stored.
+CREATE TABLE simple_pages (
+    project_id BIGINT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+    serial     BIGINT NOT NULL,
+    json_gz    BYTEA  NOT NULL,
+    html_gz    BYTEA  NOT NULL,
+    html       BYTEA  NOT NULL,
+    json       BYTEA  NOT NULL
+);
+-- Compressed bodies do not compress again: TOAST need not try.
+ALTER TABLE simple_pages ALTER COLUMN json_gz SET STORAGE EXTERNAL, ALTER COLUMN html_gz SET STORAGE EXTERNAL;
