@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Before and after in one run: nginx serving the static pages, wharf built from a git revision and wharf built from
 # the working tree, loaded scenario by scenario in turn, so that the noise of a shared machine falls on all three
-# alike. Prints the shared bench's rows, then each wharf's median rps as a ratio to nginx's.
+# alike. Prints the shared bench's rows, then each wharf's median rps as a ratio to nginx's, and each wharf's peak RSS.
 #
 #   bench/compare.sh [REV]          (default REV: HEAD)
 #
 # Environment: SCENARIOS (default "hot uniform zipf zipf@128"), and DURATION, REPS, CONNS, WARMUP as for the shared
-# simple-load.sh. Needs what bench/run.sh needs; the servers' logs and builds go to /tmp/wharf-bench-run/compare.
+# simple-load.sh. Besides the shared bench's scenarios (hot uniform zipf zipf-gzip root-gzip root-identity, each
+# with an optional @CONNS), three kinds of its own:
+#   json:NAME          the simple API's mix NAME asked for as PEP 691 JSON (nginx, which cannot negotiate, serves
+#                      the HTML of the same pages: the same work for a static server)
+#   api:NAME           PyPI's JSON API, /pypi/PROJECT/json, over mix NAME (nginx serves the same bytes as files)
+#   api-release:NAME   the same for /pypi/PROJECT/1.1/json
+# The JSON API's files and mixes are written by bench/apidocs on first use (hot, zipf, and uniform over the projects
+# of the Zipf mix). Needs what bench/run.sh needs; the servers' logs and builds go to /tmp/wharf-bench-run/compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -41,13 +48,54 @@ start_wharf before
 start_wharf after
 sleep 3 # the roots are built in the background at start
 
+if [[ " $SCENARIOS " == *" api"* ]] && [ ! -s "$BENCH_DATA/static/paths-api/zipf.txt" ]; then
+  go run ./bench/apidocs -database-url "sqlite:$BENCH_DATA/wharf/wharf.db" -static "$BENCH_DATA/static"
+fi
+
+# json_load LABEL NAME CONNS: the simple-API mix NAME with PEP 691's Accept header, run and summarised as the shared
+# simple-load.sh does its scenarios (it has no way to add a header to a mix of pages).
+json_load() {
+  local label=$1 name=$2 c=$3 dir=$RUN/results/$1 hdr=() r
+  [ "$label" = nginx ] || hdr=(-H "Accept: application/vnd.pypi.simple.v1+json")
+  mkdir -p "$dir"
+  run() {
+    timeout $(($2 + 30)) taskset -c "${CLIENT_CPU:-1}" wrk -t1 -c"$c" -d"$2"s --timeout 10s "${hdr[@]}" \
+      -s "$SHARED/random-paths.lua" "${URL[$label]}" -- "$BENCH_DATA/static/paths/$name.txt" /simple/ > "$1" 2>&1 || true
+  }
+  run /dev/null "${WARMUP:-2}"
+  for r in $(seq "${REPS:-3}"); do run "$dir/json-$name-c$c-r$r.txt" "${DURATION:-15}"; done
+  python3 - "$label" "json-$name" "$c" "$dir" "${REPS:-3}" <<'PY'
+import json, statistics as st, sys
+label, name, c, d, reps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+runs = [json.loads(l[5:]) for r in range(1, reps + 1) for l in open(f"{d}/{name}-c{c}-r{r}.txt") if l.startswith("JSON ")]
+if not runs:
+    print(f"| {label} | {name} | {c} | FAILED (see {d}) | | | | | |"); sys.exit()
+rps = [x["rps"] for x in runs]
+errs = sum(x["non2xx3xx"] + x["err_connect"] + x["err_read"] + x["err_write"] + x["err_timeout"] for x in runs)
+med = lambda k: st.median(x[k] for x in runs)
+fmt = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
+print(f"| {label} | {name} | {c} | {fmt(st.median(rps))} | {fmt(min(rps))}–{fmt(max(rps))} | "
+      f"{med('p50_ms'):.2f} | {med('p99_ms'):.2f} | {med('mb_s'):.1f} | {errs} |")
+PY
+}
+
 rows=$RUN/rows.md
 echo "| server | scenario | conns | rps (median) | rps min–max | p50 ms | p99 ms | MB/s | errors |" | tee "$rows"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|" | tee -a "$rows"
 for sc in $SCENARIOS; do
+  kind=simple name=$sc
+  case $sc in api:* | api-release:* | json:*) kind=${sc%%:*} name=${sc#*:} ;; esac
+  conns=${CONNS:-32}
+  [ "${name%@*}" != "$name" ] && conns=${name#*@} && name=${name%@*}
   for label in nginx before after; do
-    SCENARIOS=$sc NO_HEADER=1 RESULTS_DIR=$RUN/results/$label "$SHARED/simple-load.sh" "${URL[$label]}" "$label" |
-      grep '^|' | tee -a "$rows"
+    case $kind in
+      simple)
+        SCENARIOS=$name@$conns NO_HEADER=1 RESULTS_DIR=$RUN/results/$label "$SHARED/simple-load.sh" "${URL[$label]}" "$label" ;;
+      api | api-release)
+        SCENARIOS=$name@$conns NO_HEADER=1 RESULTS_DIR=$RUN/results/$label-$kind "$SHARED/simple-load.sh" \
+          "${URL[$label]%simple/}pypi/" "$label" "$BENCH_DATA/static/paths-$kind" | sed "s/^| $label | /| $label | $kind-/" ;;
+      json) json_load "$label" "$name" "$conns" ;;
+    esac | grep '^|' | tee -a "$rows"
   done
 done
 echo

@@ -111,6 +111,29 @@ func BenchmarkProjectPageHot(b *testing.B) {
 	}
 }
 
+// BenchmarkDocument is PyPI's JSON API for one project over and over: "hit" from the cache, "build" with the
+// document built each time (a cache too small to hold it), which is what a miss costs.
+func BenchmarkDocument(b *testing.B) {
+	db := storetest.OpenSQLite(b)
+	seedProjects(b, db, 1)
+	for _, tc := range []struct {
+		name  string
+		bytes int64
+	}{{"hit", 64 << 20}, {"build", 1}} {
+		mux := testMux(New(db, &memBlobs{}, nil, Options{CacheBytes: tc.bytes}))
+		for _, target := range []string{"/pypi/project-0/json", "/pypi/project-0/1.1/json"} {
+			b.Run(tc.name+target, func(b *testing.B) {
+				br := newBenchRequest(target)
+				br.serve(b, mux)
+				b.ReportAllocs()
+				for b.Loop() {
+					br.serve(b, mux)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkProjectPageUniform spreads requests evenly over thousands of projects: "cached" once every page is in
 // the cache, "miss" with a cache too small to hold any, which is what a uniform mix over 886k projects mostly is.
 func BenchmarkProjectPageUniform(b *testing.B) {
@@ -191,9 +214,9 @@ func BenchmarkCacheGC(b *testing.B) {
 	c := newPageCache(64 << 20)
 	for i := range 40000 {
 		name := fmt.Sprintf("project-%d", i)
-		c.put(name, pages.HTML, newEntry("p", int64(i+1), pages.HTML, slices.Clone(body)), c.generation(name))
+		c.put(name, pages.HTML, newEntry(makeETag("p", int64(i+1), "h"), int64(i+1), slices.Clone(body)), c.generation(name))
 	}
-	b.Logf("%d pages cached", (&Index{pages: c}).CacheStats().Pages)
+	b.Logf("%d pages cached", (&Index{pages: c}).CacheStats().Projects)
 	runtime.GC()
 	for b.Loop() {
 		runtime.GC()

@@ -9,13 +9,15 @@ import (
 	"wharf/internal/pages"
 )
 
-// pageCache keeps the project pages read most often in memory, so that a popular page costs no database read. It
-// is bounded in bytes, and small: a page it lacks is one key lookup away in the store, already rendered.
+// pageCache keeps what is read most of the index in memory: project pages, in the forms asked for, and JSON API
+// documents. It is bounded in bytes, and small: a page it lacks is one key lookup away in the store, already
+// rendered.
 //
-// Each shard holds two generations of pages. Pages go into the current one; when it is full, it becomes the
-// previous one and the previous one is dropped. A page read from the previous generation moves back into the
-// current one, so the pages read again and again stay, and a page read once leaves after two turns. That is all the
-// eviction there is.
+// Everything kept of a project is one item, under its name, so that a change to the project drops it whole. Each
+// shard holds two generations of items. Items go into the current generation; when it is full, it becomes the
+// previous one and the previous one is dropped. An item read from the previous generation moves back into the
+// current one, so what is read again and again stays, and what is read once leaves after two turns. That is all
+// the eviction there is.
 type pageCache struct {
 	seed   maphash.Seed
 	limit  int64 // bytes of one generation of one shard
@@ -29,7 +31,7 @@ const cacheShards = 16
 
 type cacheShard struct {
 	mu        sync.Mutex
-	cur, prev map[pageKey]*entry
+	cur, prev map[string]*item
 	curBytes  int64
 	prevBytes int64
 	// gen counts invalidations, so that a miss that read the store before an invalidation does not cache what it
@@ -38,39 +40,40 @@ type cacheShard struct {
 	_   [64]byte // keeps shards off each other's cache lines
 }
 
-type pageKey struct {
-	name string
-	kind pages.Kind
+// item is what the cache holds of one project.
+type item struct {
+	forms [pages.NumKinds]*entry
+	docs  map[string]*entry // JSON API documents by the version in the URL, "" for the project's own
+	bytes int64
 }
 
-// entry is one form of a page, with its header values ready: a served entry allocates nothing.
+// entry is one response body with its header values ready: a served entry allocates nothing.
 type entry struct {
 	serial    int64
 	body      []byte
 	etag      [1]string // strong ETag, quoted
 	length    [1]string // Content-Length
 	serialHdr [1]string // X-PyPI-Last-Serial
+	expires   int64     // for a JSON API document: Unix nanoseconds after which it is built again
 }
 
-func newEntry(kind string, serial int64, k pages.Kind, body []byte) *entry {
-	s := strconv.FormatInt(serial, 10)
-	return &entry{serial: serial, body: body, etag: [1]string{makeETag(kind, serial, etagSuffixes[k])},
-		length: [1]string{strconv.Itoa(len(body))}, serialHdr: [1]string{s}}
+func newEntry(etag string, serial int64, body []byte) *entry {
+	return &entry{serial: serial, body: body, etag: [1]string{etag}, length: [1]string{strconv.Itoa(len(body))},
+		serialHdr: [1]string{strconv.FormatInt(serial, 10)}}
 }
 
-// etagSuffixes tell the forms of one serial apart in ETags.
-var etagSuffixes = [pages.NumKinds]string{"h", "hz", "j", "jz"}
+// overhead is what an entry or an item costs besides its bytes: its struct and its share of a map.
+const overhead = 160
 
-// cost is what an entry takes, with its key and its share of the map.
-func (e *entry) cost(name string) int64 {
-	return int64(len(e.body)+len(name)+len(e.etag[0])+len(e.length[0])+len(e.serialHdr[0])) + 160
+func (e *entry) cost() int64 {
+	return int64(len(e.body)+len(e.etag[0])+len(e.length[0])+len(e.serialHdr[0])) + overhead
 }
 
 func newPageCache(limitBytes int64) *pageCache {
 	c := &pageCache{seed: maphash.MakeSeed(), limit: max(limitBytes/cacheShards/2, 1)}
 	for i := range c.shards {
-		c.shards[i].cur = map[pageKey]*entry{}
-		c.shards[i].prev = map[pageKey]*entry{}
+		c.shards[i].cur = map[string]*item{}
+		c.shards[i].prev = map[string]*item{}
 	}
 	return c
 }
@@ -82,22 +85,28 @@ func (c *pageCache) shard(name string) *cacheShard {
 // get returns the cached form k of name's page, or nil.
 func (c *pageCache) get(name string, k pages.Kind) *entry {
 	s := c.shard(name)
-	key := pageKey{name, k}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.cur[key]; e != nil {
-		return e
+	if it := c.find(s, name); it != nil && it.forms[k] != nil {
+		return it.forms[k]
 	}
-	e := s.prev[key]
-	if e == nil {
-		c.misses.Add(1)
-		return nil
+	c.misses.Add(1)
+	return nil
+}
+
+// getDoc returns the cached JSON API document of name for version ("" for the project's), or nil when there is
+// none or it expired at now (Unix nanoseconds).
+func (c *pageCache) getDoc(name, version string, now int64) *entry {
+	s := c.shard(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it := c.find(s, name); it != nil {
+		if e := it.docs[version]; e != nil && now < e.expires {
+			return e
+		}
 	}
-	delete(s.prev, key)
-	n := e.cost(name)
-	s.prevBytes -= n
-	c.add(s, key, e, n)
-	return e
+	c.misses.Add(1)
+	return nil
 }
 
 // generation returns the invalidation count of name's shard, to be handed back to put.
@@ -108,81 +117,153 @@ func (c *pageCache) generation(name string) uint64 {
 	return s.gen
 }
 
-// put caches e unless name's shard saw an invalidation since gen, or a newer serial of the page is cached already.
-// A page too large for a generation is not cached at all: it is read from the store each time.
+// put caches the form k of name's page, unless name's shard saw an invalidation since gen or a newer serial of it
+// is cached already. An entry too large for a generation is not cached: it is read from the store each time.
 func (c *pageCache) put(name string, k pages.Kind, e *entry, gen uint64) {
-	n := e.cost(name)
-	if n > c.limit/4 {
-		return
-	}
 	s := c.shard(name)
-	key := pageKey{name, k}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen {
-		return
+	if it := c.itemFor(s, name, e, gen); it != nil && c.replace(s, it, it.forms[k], e) {
+		it.forms[k] = e
 	}
-	if old := s.cur[key]; old != nil {
-		if old.serial >= e.serial {
-			return
-		}
-		s.curBytes -= old.cost(name)
-	}
-	if old := s.prev[key]; old != nil {
-		delete(s.prev, key)
-		s.prevBytes -= old.cost(name)
-	}
-	c.add(s, key, e, n)
 }
 
-// add puts e in the current generation, turning generations when it is full; the lock is held.
-func (c *pageCache) add(s *cacheShard, key pageKey, e *entry, n int64) {
-	if s.curBytes+n > c.limit {
-		c.evictions.Add(int64(len(s.prev)))
-		s.prev, s.prevBytes = s.cur, s.curBytes
-		s.cur, s.curBytes = make(map[pageKey]*entry, len(s.prev)), 0
+// putDoc caches a JSON API document as put caches a page.
+func (c *pageCache) putDoc(name, version string, e *entry, gen uint64) {
+	s := c.shard(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it := c.itemFor(s, name, e, gen); it != nil && c.replace(s, it, it.docs[version], e) {
+		if it.docs == nil {
+			it.docs = map[string]*entry{}
+		}
+		it.docs[version] = e
 	}
-	s.cur[key] = e
+}
+
+// itemFor returns name's item in a current generation with room for e, made if need be; nil when e must not be
+// cached. The lock is held.
+func (c *pageCache) itemFor(s *cacheShard, name string, e *entry, gen uint64) *item {
+	n := e.cost()
+	if s.gen != gen || n > c.limit/4 {
+		return nil
+	}
+	it := c.find(s, name)
+	if it == nil {
+		it = &item{bytes: int64(len(name)) + overhead}
+		n += it.bytes
+	} else if it.bytes+n > c.limit/2 {
+		// A project with many documents cached would crowd out the others.
+		return nil
+	} else {
+		// Out of the generation while it is turned, so that it stays in the current one.
+		delete(s.cur, name)
+		s.curBytes -= it.bytes
+		n += it.bytes
+	}
+	c.room(s, n)
+	s.cur[name] = it
+	s.curBytes += it.bytes
+	return it
+}
+
+// replace accounts for e taking old's place in it, which itemFor made room for, and reports whether it may: a
+// newer serial is never replaced by an older one. The lock is held.
+func (c *pageCache) replace(s *cacheShard, it *item, old, e *entry) bool {
+	n := e.cost()
+	if old != nil {
+		if old.serial > e.serial {
+			return false
+		}
+		n -= old.cost()
+	}
+	it.bytes += n
 	s.curBytes += n
+	return true
 }
 
-// drop forgets every form of name's page and makes misses that started before it harmless.
+// find returns name's item, moved into the current generation, or nil; the lock is held.
+func (c *pageCache) find(s *cacheShard, name string) *item {
+	if it := s.cur[name]; it != nil {
+		return it
+	}
+	it := s.prev[name]
+	if it == nil {
+		return nil
+	}
+	delete(s.prev, name)
+	s.prevBytes -= it.bytes
+	c.room(s, it.bytes)
+	s.cur[name] = it
+	s.curBytes += it.bytes
+	return it
+}
+
+// room turns the generations if n more bytes do not fit in the current one; the lock is held.
+func (c *pageCache) room(s *cacheShard, n int64) {
+	if s.curBytes+n <= c.limit {
+		return
+	}
+	c.evictions.Add(int64(len(s.prev)))
+	s.prev, s.prevBytes = s.cur, s.curBytes
+	s.cur, s.curBytes = make(map[string]*item, len(s.prev)), 0
+}
+
+// drop forgets everything of name and makes misses that started before it harmless.
 func (c *pageCache) drop(name string) {
-	c.dropIf(name, func(*entry) bool { return true }, true)
-}
-
-// dropOlder forgets the forms of name's page older than serial.
-func (c *pageCache) dropOlder(name string, serial int64) {
-	c.dropIf(name, func(e *entry) bool { return e.serial < serial }, false)
-}
-
-func (c *pageCache) dropIf(name string, stale func(*entry) bool, invalidate bool) {
 	s := c.shard(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if invalidate {
-		s.gen++
+	s.gen++
+	if it := s.cur[name]; it != nil {
+		delete(s.cur, name)
+		s.curBytes -= it.bytes
 	}
-	for k := range pages.NumKinds {
-		key := pageKey{name, k}
-		if e := s.cur[key]; e != nil && stale(e) {
-			delete(s.cur, key)
-			s.curBytes -= e.cost(name)
+	if it := s.prev[name]; it != nil {
+		delete(s.prev, name)
+		s.prevBytes -= it.bytes
+	}
+}
+
+// dropOlder forgets what of name is older than serial.
+func (c *pageCache) dropOlder(name string, serial int64) {
+	s := c.shard(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, bytes := s.cur[name], &s.curBytes
+	if it == nil {
+		it, bytes = s.prev[name], &s.prevBytes
+	}
+	if it == nil {
+		return
+	}
+	forget := func(e *entry) bool {
+		if e == nil || e.serial >= serial {
+			return false
 		}
-		if e := s.prev[key]; e != nil && stale(e) {
-			delete(s.prev, key)
-			s.prevBytes -= e.cost(name)
+		it.bytes -= e.cost()
+		*bytes -= e.cost()
+		return true
+	}
+	for k, e := range it.forms {
+		if forget(e) {
+			it.forms[k] = nil
+		}
+	}
+	for v, e := range it.docs {
+		if forget(e) {
+			delete(it.docs, v)
 		}
 	}
 }
 
-// CacheStats describes the page cache, for benchmarks and metrics. Hits are the requests for project pages less
-// Misses.
+// CacheStats describes the page cache, for benchmarks and metrics. Hits are the requests for project pages and
+// documents less Misses.
 type CacheStats struct {
-	Pages     int   // cached forms of pages
-	Bytes     int64 // what they cost
+	Projects  int   // projects with something cached
+	Bytes     int64 // what it costs
 	Misses    int64 // lookups that found nothing
-	Evictions int64 // forms dropped with their generation
+	Evictions int64 // projects dropped with their generation
 }
 
 // CacheStats reports the page cache's contents and counters.
@@ -192,7 +273,7 @@ func (ix *Index) CacheStats() CacheStats {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		st.Pages += len(s.cur) + len(s.prev)
+		st.Projects += len(s.cur) + len(s.prev)
 		st.Bytes += s.curBytes + s.prevBytes
 		s.mu.Unlock()
 	}

@@ -2,6 +2,7 @@ package simple
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -39,22 +40,55 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 		}
 		return nil
 	}
-	pi, err := ix.db.ProjectIndex(r.Context(), name)
-	if err != nil {
-		if isNotFound(err) {
-			return notFound(err)
+	if !oneRelease {
+		version = ""
+	}
+	now := ix.now().UnixNano()
+	e := ix.pages.getDoc(name, version, now)
+	if e == nil {
+		gen := ix.pages.generation(name)
+		var err error
+		if e, err = ix.buildDocument(r.Context(), name, version, oneRelease); err != nil {
+			if isNotFound(err) {
+				return notFound(err)
+			}
+			return err
 		}
-		return err
+		e.expires = now + ix.documentTTL.Nanoseconds()
+		ix.pages.putDoc(name, version, e, gen)
+	}
+	h := w.Header()
+	h["Content-Type"] = jsonTypeHeader
+	h["Access-Control-Allow-Origin"] = anyOrigin
+	h["Etag"] = e.etag[:]
+	h["X-Pypi-Last-Serial"] = e.serialHdr[:]
+	if noneMatch(r, e.etag[0]) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h["Content-Length"] = e.length[:]
+	if r.Method != http.MethodHead {
+		w.Write(e.body)
+	}
+	return nil
+}
+
+// buildDocument reads what a JSON API document shows and encodes it: the project's latest release, or the release
+// named by version when oneRelease.
+func (ix *Index) buildDocument(ctx context.Context, name, version string, oneRelease bool) (*entry, error) {
+	pi, err := ix.db.ProjectIndex(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	si := sortIndex(pi)
 	var shown int
 	if oneRelease {
 		if shown = FindRelease(si.Releases, version); shown < 0 {
-			return notFound(store.ErrNotFound)
+			return nil, store.ErrNotFound
 		}
 	} else if shown = LatestRelease(si.Releases); shown < 0 {
 		// A project without releases has nothing to describe; PyPI answers 404 too.
-		return notFound(store.ErrNotFound)
+		return nil, store.ErrNotFound
 	}
 	rel := si.Releases[shown]
 	suffix := "a"
@@ -63,13 +97,13 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 		suffix = "a" + strconv.FormatInt(rel.ID, 10)
 	}
 	// The protection changes without a new serial (a designation, a maintainer's new factor): the tag carries it.
-	prot, err := ix.db.ProjectProtection(r.Context(), pi.Project.ID)
+	prot, err := ix.db.ProjectProtection(ctx, pi.Project.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cs, err := ix.db.Collaborators(r.Context(), pi.Project.ID)
+	cs, err := ix.db.Collaborators(ctx, pi.Project.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	critical, protected := prot.Critical(), policy.FullyProtected(cs)
 	if critical {
@@ -78,30 +112,16 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	if protected {
 		suffix += "p"
 	}
-	etag := makeETag("j", pi.Project.LastSerial, suffix)
-	h := w.Header()
-	h["Content-Type"] = jsonTypeHeader
-	h["Access-Control-Allow-Origin"] = anyOrigin
-	h.Set("Etag", etag)
-	h.Set("X-Pypi-Last-Serial", strconv.FormatInt(pi.Project.LastSerial, 10))
-	if noneMatch(r, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	meta, err := ix.db.ReleaseMetadata(r.Context(), rel.ID)
+	meta, err := ix.db.ReleaseMetadata(ctx, rel.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	si.Releases[shown].Metadata = meta
 	doc := ix.apiDocument(si, shown, oneRelease)
 	// wharf's own fields: whether the project is critical, and whether every maintainer has a second factor.
 	doc.Info["critical"], doc.Info["fully_protected"] = critical, protected
-	body := pages.AppendJSON(nil, doc)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
-	return nil
+	serial := pi.Project.LastSerial
+	return newEntry(makeETag("j", serial, suffix), serial, pages.AppendJSON(nil, doc)), nil
 }
 
 // FindRelease finds the release a URL names: by its exact text, else by PEP 440 equality ("1.0.0" finds "1.0").

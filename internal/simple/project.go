@@ -34,9 +34,12 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 			}
 			return err
 		}
-		e = newEntry("p", serial, k, body)
+		e = newEntry(makeETag("p", serial, etagSuffixes[k]), serial, body)
 		ix.pages.put(name, k, e, gen)
 	}
 	writeEntry(w, r, contentTypes[f], e, gz)
 	return nil
 }
+
+// etagSuffixes tell the forms of one serial apart in ETags.
+var etagSuffixes = [pages.NumKinds]string{"h", "hz", "j", "jz"}

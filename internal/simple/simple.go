@@ -52,6 +52,10 @@ type Options struct {
 	BaseURL string
 	// CacheBytes bounds the memory of cached project pages (default 64 MiB).
 	CacheBytes int64
+	// DocumentTTL is how long a JSON API document is served from memory before it is built again (default 10 s).
+	// A change of the project drops it at once; its critical and fully_protected fields change without the
+	// project's serial (a designation, a maintainer's new factor) and may lag this long.
+	DocumentTTL time.Duration
 	// Dir holds the index root's files (default: a new folder in the system's temporary folder, removed when Run
 	// returns).
 	Dir string
@@ -83,6 +87,7 @@ type Index struct {
 
 	pollInterval time.Duration
 	pollWindow   time.Duration
+	documentTTL  time.Duration
 	rootInterval time.Duration
 	rootLevel    int
 	dir          string // guarded by rootMu
@@ -107,6 +112,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 		dir:          opts.Dir,
 		pollInterval: opts.PollInterval,
 		pollWindow:   opts.PollWindow,
+		documentTTL:  opts.DocumentTTL,
 		rootInterval: opts.RootInterval,
 		rootLevel:    opts.RootGzipLevel,
 	}
@@ -118,6 +124,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	}
 	setDefault(&ix.pollInterval, time.Second)
 	setDefault(&ix.pollWindow, 10*time.Second)
+	setDefault(&ix.documentTTL, 10*time.Second)
 	setDefault(&ix.rootInterval, 5*time.Second)
 	if ix.rootLevel == 0 {
 		ix.rootLevel = 5

@@ -780,7 +780,7 @@ func TestHotPathAllocs(t *testing.T) {
 }
 
 // TestJSONAPIProtection: the JSON API says whether a project is critical and whether every maintainer has a second
-// factor, and its ETag changes with them, though neither moves the project's serial.
+// factor, and its ETag changes with them, though neither moves the project's serial: within DocumentTTL.
 func TestJSONAPIProtection(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, fx *fixture) {
 		ctx := context.Background()
@@ -808,6 +808,11 @@ func TestJSONAPIProtection(t *testing.T) {
 			PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
+		// Neither moves the serial: the cached document says so once it is built again.
+		if info, _ := read(); info["critical"] != false {
+			t.Error("the cached document was not served until it expired")
+		}
+		fx.clock.advance(10 * time.Second)
 		info, after := read()
 		if info["critical"] != true || info["fully_protected"] != true {
 			t.Errorf("a critical project with its only maintainer on a key: critical %v, fully protected %v", info["critical"], info["fully_protected"])
