@@ -11,7 +11,9 @@ import (
 	"bytes"
 	"cmp"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -356,4 +358,57 @@ func Compress(b []byte, level int) []byte {
 	zw.Close()
 	pool.(*sync.Pool).Put(zw)
 	return buf.Bytes()
+}
+
+var gzipReaders sync.Pool // *gzip.Reader
+
+// maxGunzipHint bounds the allocation a gzip stream's own size field asks for.
+const maxGunzipHint = 64 << 20
+
+// Gunzip returns the plain bytes of a gzip form, in a slice of their exact size.
+func Gunzip(gz []byte) ([]byte, error) {
+	br := bytes.NewReader(gz)
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(br)
+	} else {
+		err = zr.Reset(br)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer gzipReaders.Put(zr)
+	// The stream ends with its plain size (modulo 2^32), so the one allocation can be of the right size; reading to
+	// the end is what checks the stream's CRC.
+	size := 0
+	if len(gz) >= 4 {
+		size = int(min(binary.LittleEndian.Uint32(gz[len(gz)-4:]), maxGunzipHint))
+	}
+	out := make([]byte, size)
+	n, err := io.ReadFull(zr, out)
+	switch err {
+	case nil:
+		// As many bytes as the size field says: the stream must end here.
+		var one [1]byte
+		m, err := zr.Read(one[:])
+		if m == 0 && err == io.EOF {
+			return out, nil
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		out = append(out, one[:m]...)
+	case io.EOF, io.ErrUnexpectedEOF:
+		// The reader reports the end only once the stream's CRC and size check out.
+		return out[:n], nil
+	default:
+		return nil, err
+	}
+	// Longer than the size field says (a page over 4 GiB, or over the hint's bound): read the rest as it comes.
+	rest, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rest...), nil
 }

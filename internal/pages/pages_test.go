@@ -154,6 +154,37 @@ func TestRoot(t *testing.T) {
 	}
 }
 
+// TestGunzip reads back every size around the buffer's edges, a stream whose size field lies, and a corrupt one.
+func TestGunzip(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, 100000} {
+		plain := bytes.Repeat([]byte("wharf "), n)[:n]
+		gz := Compress(plain, gzip.DefaultCompression)
+		got, err := Gunzip(gz)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("%d bytes: %d back, %v", n, len(got), err)
+		}
+		if n > 0 && cap(got) != n {
+			t.Errorf("%d bytes in a slice of capacity %d", n, cap(got))
+		}
+	}
+	plain := bytes.Repeat([]byte("x"), 1000)
+	gz := Compress(plain, gzip.DefaultCompression)
+	// A size field that disagrees with the body fails the reader's own check.
+	short := slices.Clone(gz)
+	copy(short[len(short)-4:], []byte{10, 0, 0, 0})
+	if _, err := Gunzip(short); err == nil {
+		t.Error("a stream whose size field disagrees with its body was accepted")
+	}
+	corrupt := slices.Clone(gz)
+	corrupt[len(corrupt)-6] ^= 0xff
+	if _, err := Gunzip(corrupt); err == nil {
+		t.Error("a stream with a wrong CRC was accepted")
+	}
+	if _, err := Gunzip([]byte("not gzip")); err == nil {
+		t.Error("bytes that are not gzip were accepted")
+	}
+}
+
 func gunzip(t *testing.T, b []byte) []byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(b))

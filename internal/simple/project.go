@@ -1,6 +1,7 @@
 package simple
 
 import (
+	"fmt"
 	"net/http"
 
 	"wharf/internal/pages"
@@ -8,7 +9,7 @@ import (
 )
 
 // ServeProject serves GET /simple/{project}/: the PEP 503 HTML or PEP 691 JSON page of one project, as the store
-// rendered it when the project last changed.
+// rendered it when the project last changed, decompressed for a client that does not take gzip.
 func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	name, ok := normalizedName(r.PathValue("project"))
 	if name == "" {
@@ -27,12 +28,17 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	e := ix.pages.get(name, k)
 	if e == nil {
 		gen := ix.pages.generation(name)
-		serial, body, err := ix.db.SimplePage(r.Context(), name, k)
+		serial, body, err := ix.db.SimplePage(r.Context(), name, f == formatV1JSON)
 		if err != nil {
 			if isNotFound(err) {
 				return notFound(err)
 			}
 			return err
+		}
+		if !gz {
+			if body, err = pages.Gunzip(body); err != nil {
+				return fmt.Errorf("simple page %q: %w", name, err)
+			}
 		}
 		e = newEntry(makeETag("p", serial, etagSuffixes[k]), serial, body)
 		ix.pages.put(name, k, e, gen)

@@ -22,14 +22,13 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/critical"
 	"wharf/internal/httperror"
-	"wharf/internal/pages"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 )
 
 // Store is what the index reads; *store.DB satisfies it.
 type Store interface {
-	SimplePage(ctx context.Context, normalized string, k pages.Kind) (serial int64, body []byte, err error)
+	SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error)
 	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
 	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error

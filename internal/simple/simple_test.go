@@ -559,6 +559,12 @@ func TestInvalidate(t *testing.T) {
 				t.Fatal("cached page changed without an invalidation: the cache is not used")
 			}
 		}
+		// Another instance on the same database, which had not read the page, reads the new one: the page was
+		// stored by the upload's own transaction.
+		other := testMux(New(fx.db, fx.blobs, nil, Options{Dir: t.TempDir()}))
+		if w := serve(other, http.MethodGet, "/simple/demo-pkg/"); !strings.Contains(w.Body.String(), newFile) {
+			t.Error("another instance does not list the new file")
+		}
 		fx.ix.Invalidate("demo-pkg")
 		for i, p := range pages() {
 			if !strings.Contains(p, newFile) {

@@ -101,10 +101,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		q := url.Values{}
 		// No mmap: each connection of the pool maps the file on its own, so a large database's pages counted in the
 		// server's RSS once per connection (5 GB of a 7 GB peak with the bench's 2.3 GB database), for a tenth of
-		// the CPU of a page-cache miss. The page cache is per connection too; 16 MiB holds the B-trees' interior
-		// pages, so that a miss reads little more than leaves.
+		// the CPU of a page-cache miss. The page cache is per connection too; 8 MiB holds the interior pages of
+		// the simple pages' table and the project names' index at PyPI's size, so that reading a page reads
+		// little more than its leaf.
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)",
-			"mmap_size(0)", "cache_size(-16384)"} {
+			"mmap_size(0)", "cache_size(-8192)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")

@@ -5,26 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"wharf/internal/pages"
 )
 
-// pageColumns are the simple_pages columns of each pages.Kind.
-var pageColumns = [pages.NumKinds]string{pages.HTML: "html", pages.HTMLGzip: "html_gz", pages.JSON: "json",
-	pages.JSONGzip: "json_gz"}
-
-// SimplePage returns one form of a project's simple-API page and the serial it was rendered at.
-func (db *DB) SimplePage(ctx context.Context, normalized string, k pages.Kind) (serial int64, body []byte, err error) {
-	err = db.prepared(ctx, `SELECT s.serial, s.`+pageColumns[k]+` FROM projects p
-		JOIN simple_pages s ON s.project_id = p.id WHERE p.normalized_name = $1`).
-		QueryRowContext(ctx, normalized).Scan(&serial, &body)
+// SimplePage returns the gzip form of a project's simple-API page, its PEP 691 JSON when json is true and its HTML
+// otherwise, and the serial it was rendered at.
+func (db *DB) SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error) {
+	query := `SELECT s.serial, s.html_gz FROM projects p JOIN simple_pages s ON s.project_id = p.id
+		WHERE p.normalized_name = $1`
+	if json {
+		query = strings.Replace(query, "html_gz", "json_gz", 1)
+	}
+	err = db.prepared(ctx, query).QueryRowContext(ctx, normalized).Scan(&serial, &gz)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("simple page %q: %w", normalized, err)
 	}
-	return serial, body, nil
+	return serial, gz, nil
 }
 
 // pageRowsQuery reads what a project's pages show: a row per file, or per release without files, or one for a
@@ -48,9 +49,9 @@ func newPageWriter(ctx context.Context, tx *sql.Tx) (*pageWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	write, err := tx.PrepareContext(ctx, `INSERT INTO simple_pages (project_id, serial, json_gz, html_gz, html, json)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id) DO UPDATE SET serial = excluded.serial,
-		json_gz = excluded.json_gz, html_gz = excluded.html_gz, html = excluded.html, json = excluded.json`)
+	write, err := tx.PrepareContext(ctx, `INSERT INTO simple_pages (project_id, serial, json_gz, html_gz)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO UPDATE SET serial = excluded.serial,
+		json_gz = excluded.json_gz, html_gz = excluded.html_gz`)
 	if err != nil {
 		read.Close()
 		return nil, err
@@ -81,8 +82,7 @@ func (w *pageWriter) writePages(ctx context.Context, projectID int64) error {
 		return fmt.Errorf("pages of project %d: %w", projectID, err)
 	}
 	s := pages.Render(p)
-	if _, err := w.write.ExecContext(ctx, projectID, p.Serial,
-		s[pages.JSONGzip], s[pages.HTMLGzip], s[pages.HTML], s[pages.JSON]); err != nil {
+	if _, err := w.write.ExecContext(ctx, projectID, p.Serial, s[pages.JSONGzip], s[pages.HTMLGzip]); err != nil {
 		return fmt.Errorf("pages of project %d: %w", projectID, err)
 	}
 	return nil

@@ -25,16 +25,20 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 			t.Fatalf("%s: %v", step, err)
 		}
 		want := pages.Render(pageProject(pi))
-		for k := range pages.NumKinds {
-			serial, body, err := db.SimplePage(ctx, name, k)
+		for _, k := range []pages.Kind{pages.HTMLGzip, pages.JSONGzip} {
+			serial, gz, err := db.SimplePage(ctx, name, k == pages.JSONGzip)
 			if err != nil {
 				t.Fatalf("%s: form %d: %v", step, k, err)
 			}
 			if serial != pi.Project.LastSerial {
 				t.Errorf("%s: form %d at serial %d, the project is at %d", step, k, serial, pi.Project.LastSerial)
 			}
-			if !bytes.Equal(body, want[k]) {
-				t.Errorf("%s: form %d differs from the project's rows:\n%s\nwant\n%s", step, k, body, want[k])
+			body, err := pages.Gunzip(gz)
+			if err != nil {
+				t.Fatalf("%s: form %d: %v", step, k, err)
+			}
+			if !bytes.Equal(body, want[k-1]) {
+				t.Errorf("%s: form %d differs from the project's rows:\n%s\nwant\n%s", step, k, body, want[k-1])
 			}
 		}
 	}
@@ -97,9 +101,9 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	if _, _, err := db.DeleteProject(ctx, p.ID, alice.ID, t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
 	}
-	for k := range pages.NumKinds {
-		if _, _, err := db.SimplePage(ctx, "pkg", k); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("form %d of a deleted project: %v, want ErrNotFound", k, err)
+	for _, json := range []bool{false, true} {
+		if _, _, err := db.SimplePage(ctx, "pkg", json); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a deleted project's page (JSON %v): %v, want ErrNotFound", json, err)
 		}
 	}
 }
