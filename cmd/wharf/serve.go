@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,7 +72,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	now := time.Now
 	auditLog := audit.New(a.db, now, logger)
 	downloads := critical.NewCounter(a.db, critical.CounterOptions{Now: now, Log: logger})
-	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now, Log: logger})
+	// The index root's files go in the data folder, not in /tmp, which may be memory (tmpfs). What a crash left
+	// there is of no use to this process.
+	rootDir := filepath.Join(cfg.DataDir, "index")
+	if err := errors.Join(os.RemoveAll(rootDir), os.MkdirAll(rootDir, 0o700)); err != nil {
+		return err
+	}
+	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now,
+		Log: logger, Dir: rootDir})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
 	if err != nil {
