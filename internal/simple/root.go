@@ -54,25 +54,28 @@ func (ix *Index) ServeRoot(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
+	var file *os.File
+	if rf.body == nil && r.Method != http.MethodHead {
+		// Each request opens the file, before any header is final: a shared handle would share its offset, which
+		// sendfile moves.
+		var err error
+		if file, err = os.Open(rf.path); err != nil {
+			return fmt.Errorf("index root: %w", err)
+		}
+		defer file.Close()
+	}
 	if gz {
 		h["Content-Encoding"] = gzipHeader
 	}
 	h["Content-Length"] = rf.length[:]
-	if r.Method == http.MethodHead {
-		return nil
-	}
-	if rf.body != nil {
+	switch {
+	case r.Method == http.MethodHead:
+	case rf.body != nil:
 		w.Write(rf.body)
-		return nil
+	default:
+		// io.Copy hands the file to the connection, which sends it with sendfile.
+		io.Copy(w, file)
 	}
-	// Each request opens the file: a shared handle would share its offset, which sendfile moves.
-	body, err := os.Open(rf.path)
-	if err != nil {
-		return fmt.Errorf("index root: %w", err)
-	}
-	defer body.Close()
-	// io.Copy hands the file to the connection, which sends it with sendfile.
-	io.Copy(w, body)
 	return nil
 }
 

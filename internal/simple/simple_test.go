@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -628,6 +629,22 @@ func TestNotFoundIsNotCached(t *testing.T) {
 			t.Errorf("created after a 404: status %d", w.Code)
 		}
 	})
+}
+
+// TestRootFileGone: a root whose plain file was removed under the server answers 500 with no length of the file,
+// and the gzip form, served from memory, still answers.
+func TestRootFileGone(t *testing.T) {
+	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
+	wantStatus(t, fx.get(t, "/simple/"), http.StatusOK)
+	if err := os.Remove(fx.ix.root.Load().files[pages.HTML].path); err != nil {
+		t.Fatal(err)
+	}
+	w := fx.get(t, "/simple/")
+	wantStatus(t, w, http.StatusInternalServerError)
+	if cl := w.Header().Get("Content-Length"); cl != "" && cl != fmt.Sprint(w.Body.Len()) {
+		t.Errorf("Content-Length %s for a body of %d bytes", cl, w.Body.Len())
+	}
+	wantStatus(t, fx.get(t, "/simple/", "Accept-Encoding: gzip"), http.StatusOK)
 }
 
 func TestRunRebuildsRoot(t *testing.T) {
