@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"wharf/internal/httperror"
+	indexpages "wharf/internal/pages"
 	"wharf/internal/policy"
 	"wharf/internal/pypkg"
 	"wharf/internal/simple"
@@ -260,50 +261,18 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 	return s.render(w, r, http.StatusOK, "project", title, p, "")
 }
 
-// sortReleases orders releases by PEP 440 version, oldest first; versions that do not parse sort first, by text.
+// sortReleases orders releases by PEP 440 version, oldest first, as the simple pages do.
 func sortReleases(in []store.Release) []store.Release {
-	type ranked struct {
-		r  store.Release
-		v  pypkg.Version
-		ok bool
-	}
-	rs := make([]ranked, len(in))
-	for i, r := range in {
-		v, err := pypkg.ParseVersion(r.Version)
-		rs[i] = ranked{r, v, err == nil}
-	}
-	slices.SortStableFunc(rs, func(a, b ranked) int {
-		switch {
-		case a.ok && b.ok:
-			if c := a.v.Compare(b.v); c != 0 {
-				return c
-			}
-		case a.ok != b.ok:
-			if a.ok {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(a.r.Version, b.r.Version)
-	})
-	out := make([]store.Release, len(rs))
-	for i, r := range rs {
-		out[i] = r.r
+	out := make([]store.Release, len(in))
+	for r, i := range indexpages.Order(len(in), func(i int) string { return in[i].Version }) {
+		out[r] = in[i]
 	}
 	return out
 }
 
-// fileURL is where the index serves a file: by content hash, as the simple pages link it.
-func fileURL(f store.File) string {
-	if len(f.SHA256) < 5 {
-		return "/packages/" + url.PathEscape(f.Filename)
-	}
-	return "/packages/" + f.SHA256[:2] + "/" + f.SHA256[2:4] + "/" + f.SHA256[4:] + "/" + url.PathEscape(f.Filename)
-}
-
 // uploadedFile is a file of the release page with who uploaded it and with what credential.
 func uploadedFile(f store.File, u store.Upload) fileRow {
-	row := fileRow{File: f, URL: fileURL(f), Uploader: u.Uploader}
+	row := fileRow{File: f, URL: indexpages.FileURL(f.SHA256, f.Filename), Uploader: u.Uploader}
 	switch {
 	case u.PublisherIdentity != "":
 		var id map[string]string
