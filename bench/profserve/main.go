@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wharf/internal/front"
 	"wharf/internal/httperror"
 	"wharf/internal/server"
 	"wharf/internal/simple"
@@ -94,8 +95,9 @@ func run(ctx context.Context, args []string) error {
 	})
 	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-	go func() { <-ctx.Done(); srv.Close() }()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	door := front.New(srv, server.ReadPath, log)
+	go func() { <-ctx.Done(); door.Close() }()
+	if err := door.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

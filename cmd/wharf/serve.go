@@ -26,6 +26,7 @@ import (
 	"wharf/internal/config"
 	"wharf/internal/critical"
 	"wharf/internal/disclosure"
+	"wharf/internal/front"
 	"wharf/internal/mandate"
 	"wharf/internal/metrics"
 	"wharf/internal/mfa"
@@ -161,8 +162,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	stderr.release()
 	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", a.db.Engine(), "storage", cfg.StorageURL)
 
+	// The read API's requests are served on front's loop; net/http gets every other connection.
+	door := front.New(httpServer, server.ReadPath, logger)
 	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(ln) }()
+	go func() { served <- door.Serve(ln) }()
 	select {
 	case err := <-served:
 		stopBackground()
@@ -172,7 +175,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = httpServer.Shutdown(shutdownCtx)
+	err = door.Shutdown(shutdownCtx)
 	// The background loops flush what they hold (download counts, queued mail) when they stop.
 	stopBackground()
 	background.Wait()

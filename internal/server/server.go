@@ -241,6 +241,12 @@ func (s *Server) routes() {
 	m.Handle("GET /", s.page(w.NotFound))
 }
 
+// ReadPath reports the paths of the read API (the simple pages, the JSON API, the files), whose plain GET and HEAD
+// requests internal/front serves on its own loop: their handlers use nothing of a ResponseWriter but writing.
+func ReadPath(p string) bool {
+	return strings.HasPrefix(p, "/simple/") || strings.HasPrefix(p, "/pypi/") || strings.HasPrefix(p, "/packages/")
+}
+
 // Handler is the whole server with its middleware.
 func (s *Server) Handler() http.Handler {
 	return s.recoverPanics(securityHeaders(s.loopback.redirect(s.mux)))
