@@ -31,15 +31,17 @@ type Protection struct {
 // Critical reports whether the project is designated critical.
 func (p Protection) Critical() bool { return !p.CriticalSince.IsZero() }
 
+const protectionQuery = `SELECT p.critical_since, p.require_2fa, p.require_webauthn, p.trusted_publishing_only,
+	p.staging, COALESCE(o.name, ''), COALESCE(o.require_2fa, FALSE), COALESCE(o.require_webauthn, FALSE),
+	COALESCE(o.trusted_publishing_only, FALSE), COALESCE(o.staging, '')
+	FROM projects p LEFT JOIN organizations o ON o.id = p.org_id WHERE p.id = $1`
+
 // ProjectProtection reads a project's protection at decision time, so that a rule never works from a copy of the
 // project loaded before a designation.
 func (db *DB) ProjectProtection(ctx context.Context, projectID int64) (Protection, error) {
 	var since sql.NullInt64
 	var p Protection
-	err := db.sql.QueryRowContext(ctx, `SELECT p.critical_since, p.require_2fa, p.require_webauthn, p.trusted_publishing_only,
-		p.staging, COALESCE(o.name, ''), COALESCE(o.require_2fa, FALSE), COALESCE(o.require_webauthn, FALSE),
-		COALESCE(o.trusted_publishing_only, FALSE), COALESCE(o.staging, '')
-		FROM projects p LEFT JOIN organizations o ON o.id = p.org_id WHERE p.id = $1`, projectID).Scan(&since, &p.Require2FA,
+	err := db.prepared(ctx, protectionQuery).QueryRowContext(ctx, projectID).Scan(&since, &p.Require2FA,
 		&p.RequireWebAuthn, &p.TrustedPublishingOnly, &p.Staging, &p.Org, &p.OrgRequire2FA, &p.OrgRequireWebAuthn,
 		&p.OrgTrustedPublishingOnly, &p.OrgStaging)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -111,7 +111,7 @@ func (db *DB) ProjectIndex(ctx context.Context, normalized string) (ProjectIndex
 // ReleaseMetadata reads the core metadata JSON kept with a release.
 func (db *DB) ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error) {
 	var meta string
-	err := db.sql.QueryRowContext(ctx, `SELECT metadata FROM releases WHERE id = $1`, releaseID).Scan(&meta)
+	err := db.prepared(ctx, `SELECT metadata FROM releases WHERE id = $1`).QueryRowContext(ctx, releaseID).Scan(&meta)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("release %d: %w", releaseID, ErrNotFound)
 	}

@@ -5,18 +5,23 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"wharf/internal/pages"
+)
+
+const (
+	htmlPageQuery = `SELECT s.serial, s.html_gz FROM projects p JOIN simple_pages s ON s.project_id = p.id
+		WHERE p.normalized_name = $1`
+	jsonPageQuery = `SELECT s.serial, s.json_gz FROM projects p JOIN simple_pages s ON s.project_id = p.id
+		WHERE p.normalized_name = $1`
 )
 
 // SimplePage returns the gzip form of a project's simple-API page, its PEP 691 JSON when json is true and its HTML
 // otherwise, and the serial it was rendered at.
 func (db *DB) SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error) {
-	query := `SELECT s.serial, s.html_gz FROM projects p JOIN simple_pages s ON s.project_id = p.id
-		WHERE p.normalized_name = $1`
+	query := htmlPageQuery
 	if json {
-		query = strings.Replace(query, "html_gz", "json_gz", 1)
+		query = jsonPageQuery
 	}
 	err = db.prepared(ctx, query).QueryRowContext(ctx, normalized).Scan(&serial, &gz)
 	if errors.Is(err, sql.ErrNoRows) {

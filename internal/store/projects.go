@@ -130,14 +130,16 @@ type Collaborator struct {
 // TwoFactor reports whether the collaborator's account has a second factor.
 func (c Collaborator) TwoFactor() bool { return c.HasTOTP || c.HasWebAuthn }
 
+// collaboratorsQuery is prepared: the JSON API reads it for every document it builds.
+const collaboratorsQuery = `SELECT u.id, u.username, r.role,
+	EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.id),
+	EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id)
+	FROM roles r JOIN users u ON u.id = r.user_id
+	WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_key`
+
 // Collaborators lists a project's roles, owners first.
 func (db *DB) Collaborators(ctx context.Context, projectID int64) ([]Collaborator, error) {
-	rows, err := db.sql.QueryContext(ctx,
-		`SELECT u.id, u.username, r.role,
-		        EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.id),
-		        EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id)
-		 FROM roles r JOIN users u ON u.id = r.user_id
-		 WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_key`, projectID)
+	rows, err := db.prepared(ctx, collaboratorsQuery).QueryContext(ctx, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("collaborators: %w", err)
 	}
