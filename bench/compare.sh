@@ -6,8 +6,9 @@
 #   bench/compare.sh [REV]          (default REV: HEAD)
 #
 # Environment: SCENARIOS (default "hot uniform zipf zipf@128"), and DURATION, REPS, CONNS, WARMUP as for the shared
-# simple-load.sh. Besides the shared bench's scenarios (hot uniform zipf zipf-gzip root-gzip root-identity, each
-# with an optional @CONNS), three kinds of its own:
+# simple-load.sh. BENCH_DATABASE_URL serves another seeded database (postgres://..., seeded with bench/seed) instead
+# of $BENCH_DATA/wharf/wharf.db. Besides the shared bench's scenarios (hot uniform zipf zipf-gzip root-gzip
+# root-identity, each with an optional @CONNS), three kinds of its own:
 #   json:NAME          the simple API's mix NAME asked for as PEP 691 JSON (nginx, which cannot negotiate, serves
 #                      the HTML of the same pages: the same work for a static server)
 #   api:NAME           PyPI's JSON API, /pypi/PROJECT/json, over mix NAME (nginx serves the same bytes as files)
@@ -23,7 +24,9 @@ REV=${1:-HEAD}
 SCENARIOS=${SCENARIOS:-hot uniform zipf zipf@128}
 RUN=/tmp/wharf-bench-run/compare
 rm -rf "$RUN" && mkdir -p "$RUN/before-src"
-[ -s "$BENCH_DATA/wharf/wharf.db" ] || { echo "no seeded database: run bench/run.sh once" >&2; exit 1; }
+DATABASE_URL=${BENCH_DATABASE_URL:-sqlite:$BENCH_DATA/wharf/wharf.db}
+[[ $DATABASE_URL != sqlite:* ]] || [ -s "${DATABASE_URL#sqlite:}" ] ||
+  { echo "no seeded database: run bench/run.sh once" >&2; exit 1; }
 
 git archive "$REV" | tar -x -C "$RUN/before-src"
 (cd "$RUN/before-src" && go build -o "$RUN/wharf-before" ./cmd/wharf)
@@ -36,7 +39,11 @@ trap cleanup EXIT
 declare -A URL PID
 start_wharf() { # label
   local log=$RUN/$1.log
-  taskset -c 0 "$RUN/wharf-$1" serve --data-dir "$BENCH_DATA/wharf" --listen 127.0.0.1:0 > "$log" 2>&1 &
+  # Each server has its own data folder, for the index root's files it writes there at start (and clears first); the
+  # database is the seeded one, or BENCH_DATABASE_URL's.
+  mkdir -p "$RUN/data-$1"
+  taskset -c 0 "$RUN/wharf-$1" serve --data-dir "$RUN/data-$1" --database-url "$DATABASE_URL" --listen 127.0.0.1:0 \
+    > "$log" 2>&1 &
   PID[$1]=$!; pids+=("$!")
   # The structured "listening" record carries the address the server listens on (the greeting names the site's).
   for _ in $(seq 100); do grep -q '"msg":"listening"' "$log" && break; sleep 0.2; done
@@ -49,7 +56,7 @@ start_wharf after
 sleep 3 # the roots are built in the background at start
 
 if [[ " $SCENARIOS " == *" api"* ]] && [ ! -s "$BENCH_DATA/static/paths-api/zipf.txt" ]; then
-  go run ./bench/apidocs -database-url "sqlite:$BENCH_DATA/wharf/wharf.db" -static "$BENCH_DATA/static"
+  go run ./bench/apidocs -database-url "$DATABASE_URL" -static "$BENCH_DATA/static"
 fi
 
 # json_load LABEL NAME CONNS: the simple-API mix NAME with PEP 691's Accept header, run and summarised as the shared

@@ -44,7 +44,6 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	server.RaiseGCFloor()
 	fs := flag.NewFlagSet("profserve", flag.ContinueOnError)
 	dsn := fs.String("database-url", os.Getenv("WHARF_DATABASE_URL"), "database to serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
@@ -59,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	server.TuneGC(*cacheSize)
 	index := simple.New(db, nil, nil, simple.Options{CacheBytes: *cacheSize, Log: log})
 	go index.Run(ctx)
 

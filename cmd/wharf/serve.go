@@ -51,7 +51,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	server.RaiseGCFloor()
+	server.TuneGC(cfg.CacheSize)
 	// The records of the start wait until the greeting is out: on a terminal, the address comes first.
 	stderr := &heldWriter{w: e.stderr, held: &bytes.Buffer{}}
 	defer stderr.release()

@@ -312,11 +312,25 @@ func (c *conn) respond(req *http.Request) bool {
 	c.s.http.Handler.ServeHTTP(w, req)
 	w.finish()
 	if w.closeAfter {
-		c.bw.Flush()
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		c.closeWriteAndWait()
 		return false
 	}
 	return true
+}
+
+// rstAvoidanceDelay is how long a closing connection waits for its client to close too, as net/http waits.
+const rstAvoidanceDelay = 500 * time.Millisecond
+
+// closeWriteAndWait sends the last response and a FIN, then reads what the client still sends until it closes or
+// rstAvoidanceDelay passes: closing a socket with unread bytes sends a reset, which can destroy the response before
+// the client reads it.
+func (c *conn) closeWriteAndWait() {
+	if c.bw.Flush() != nil {
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
+	io.Copy(io.Discard, io.LimitReader(c.nc, 256<<10))
 }
