@@ -34,6 +34,15 @@ import (
 // versions are the releases of every seeded project, as in the bench's gen-static.py.
 var versions = []string{"1.0", "1.1", "2.0"}
 
+// releaseKey is a version's key as the upload path stores it.
+func releaseKey(version string) string {
+	v, err := pypkg.ParseVersion(version)
+	if err != nil {
+		panic(err)
+	}
+	return v.ReleaseKey()
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -157,7 +166,7 @@ func projectFiles(n name, now time.Time) []store.NewFile {
 		b2 := blake2b.Sum256([]byte(fn))
 		files[i] = store.NewFile{
 			ProjectName: n.display, NormalizedName: n.normalized, UltraName: pypkg.UltraNormalizeName(n.normalized),
-			Version: v, CanonicalVersion: v, RequiresPython: ">=3.8",
+			Version: v, CanonicalVersion: releaseKey(v), RequiresPython: ">=3.8",
 			ReleaseMetadata: []byte(`{"summary":"Seeded for the wharf benchmarks","requires_python":">=3.8"}`),
 			Filename:        fn, PackageType: "bdist_wheel", PythonVersion: "py3", Size: 1000 + int64(len(fn)),
 			SHA256: hexSHA256(fn), MD5: hex.EncodeToString(md[:]), Blake2b256: hex.EncodeToString(b2[:]),

@@ -53,25 +53,33 @@ func (k Kind) Gzip() bool { return k == HTMLGzip || k == JSONGzip }
 // Set holds a page in every form, indexed by Kind.
 type Set [NumKinds][]byte
 
-// Project is what a project's pages show.
+// Project is what a project's pages and documents show.
 type Project struct {
-	Name     string // normalised
-	Serial   int64
-	Releases []Release // in any order
-	Files    []File    // in any order
+	Name        string // normalised
+	DisplayName string // as its owners spell it, for the JSON API
+	Serial      int64
+	Releases    []Release // in any order
+	Files       []File    // in any order
 }
 
 // Release is a release of the project.
 type Release struct {
-	ID      int64
-	Version string
+	ID             int64
+	Version        string
+	RequiresPython string
+	Yanked         bool
+	YankedReason   string
 }
 
 // File is a distribution file; Yanked and YankedReason are its release's.
 type File struct {
 	ReleaseID      int64
 	Filename       string
+	PackageType    string
+	PythonVersion  string
 	SHA256         string
+	MD5            string
+	Blake2b256     string
 	MetadataSHA256 string
 	RequiresPython string
 	Size           int64
@@ -82,12 +90,27 @@ type File struct {
 
 // Render returns the project's pages in PyPI's order: releases by PEP 440 version, files by release and filename.
 func Render(p Project) Set {
+	releases, files := sorted(p)
+	versions := make([]string, len(releases))
+	for i, r := range releases {
+		versions[i] = r.Version
+	}
+	var s Set
+	s[HTML] = renderHTML(p.Name, p.Serial, files)
+	s[JSON] = renderJSON(p.Name, p.Serial, versions, files)
+	s[HTMLGzip] = Compress(s[HTML], gzip.DefaultCompression)
+	s[JSONGzip] = Compress(s[JSON], gzip.DefaultCompression)
+	return s
+}
+
+// sorted returns the project's releases in ascending PEP 440 order and its files by release, then filename.
+func sorted(p Project) ([]Release, []File) {
 	order := Order(len(p.Releases), func(i int) string { return p.Releases[i].Version })
 	rank := make(map[int64]int, len(order))
-	versions := make([]string, len(order))
+	releases := make([]Release, len(order))
 	for r, i := range order {
 		rank[p.Releases[i].ID] = r
-		versions[r] = p.Releases[i].Version
+		releases[r] = p.Releases[i]
 	}
 	files := slices.Clone(p.Files)
 	slices.SortFunc(files, func(a, b File) int {
@@ -96,12 +119,7 @@ func Render(p Project) Set {
 		}
 		return cmp.Compare(a.Filename, b.Filename)
 	})
-	var s Set
-	s[HTML] = renderHTML(p.Name, p.Serial, files)
-	s[JSON] = renderJSON(p.Name, p.Serial, versions, files)
-	s[HTMLGzip] = Compress(s[HTML], gzip.DefaultCompression)
-	s[JSONGzip] = Compress(s[JSON], gzip.DefaultCompression)
-	return s
+	return releases, files
 }
 
 // Order returns the indexes of n versions in ascending PEP 440 order; versions that do not parse come first, and

@@ -54,7 +54,7 @@ type entry struct {
 	etag      [1]string // strong ETag, quoted
 	length    [1]string // Content-Length
 	serialHdr [1]string // X-PyPI-Last-Serial
-	expires   int64     // for a JSON API document: Unix nanoseconds after which it is built again
+	expires   int64     // for a JSON API document: Unix nanoseconds after which it is read again
 }
 
 func newEntry(etag string, serial int64, body []byte) *entry {

@@ -173,7 +173,7 @@ func (fx *fixture) upload(t testing.TB, df demoFile, now time.Time) {
 	nf := store.NewFile{
 		ProjectName: df.project, NormalizedName: pypkg.NormalizeName(df.project),
 		UltraName: pypkg.UltraNormalizeName(df.project), UploaderID: fx.user.ID,
-		Version: df.version, CanonicalVersion: v.Canonical(), RequiresPython: df.requiresPython,
+		Version: df.version, CanonicalVersion: v.ReleaseKey(), RequiresPython: df.requiresPython,
 		ReleaseMetadata: []byte(df.metadata), Filename: df.filename, PackageType: "bdist_wheel", PythonVersion: "py3",
 		Size: int64(len(content)), SHA256: fx.blobs.put(content), Now: now,
 	}

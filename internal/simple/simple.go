@@ -29,14 +29,13 @@ import (
 // Store is what the index reads; *store.DB satisfies it.
 type Store interface {
 	SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error)
-	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
-	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
+	ProjectDocument(ctx context.Context, normalized string) (store.Document, error)
+	ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error
 	LastSerial(ctx context.Context) (int64, error)
 	ProjectSerials(ctx context.Context, after int64, fn func(normalized string, serial int64)) error
 	FileByFilename(ctx context.Context, filename string) (store.File, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
-	ProjectProtection(ctx context.Context, projectID int64) (store.Protection, error)
 }
 
 // Blobs holds the files' bytes by sha256; blob.Store satisfies it.
@@ -51,7 +50,7 @@ type Options struct {
 	BaseURL string
 	// CacheBytes bounds the memory of cached project pages (default 64 MiB).
 	CacheBytes int64
-	// DocumentTTL is how long a JSON API document is served from memory before it is built again (default 10 s).
+	// DocumentTTL is how long a JSON API document is served from memory before it is read again (default 10 s).
 	// A change of the project drops it at once; its critical and fully_protected fields change without the
 	// project's serial (a designation, a maintainer's new factor) and may lag this long.
 	DocumentTTL time.Duration

@@ -153,8 +153,9 @@ func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, math.M
 // afterMigration holds the steps a migration needs that SQL cannot do, by version. Each runs right after its
 // migration's SQL, in the same transaction, so that the version is recorded only once both are done.
 var afterMigration = map[int]func(context.Context, *sql.Tx) error{
-	6:  rekeyUsers,
-	22: renderAllPages,
+	6: rekeyUsers,
+	// 22 made simple_pages and 23 the documents' tables: pages and documents are rendered together, once both exist.
+	23: renderAllPages,
 }
 
 // migrate applies the migrations newer than the database's version, up to and including version upTo.

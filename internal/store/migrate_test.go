@@ -86,3 +86,40 @@ func TestMigrationKeysAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrationRendersDocuments checks migration 0023 on a project written before it: its pages and JSON API
+// documents are rendered by the migration, so an index upgraded in place serves them at once.
+func TestMigrationRendersDocuments(t *testing.T) {
+	ctx := context.Background()
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			db := openAt(t, e, 22)
+			for _, stmt := range []string{
+				`INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, last_serial)
+					VALUES ('Old_Pkg', 'old-pkg', 'oldpkg', 0, 7)`,
+				`INSERT INTO releases (project_id, version, canonical_version, metadata, created_at)
+					SELECT id, '1.0', '1', '{"summary":"from before"}', 0 FROM projects`,
+				`INSERT INTO files (release_id, project_id, filename, packagetype, python_version, size, sha256, md5,
+					blake2_256, uploaded_at) SELECT id, project_id, 'old_pkg-1.0.tar.gz', 'sdist', 'source', 10,
+					'` + strings.Repeat("a", 64) + `', 'm', 'b', 0 FROM releases`,
+			} {
+				if err := db.Exec(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, gz, err := db.SimplePage(ctx, "old-pkg", false); err != nil || len(gz) == 0 {
+				t.Errorf("page after the migration: %d bytes, %v", len(gz), err)
+			}
+			d, err := db.ProjectDocument(ctx, "old-pkg")
+			if err != nil || d.Serial != 7 || !strings.Contains(string(d.Body), `"summary":"from before"`) {
+				t.Errorf("project document after the migration: serial %d, %v:\n%s", d.Serial, err, d.Body)
+			}
+			if d, err := db.ReleaseDocument(ctx, "old-pkg", "1.0.0", "1"); err != nil || d.ReleaseID == 0 {
+				t.Errorf("release document after the migration: release %d, %v", d.ReleaseID, err)
+			}
+		})
+	}
+}

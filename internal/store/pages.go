@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -33,64 +36,238 @@ func (db *DB) SimplePage(ctx context.Context, normalized string, json bool) (ser
 	return serial, gz, nil
 }
 
-// pageRowsQuery reads what a project's pages show: a row per file, or per release without files, or one for a
-// project without releases.
-const pageRowsQuery = `SELECT p.normalized_name, p.last_serial, r.id, COALESCE(r.version, ''),
-	COALESCE(r.yanked, FALSE), COALESCE(r.yanked_reason, ''), f.id, COALESCE(f.filename, ''), COALESCE(f.sha256, ''),
-	COALESCE(f.metadata_sha256, ''), COALESCE(f.requires_python, ''), COALESCE(f.size, 0), COALESCE(f.uploaded_at, 0)
+// Document is a stored JSON API document, with what the database knows of what fills its holes.
+type Document struct {
+	pages.Document
+	ProjectID int64
+	ReleaseID int64 // 0 for the project's own document
+	Serial    int64 // the project's last serial
+	// Critical is Protection.Critical, read with the document: a miss is then one query fewer.
+	Critical bool
+}
+
+const (
+	projectDocumentQuery = `SELECT p.id, 0, p.last_serial, p.critical_since, d.body_gz, d.holes FROM projects p
+		JOIN project_documents d ON d.project_id = p.id WHERE p.normalized_name = $1`
+	releaseDocumentQuery = `SELECT p.id, r.id, p.last_serial, p.critical_since, d.body_gz, d.holes FROM projects p
+		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
+		WHERE p.normalized_name = $1 AND r.canonical_version = $2`
+	releaseDocumentByTextQuery = `SELECT p.id, r.id, p.last_serial, p.critical_since, d.body_gz, d.holes
+		FROM projects p JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
+		WHERE p.normalized_name = $1 AND r.version = $2`
+)
+
+// ProjectDocument returns the JSON API document of the project with the normalised name. A project without
+// releases has none.
+func (db *DB) ProjectDocument(ctx context.Context, normalized string) (Document, error) {
+	d, err := db.document(ctx, projectDocumentQuery, normalized)
+	if err != nil {
+		return Document{}, fmt.Errorf("document of %q: %w", normalized, err)
+	}
+	return d, nil
+}
+
+// ReleaseDocument returns the JSON API document of a project's release: by its release key
+// (pypkg.Version.ReleaseKey), which versions equal under PEP 440 share and the upload path stores, else by the
+// version's exact text, for rows written with another canonical form (or none that parses).
+func (db *DB) ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (Document, error) {
+	d, err := db.document(ctx, releaseDocumentQuery, normalized, releaseKey)
+	if errors.Is(err, ErrNotFound) {
+		d, err = db.document(ctx, releaseDocumentByTextQuery, normalized, version)
+	}
+	if err != nil {
+		return Document{}, fmt.Errorf("document of %q %s: %w", normalized, version, err)
+	}
+	return d, nil
+}
+
+func (db *DB) document(ctx context.Context, query string, args ...any) (Document, error) {
+	var d Document
+	var gz, holes []byte
+	var criticalSince sql.NullInt64
+	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(&d.ProjectID, &d.ReleaseID, &d.Serial,
+		&criticalSince, &gz, &holes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Document{}, ErrNotFound
+	}
+	if err != nil {
+		return Document{}, err
+	}
+	d.Critical = Protection{CriticalSince: fromNullMicros(criticalSince)}.Critical()
+	body, err := pages.Gunzip(gz)
+	if err != nil {
+		return Document{}, err
+	}
+	d.Document, err = pages.DecodeDocument(body, holes)
+	return d, err
+}
+
+// pageRowsQuery reads what a project's pages and documents show: a row per file, or per release without files, or
+// one for a project without releases.
+const pageRowsQuery = `SELECT p.normalized_name, p.name, p.last_serial, r.id, COALESCE(r.version, ''),
+	COALESCE(r.requires_python, ''), COALESCE(r.yanked, FALSE), COALESCE(r.yanked_reason, ''), f.id,
+	COALESCE(f.filename, ''), COALESCE(f.packagetype, ''), COALESCE(f.python_version, ''), COALESCE(f.sha256, ''),
+	COALESCE(f.md5, ''), COALESCE(f.blake2_256, ''), COALESCE(f.metadata_sha256, ''), COALESCE(f.requires_python, ''),
+	COALESCE(f.size, 0), COALESCE(f.uploaded_at, 0)
 	FROM projects p
 	LEFT JOIN releases r ON r.project_id = p.id
 	LEFT JOIN files f ON f.release_id = r.id
 	WHERE p.id = $1`
 
-// pageWriter renders pages and stores them, in one transaction; its statements are prepared once for the many
-// projects of a migration or a seed.
+// pageWriter renders a project's pages and documents and stores them, in one transaction. Its statements are
+// prepared when first used and kept for the many projects of a migration or a seed.
 type pageWriter struct {
-	read, write *sql.Stmt
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
 }
 
-func newPageWriter(ctx context.Context, tx *sql.Tx) (*pageWriter, error) {
-	read, err := tx.PrepareContext(ctx, pageRowsQuery)
+func newPageWriter(tx *sql.Tx) *pageWriter {
+	return &pageWriter{tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+func (w *pageWriter) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	write, err := tx.PrepareContext(ctx, `INSERT INTO simple_pages (project_id, serial, json_gz, html_gz)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO UPDATE SET serial = excluded.serial,
-		json_gz = excluded.json_gz, html_gz = excluded.html_gz`)
+	w.stmts[query] = st
+	return st, nil
+}
+
+func (w *pageWriter) exec(ctx context.Context, query string, args ...any) error {
+	st, err := w.stmt(ctx, query)
 	if err != nil {
-		read.Close()
-		return nil, err
+		return err
 	}
-	return &pageWriter{read: read, write: write}, nil
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 func (w *pageWriter) Close() {
-	w.read.Close()
-	w.write.Close()
+	for _, st := range w.stmts {
+		st.Close()
+	}
 }
 
-// writePages renders the pages of a project from the rows the transaction sees and stores them with the project's
-// serial. journal calls it whenever a serial moves, so the stored pages are those of the project's rows at every
-// commit, on every engine and for every writer.
+// writePages renders the pages and documents of a project from the rows the transaction sees and stores them.
+// journal calls it whenever a serial moves, so the stored pages are those of the project's rows at every commit,
+// on every engine and for every writer.
 func writePages(ctx context.Context, tx *sql.Tx, projectID int64) error {
-	w, err := newPageWriter(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("pages of project %d: %w", projectID, err)
-	}
+	w := newPageWriter(tx)
 	defer w.Close()
 	return w.writePages(ctx, projectID)
 }
 
 func (w *pageWriter) writePages(ctx context.Context, projectID int64) error {
-	p, err := readPageProject(ctx, w.read, projectID)
-	if err != nil {
-		return fmt.Errorf("pages of project %d: %w", projectID, err)
-	}
-	s := pages.Render(p)
-	if _, err := w.write.ExecContext(ctx, projectID, p.Serial, s[pages.JSONGzip], s[pages.HTMLGzip]); err != nil {
+	if err := w.write(ctx, projectID); err != nil {
 		return fmt.Errorf("pages of project %d: %w", projectID, err)
 	}
 	return nil
+}
+
+func (w *pageWriter) write(ctx context.Context, projectID int64) error {
+	read, err := w.stmt(ctx, pageRowsQuery)
+	if err != nil {
+		return err
+	}
+	p, err := readPageProject(ctx, read, projectID)
+	if err != nil {
+		return err
+	}
+	s := pages.Render(p)
+	if err := w.exec(ctx, `INSERT INTO simple_pages (project_id, serial, json_gz, html_gz) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (project_id) DO UPDATE SET serial = excluded.serial, json_gz = excluded.json_gz,
+		html_gz = excluded.html_gz`, projectID, p.Serial, s[pages.JSONGzip], s[pages.HTMLGzip]); err != nil {
+		return err
+	}
+	return w.writeDocuments(ctx, projectID, p)
+}
+
+// writeDocuments stores the project's JSON API document, and the documents of the releases whose rows changed
+// since theirs were rendered. A release's metadata is written once with it, so a document rendered without its
+// metadata tells whether the rest changed (its files, its yank, the project's name), without reading the
+// descriptions of a project's thousand releases on every upload.
+func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p pages.Project) error {
+	ds := pages.NewDocuments(p)
+	stored, err := w.documentInputs(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	for _, r := range p.Releases {
+		bare, _ := ds.Release(r.ID, nil)
+		inputs := documentDigest(bare)
+		if bytes.Equal(stored[r.ID], inputs) {
+			continue
+		}
+		meta, err := w.metadata(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		d, _ := ds.Release(r.ID, meta)
+		if err := w.exec(ctx, `INSERT INTO release_documents (release_id, inputs, body_gz, holes) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (release_id) DO UPDATE SET inputs = excluded.inputs, body_gz = excluded.body_gz,
+			holes = excluded.holes`, r.ID, inputs, pages.Compress(d.Body, gzip.DefaultCompression), d.EncodeHoles()); err != nil {
+			return err
+		}
+	}
+	latest, ok := ds.Latest()
+	if !ok {
+		return w.exec(ctx, `DELETE FROM project_documents WHERE project_id = $1`, projectID)
+	}
+	meta, err := w.metadata(ctx, latest)
+	if err != nil {
+		return err
+	}
+	d := ds.Project(meta)
+	return w.exec(ctx, `INSERT INTO project_documents (project_id, body_gz, holes) VALUES ($1, $2, $3)
+		ON CONFLICT (project_id) DO UPDATE SET body_gz = excluded.body_gz, holes = excluded.holes`,
+		projectID, pages.Compress(d.Body, gzip.DefaultCompression), d.EncodeHoles())
+}
+
+// documentDigest identifies what a document shows, holes included.
+func documentDigest(d pages.Document) []byte {
+	h := sha256.New()
+	h.Write(d.Body)
+	h.Write(d.EncodeHoles())
+	return h.Sum(nil)[:16]
+}
+
+func (w *pageWriter) documentInputs(ctx context.Context, projectID int64) (map[int64][]byte, error) {
+	st, err := w.stmt(ctx, `SELECT d.release_id, d.inputs FROM release_documents d JOIN releases r ON r.id = d.release_id
+		WHERE r.project_id = $1`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][]byte{}
+	for rows.Next() {
+		var id int64
+		var inputs []byte
+		if err := rows.Scan(&id, &inputs); err != nil {
+			return nil, err
+		}
+		out[id] = inputs
+	}
+	return out, rows.Err()
+}
+
+func (w *pageWriter) metadata(ctx context.Context, releaseID int64) ([]byte, error) {
+	st, err := w.stmt(ctx, `SELECT metadata FROM releases WHERE id = $1`)
+	if err != nil {
+		return nil, err
+	}
+	var meta string
+	if err := st.QueryRowContext(ctx, releaseID).Scan(&meta); err != nil {
+		return nil, fmt.Errorf("release %d metadata: %w", releaseID, err)
+	}
+	return []byte(meta), nil
 }
 
 func readPageProject(ctx context.Context, q *sql.Stmt, projectID int64) (pages.Project, error) {
@@ -107,8 +284,9 @@ func readPageProject(ctx context.Context, q *sql.Stmt, projectID int64) (pages.P
 		var f pages.File
 		var relID, fileID sql.NullInt64
 		var uploaded int64
-		if err := rows.Scan(&p.Name, &p.Serial, &relID, &r.Version, &f.Yanked, &f.YankedReason, &fileID,
-			&f.Filename, &f.SHA256, &f.MetadataSHA256, &f.RequiresPython, &f.Size, &uploaded); err != nil {
+		if err := rows.Scan(&p.Name, &p.DisplayName, &p.Serial, &relID, &r.Version, &r.RequiresPython, &r.Yanked,
+			&r.YankedReason, &fileID, &f.Filename, &f.PackageType, &f.PythonVersion, &f.SHA256, &f.MD5, &f.Blake2b256,
+			&f.MetadataSHA256, &f.RequiresPython, &f.Size, &uploaded); err != nil {
 			return p, err
 		}
 		found = true
@@ -122,6 +300,7 @@ func readPageProject(ctx context.Context, q *sql.Stmt, projectID int64) (pages.P
 		}
 		if fileID.Valid {
 			f.ReleaseID, f.UploadedAt = relID.Int64, fromMicros(uploaded)
+			f.Yanked, f.YankedReason = r.Yanked, r.YankedReason
 			p.Files = append(p.Files, f)
 		}
 	}
@@ -134,7 +313,8 @@ func readPageProject(ctx context.Context, q *sql.Stmt, projectID int64) (pages.P
 	return p, nil
 }
 
-// renderAllPages renders the pages of every project: the second step of the migration that made the table.
+// renderAllPages renders the pages and documents of every project: the second step of the migrations that made
+// their tables.
 func renderAllPages(ctx context.Context, tx *sql.Tx) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM projects ORDER BY id`)
 	if err != nil {
@@ -157,10 +337,7 @@ func renderAllPages(ctx context.Context, tx *sql.Tx) error {
 }
 
 func renderPagesOf(ctx context.Context, tx *sql.Tx, projectIDs []int64) error {
-	w, err := newPageWriter(ctx, tx)
-	if err != nil {
-		return err
-	}
+	w := newPageWriter(tx)
 	defer w.Close()
 	for _, id := range projectIDs {
 		if err := w.writePages(ctx, id); err != nil {

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"wharf/internal/pages"
 	"wharf/internal/store"
 )
 
-// RunPages: a project's stored pages are, after every write that commits, those of its rows at that commit, with
-// its serial, and gone with the project. The expected pages are rendered here from ProjectIndex, a separate read.
+// RunPages: a project's stored pages and JSON API documents are, after every write that commits, those of its rows
+// at that commit, with its serial, and gone with the project. The expected pages are rendered here from ProjectIndex, a separate read.
 func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
@@ -41,6 +43,7 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 				t.Errorf("%s: form %d differs from the project's rows:\n%s\nwant\n%s", step, k, body, want[k-1])
 			}
 		}
+		checkDocuments(t, db, step, pi)
 	}
 	n := 100
 	add := func(version, filename string, create bool) {
@@ -48,6 +51,8 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 		n++
 		nf := newFile("pkg", version, filename, fmt.Sprintf("%064x", n), alice.ID, create)
 		nf.MetadataSHA256 = fmt.Sprintf("%064x", n+1000)
+		// Each release its own metadata, so that a document showing another release's would not pass.
+		nf.ReleaseMetadata = []byte(`{"summary":"release ` + version + `","description":"<b>\u2028"}`)
 		if _, err := db.AddFile(ctx, nf); err != nil {
 			t.Fatalf("add %s: %v", filename, err)
 		}
@@ -97,6 +102,10 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 		t.Fatal(err)
 	}
 	check("seeded", "seeded")
+	if _, err := db.MarkCritical(ctx, []int64{p.ID}, t0); err != nil {
+		t.Fatal(err)
+	}
+	check("designated critical", "pkg")
 
 	if _, _, err := db.DeleteProject(ctx, p.ID, alice.ID, t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
@@ -106,16 +115,75 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 			t.Errorf("a deleted project's page (JSON %v): %v, want ErrNotFound", json, err)
 		}
 	}
+	if _, err := db.ProjectDocument(ctx, "pkg"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted project's document: %v, want ErrNotFound", err)
+	}
+	if _, err := db.ReleaseDocument(ctx, "pkg", "2.0", "2.0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted project's release document: %v, want ErrNotFound", err)
+	}
 }
 
-// pageProject is what pages.Render takes, from a ProjectIndex.
-func pageProject(pi store.ProjectIndex) pages.Project {
-	p := pages.Project{Name: pi.Project.NormalizedName, Serial: pi.Project.LastSerial}
+// checkDocuments holds the stored JSON API documents of a project to those rendered from its rows and metadata
+// now: the project's, and every release's, at the project's serial.
+func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectIndex) {
+	t.Helper()
+	ctx := context.Background()
+	ds := pages.NewDocuments(pageProject(pi))
+	name := pi.Project.NormalizedName
+	metadata := func(releaseID int64) []byte {
+		meta, err := db.ReleaseMetadata(ctx, releaseID)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		return meta
+	}
+	prot, err := db.ProjectProtection(ctx, pi.Project.ID)
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	compare := func(what string, got store.Document, want pages.Document, releaseID int64) {
+		t.Helper()
+		if got.Critical != prot.Critical() {
+			t.Errorf("%s: %s says critical %v, the project's protection %v", step, what, got.Critical, prot.Critical())
+		}
+		if got.ProjectID != pi.Project.ID || got.ReleaseID != releaseID || got.Serial != pi.Project.LastSerial {
+			t.Errorf("%s: %s is of project %d, release %d, serial %d; want %d, %d, %d", step, what, got.ProjectID,
+				got.ReleaseID, got.Serial, pi.Project.ID, releaseID, pi.Project.LastSerial)
+		}
+		if diff := cmp.Diff(want, got.Document); diff != "" {
+			t.Errorf("%s: %s differs from the project's rows (-want +got):\n%s", step, what, diff)
+		}
+	}
+	latest, ok := ds.Latest()
+	got, err := db.ProjectDocument(ctx, name)
+	switch {
+	case !ok && !errors.Is(err, store.ErrNotFound):
+		t.Errorf("%s: a project without releases has a document: %v", step, err)
+	case ok && err != nil:
+		t.Fatalf("%s: %v", step, err)
+	case ok:
+		compare("the project's document", got, ds.Project(metadata(latest)), 0)
+	}
 	for _, r := range pi.Releases {
-		p.Releases = append(p.Releases, pages.Release{ID: r.ID, Version: r.Version})
+		want, _ := ds.Release(r.ID, metadata(r.ID))
+		got, err := db.ReleaseDocument(ctx, name, r.Version, r.CanonicalVersion)
+		if err != nil {
+			t.Fatalf("%s: release %s: %v", step, r.Version, err)
+		}
+		compare("release "+r.Version+"'s document", got, want, r.ID)
+	}
+}
+
+// pageProject is what pages.Render and pages.NewDocuments take, from a ProjectIndex.
+func pageProject(pi store.ProjectIndex) pages.Project {
+	p := pages.Project{Name: pi.Project.NormalizedName, DisplayName: pi.Project.Name, Serial: pi.Project.LastSerial}
+	for _, r := range pi.Releases {
+		p.Releases = append(p.Releases, pages.Release{ID: r.ID, Version: r.Version, RequiresPython: r.RequiresPython,
+			Yanked: r.Yanked, YankedReason: r.YankedReason})
 	}
 	for _, f := range pi.Files {
-		p.Files = append(p.Files, pages.File{ReleaseID: f.ReleaseID, Filename: f.Filename, SHA256: f.SHA256,
+		p.Files = append(p.Files, pages.File{ReleaseID: f.ReleaseID, Filename: f.Filename, PackageType: f.PackageType,
+			PythonVersion: f.PythonVersion, SHA256: f.SHA256, MD5: f.MD5, Blake2b256: f.Blake2b256,
 			MetadataSHA256: f.MetadataSHA256, RequiresPython: f.RequiresPython, Size: f.Size, UploadedAt: f.UploadedAt,
 			Yanked: f.Yanked, YankedReason: f.YankedReason})
 	}
