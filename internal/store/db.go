@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +48,10 @@ var migrations embed.FS
 type DB struct {
 	sql    *sql.DB
 	engine Engine
-	stmts  sync.Map // query -> *sql.Stmt, for the statements of the read hot path
+	// reads serves the read API's hot queries (prepared): on SQLite a pool of its own, as small as the CPUs allow,
+	// on PostgreSQL the same pool as sql.
+	reads *sql.DB
+	stmts sync.Map // query -> *sql.Stmt on reads, for the statements of the read hot path
 }
 
 type stmtQuerier interface {
@@ -61,9 +66,9 @@ func (db *DB) prepared(ctx context.Context, query string) stmtQuerier {
 	if st, ok := db.stmts.Load(query); ok {
 		return st.(*sql.Stmt)
 	}
-	st, err := db.sql.PrepareContext(ctx, query)
+	st, err := db.reads.PrepareContext(ctx, query)
 	if err != nil {
-		return unprepared{db.sql, query}
+		return unprepared{db.reads, query}
 	}
 	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
 		st.Close()
@@ -108,6 +113,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			"mmap_size(0)", "cache_size(-8192)"} {
 			q.Add("_pragma", p)
 		}
+		// The read API's queries get a pool of their own, of one connection per CPU (at least two, at most eight).
+		// Reads are CPU work once the file is in the operating system's cache, so more connections than CPUs
+		// only split the hot pages among more private caches: with two instead of eight, a Zipf mix at 128
+		// connections on one CPU served a fifth more and the server's RSS fell from 298 to 205 MB. In their own
+		// pool, they never wait behind writers that hold connections through a commit's fsync.
+		readQ := maps.Clone(q)
+		readQ.Add("_pragma", "query_only(1)")
 		q.Set("_txlock", "immediate")
 		conn, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err != nil {
@@ -115,7 +127,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		conn.SetMaxOpenConns(8)
 		conn.SetMaxIdleConns(8)
-		db = &DB{sql: conn, engine: SQLite}
+		reads, err := sql.Open("sqlite", "file:"+path+"?"+readQ.Encode())
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		readers := min(8, max(2, runtime.GOMAXPROCS(0)))
+		reads.SetMaxOpenConns(readers)
+		reads.SetMaxIdleConns(readers)
+		db = &DB{sql: conn, reads: reads, engine: SQLite}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		conn, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -124,7 +144,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		conn.SetMaxOpenConns(32)
 		conn.SetMaxIdleConns(16)
 		conn.SetConnMaxIdleTime(5 * time.Minute)
-		db = &DB{sql: conn, engine: Postgres}
+		db = &DB{sql: conn, reads: conn, engine: Postgres}
 	default:
 		return nil, fmt.Errorf("open store: unsupported database URL %q", dsn)
 	}
@@ -141,6 +161,9 @@ func (db *DB) Engine() Engine { return db.engine }
 // Close releases the connections.
 func (db *DB) Close() error {
 	db.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	if db.reads != db.sql {
+		db.reads.Close()
+	}
 	return db.sql.Close()
 }
 
