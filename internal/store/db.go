@@ -175,7 +175,7 @@ func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, math.M
 
 // afterMigration holds the steps a migration needs that SQL cannot do, by version. Each runs right after its
 // migration's SQL, in the same transaction, so that the version is recorded only once both are done.
-var afterMigration = map[int]func(context.Context, *sql.Tx) error{
+var afterMigration = map[int]func(context.Context, *sql.Tx, Engine) error{
 	6: rekeyUsers,
 	// 22 made simple_pages and 23 the documents' tables: pages and documents are rendered together, once both exist.
 	23: renderAllPages,
@@ -223,7 +223,7 @@ func (db *DB) migrate(ctx context.Context, upTo int) error {
 				return fmt.Errorf("%s: %w", e.Name(), err)
 			}
 			if step := afterMigration[version]; step != nil {
-				if err := step(ctx, tx); err != nil {
+				if err := step(ctx, tx, db.engine); err != nil {
 					return fmt.Errorf("%s: %w", e.Name(), err)
 				}
 			}

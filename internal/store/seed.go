@@ -203,7 +203,7 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 		for i, p := range created {
 			ids[i] = projectIDs[p.NormalizedName]
 		}
-		return renderPagesOf(ctx, tx, ids)
+		return renderPagesOf(ctx, tx, db.engine, ids)
 	})
 	if err != nil {
 		return fmt.Errorf("seed files: %w", err)

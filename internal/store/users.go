@@ -85,7 +85,7 @@ func (db *DB) UserByID(ctx context.Context, id int64) (User, error) {
 //
 // Two rows whose addresses (or names) have one key cannot both keep them: the migration stops with their ids, for
 // an administrator to change one, rather than choose on its own which account loses its address.
-func rekeyUsers(ctx context.Context, tx *sql.Tx) error {
+func rekeyUsers(ctx context.Context, tx *sql.Tx, _ Engine) error {
 	type rekey struct {
 		id                int64
 		nameKey, emailKey string
