@@ -115,9 +115,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		// The read API's queries get a pool of their own, of one connection per CPU (at least two, at most eight).
 		// Reads are CPU work once the file is in the operating system's cache, so more connections than CPUs
-		// only split the hot pages among more private caches: with two instead of eight, a Zipf mix at 128
-		// connections on one CPU served a fifth more and the server's RSS fell from 298 to 205 MB. In their own
-		// pool, they never wait behind writers that hold connections through a commit's fsync.
+		// only split the hot pages among more private caches: with two instead of eight on one CPU, a Zipf mix at
+		// 128 connections served a fifth more, and under the JSON API's Zipf mix the server's RSS fell from 298 to
+		// 205 MB (bench/README.md). In their own pool, they never wait behind writers that hold connections
+		// through a commit's fsync.
 		readQ := maps.Clone(q)
 		readQ.Add("_pragma", "query_only(1)")
 		q.Set("_txlock", "immediate")
