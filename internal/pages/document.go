@@ -121,13 +121,18 @@ type Documents struct {
 	releases []Release        // ascending
 	files    []File           // by release, then filename
 	ranges   map[int64][2]int // a release's files in files
+	index    map[int64]int    // a release's place in releases
 	latest   int              // index in releases, or -1
 }
 
 // NewDocuments sorts the project's releases and files once for all of its documents.
 func NewDocuments(p Project) *Documents {
-	ds := &Documents{project: p, ranges: make(map[int64][2]int, len(p.Releases))}
+	ds := &Documents{project: p, ranges: make(map[int64][2]int, len(p.Releases)),
+		index: make(map[int64]int, len(p.Releases))}
 	ds.releases, ds.files = sorted(p)
+	for i, r := range ds.releases {
+		ds.index[r.ID] = i
+	}
 	for i := 0; i < len(ds.files); {
 		j := i
 		for j < len(ds.files) && ds.files[j].ReleaseID == ds.files[i].ReleaseID {
@@ -159,8 +164,8 @@ func (ds *Documents) Project(metadata []byte) Document {
 // Release renders /pypi/<project>/<version>/json for the release with the given ID, with its core metadata; ok is
 // false when the project has no such release.
 func (ds *Documents) Release(releaseID int64, metadata []byte) (d Document, ok bool) {
-	i := slices.IndexFunc(ds.releases, func(r Release) bool { return r.ID == releaseID })
-	if i < 0 {
+	i, ok := ds.index[releaseID]
+	if !ok {
 		return Document{}, false
 	}
 	return ds.render(i, metadata, false), true

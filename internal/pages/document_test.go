@@ -29,8 +29,10 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
-// metadata110 is release 1.10's, with keys that must not override the document's own.
-const metadata110 = `{"summary": "A demo \u2028 <b>", "name": "Evil", "version": "9", "classifiers": ["A :: B"], "author": null, "unknown": 1}`
+// metadata110 is release 1.10's, with keys that must not override the document's own: an uploader cannot make a
+// project look fully protected (docs/security.md, M4).
+const metadata110 = `{"summary": "A demo \u2028 <b>", "name": "Evil", "version": "9", "classifiers": ["A :: B"],
+	"author": null, "unknown": 1, "fully_protected": true, "critical": false, "package_url": "https://evil.example/"}`
 
 func documentProject() Project {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)

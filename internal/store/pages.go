@@ -196,6 +196,8 @@ func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p page
 	if err != nil {
 		return err
 	}
+	latest, hasLatest := ds.Latest()
+	var latestMeta []byte // read once, when both the project's document and the latest release's need it
 	for _, r := range p.Releases {
 		bare, _ := ds.Release(r.ID, nil)
 		inputs := documentDigest(bare)
@@ -206,6 +208,9 @@ func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p page
 		if err != nil {
 			return err
 		}
+		if hasLatest && r.ID == latest {
+			latestMeta = meta
+		}
 		d, _ := ds.Release(r.ID, meta)
 		if err := w.exec(ctx, `INSERT INTO release_documents (release_id, inputs, body_gz, holes) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (release_id) DO UPDATE SET inputs = excluded.inputs, body_gz = excluded.body_gz,
@@ -213,15 +218,15 @@ func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p page
 			return err
 		}
 	}
-	latest, ok := ds.Latest()
-	if !ok {
+	if !hasLatest {
 		return w.exec(ctx, `DELETE FROM project_documents WHERE project_id = $1`, projectID)
 	}
-	meta, err := w.metadata(ctx, latest)
-	if err != nil {
-		return err
+	if latestMeta == nil {
+		if latestMeta, err = w.metadata(ctx, latest); err != nil {
+			return err
+		}
 	}
-	d := ds.Project(meta)
+	d := ds.Project(latestMeta)
 	return w.exec(ctx, `INSERT INTO project_documents (project_id, body_gz, holes) VALUES ($1, $2, $3)
 		ON CONFLICT (project_id) DO UPDATE SET body_gz = excluded.body_gz, holes = excluded.holes`,
 		projectID, pages.Compress(d.Body, gzip.DefaultCompression), d.EncodeHoles())
