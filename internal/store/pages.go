@@ -119,6 +119,9 @@ const pageRowsQuery = `SELECT p.normalized_name, p.name, p.last_serial, r.id, CO
 type pageWriter struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// every renders every release's document without asking which changed: a seed or a migration writes them all
+	// anyway, and the question costs a query per project.
+	every bool
 }
 
 func newPageWriter(tx *sql.Tx) *pageWriter {
@@ -192,24 +195,34 @@ func (w *pageWriter) write(ctx context.Context, projectID int64) error {
 // descriptions of a project's thousand releases on every upload.
 func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p pages.Project) error {
 	ds := pages.NewDocuments(p)
-	stored, err := w.documentInputs(ctx, projectID)
+	var stored map[int64][]byte
+	metas := map[int64][]byte{} // metadata read so far: each release's once, or all of them for every
+	var err error
+	if w.every {
+		metas, err = w.projectMetadata(ctx, projectID)
+	} else {
+		stored, err = w.documentInputs(ctx, projectID)
+	}
 	if err != nil {
 		return err
 	}
-	latest, hasLatest := ds.Latest()
-	var latestMeta []byte // read once, when both the project's document and the latest release's need it
+	metadata := func(releaseID int64) ([]byte, error) {
+		if m, ok := metas[releaseID]; ok {
+			return m, nil
+		}
+		m, err := w.metadata(ctx, releaseID)
+		metas[releaseID] = m
+		return m, err
+	}
 	for _, r := range p.Releases {
 		bare, _ := ds.Release(r.ID, nil)
 		inputs := documentDigest(bare)
 		if bytes.Equal(stored[r.ID], inputs) {
 			continue
 		}
-		meta, err := w.metadata(ctx, r.ID)
+		meta, err := metadata(r.ID)
 		if err != nil {
 			return err
-		}
-		if hasLatest && r.ID == latest {
-			latestMeta = meta
 		}
 		d, _ := ds.Release(r.ID, meta)
 		if err := w.exec(ctx, `INSERT INTO release_documents (release_id, inputs, body_gz, holes) VALUES ($1, $2, $3, $4)
@@ -218,15 +231,15 @@ func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p page
 			return err
 		}
 	}
+	latest, hasLatest := ds.Latest()
 	if !hasLatest {
 		return w.exec(ctx, `DELETE FROM project_documents WHERE project_id = $1`, projectID)
 	}
-	if latestMeta == nil {
-		if latestMeta, err = w.metadata(ctx, latest); err != nil {
-			return err
-		}
+	meta, err := metadata(latest)
+	if err != nil {
+		return err
 	}
-	d := ds.Project(latestMeta)
+	d := ds.Project(meta)
 	return w.exec(ctx, `INSERT INTO project_documents (project_id, body_gz, holes) VALUES ($1, $2, $3)
 		ON CONFLICT (project_id) DO UPDATE SET body_gz = excluded.body_gz, holes = excluded.holes`,
 		projectID, pages.Compress(d.Body, gzip.DefaultCompression), d.EncodeHoles())
@@ -259,6 +272,29 @@ func (w *pageWriter) documentInputs(ctx context.Context, projectID int64) (map[i
 			return nil, err
 		}
 		out[id] = inputs
+	}
+	return out, rows.Err()
+}
+
+// projectMetadata reads the metadata of all of a project's releases, by release.
+func (w *pageWriter) projectMetadata(ctx context.Context, projectID int64) (map[int64][]byte, error) {
+	st, err := w.stmt(ctx, `SELECT id, metadata FROM releases WHERE project_id = $1`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][]byte{}
+	for rows.Next() {
+		var id int64
+		var meta string
+		if err := rows.Scan(&id, &meta); err != nil {
+			return nil, err
+		}
+		out[id] = []byte(meta)
 	}
 	return out, rows.Err()
 }
@@ -345,20 +381,17 @@ func renderAllPages(ctx context.Context, tx *sql.Tx, engine Engine) error {
 // does.
 func renderPagesOf(ctx context.Context, tx *sql.Tx, engine Engine, projectIDs []int64) error {
 	if engine == Postgres {
-		// The writer's statements run once per project, and PostgreSQL would plan them once for all after five
-		// runs, when release_documents still held a few rows: a sequential scan of a table that the loop then
-		// grows to millions, for every project (a seed of 886,000 projects made no progress in ten minutes).
-		// Planning each run sees the tables' sizes as they are; statistics of the rows a seed has just written
-		// (none yet for a new database) keep it from guessing that a project has thousands of releases and
-		// scanning release_documents whole to join them.
-		for _, stmt := range []string{`SET LOCAL plan_cache_mode = force_custom_plan`,
-			`ANALYZE projects, releases, files, release_documents`} {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
+		// The writer's statements run once per project, and PostgreSQL plans them once for all after five runs,
+		// from the statistics it has then. A new database has none, and guessing from an empty table that a join
+		// is cheapest as a sequential scan of releases or files would scan them whole for every project (a seed of
+		// 886,000 projects made no progress in ten minutes). Statistics of the rows just written make every plan an
+		// index lookup. Planning anew for each project instead cost more than the writes.
+		if _, err := tx.ExecContext(ctx, `ANALYZE projects, releases, files`); err != nil {
+			return err
 		}
 	}
 	w := newPageWriter(tx)
+	w.every = true
 	defer w.Close()
 	for _, id := range projectIDs {
 		if err := w.writePages(ctx, id); err != nil {

@@ -97,8 +97,11 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	}
 	check("staged release approved", "pkg")
 
+	// Two releases with metadata of their own: a seed reads all of a project's metadata at once.
 	seeded := newFile("seeded", "1.0", "seeded-1.0.tar.gz", fmt.Sprintf("%064x", 3), 0, true)
-	if err := db.SeedFiles(ctx, []store.NewFile{seeded}); err != nil {
+	seeded2 := newFile("seeded", "1.1", "seeded-1.1.tar.gz", fmt.Sprintf("%064x", 4), 0, true)
+	seeded2.ReleaseMetadata = []byte(`{"summary":"the second"}`)
+	if err := db.SeedFiles(ctx, []store.NewFile{seeded, seeded2}); err != nil {
 		t.Fatal(err)
 	}
 	check("seeded", "seeded")
