@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
 	debug := fs.String("debug", "127.0.0.1:6060", "address of pprof and /debug/cache")
 	cacheSize := fs.Int64("cache-size", 64<<20, "bytes of cached project pages")
+	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from memory (0: the index's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	server.TuneGC(*cacheSize)
-	index := simple.New(db, nil, nil, simple.Options{CacheBytes: *cacheSize, Log: log})
+	index := simple.New(db, nil, nil, simple.Options{CacheBytes: *cacheSize, DocumentTTL: *documentTTL, Log: log})
 	go index.Run(ctx)
 
 	dm := http.NewServeMux()

@@ -2,10 +2,11 @@ package pages
 
 import (
 	"bufio"
-	"compress/gzip"
 	"io"
 	"net/url"
 	"strconv"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Root writes the index root, every project's name, in its four forms at once as the names stream in, so that
