@@ -749,12 +749,19 @@ func (e *Engine) decideProject2FA(ctx context.Context, actor Actor, target Targe
 // FullyProtected reports whether every Owner and Maintainer of a project (cs, at least one) has a second factor,
 // so that no password alone can change what the project's users install.
 func FullyProtected(cs []store.Collaborator) bool {
+	withSecondFactor := 0
 	for _, c := range cs {
-		if !c.TwoFactor() {
-			return false
+		if c.TwoFactor() {
+			withSecondFactor++
 		}
 	}
-	return len(cs) > 0
+	return FullyProtectedCounts(len(cs), withSecondFactor)
+}
+
+// FullyProtectedCounts is FullyProtected from counts: of a project's Owners and Maintainers, and of those of them
+// with a second factor. The JSON API reads the counts with a document instead of listing the collaborators.
+func FullyProtectedCounts(collaborators, withSecondFactor int) bool {
+	return collaborators > 0 && withSecondFactor == collaborators
 }
 
 // LimitsProjectCreation reports whether the rate limit on creating projects (U12) applies to actor. It exists

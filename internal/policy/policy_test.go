@@ -760,6 +760,9 @@ func TestSetProject2FA(t *testing.T) {
 		FullyProtected([]store.Collaborator{{HasTOTP: true}, {}}) {
 		t.Error("FullyProtected")
 	}
+	if !FullyProtectedCounts(2, 2) || FullyProtectedCounts(0, 0) || FullyProtectedCounts(2, 1) {
+		t.Error("FullyProtectedCounts")
+	}
 }
 
 // TestDenialsAreRecorded: every refusal of a change to a project is in the security history, naming its rule

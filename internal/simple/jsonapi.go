@@ -94,11 +94,7 @@ func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRele
 		suffix = "a" + strconv.FormatInt(d.ReleaseID, 10)
 	}
 	// The protection changes without a new serial (a designation, a maintainer's new factor): the tag carries it.
-	cs, err := ix.db.Collaborators(ctx, d.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	critical, protected := d.Critical, policy.FullyProtected(cs)
+	critical, protected := d.Critical, policy.FullyProtectedCounts(d.Collaborators, d.TwoFactorCollaborators)
 	if critical {
 		suffix += "c"
 	}

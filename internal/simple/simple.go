@@ -35,7 +35,6 @@ type Store interface {
 	LastSerial(ctx context.Context) (int64, error)
 	ProjectSerials(ctx context.Context, after int64, fn func(normalized string, serial int64)) error
 	FileByFilename(ctx context.Context, filename string) (store.File, error)
-	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
 }
 
 // Blobs holds the files' bytes by sha256; blob.Store satisfies it.

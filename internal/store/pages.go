@@ -36,24 +36,36 @@ func (db *DB) SimplePage(ctx context.Context, normalized string, json bool) (ser
 	return serial, gz, nil
 }
 
-// Document is a stored JSON API document, with what the database knows of what fills its holes.
+// Document is a stored JSON API document, with what the database knows of what fills its holes. The protection
+// is read with it, so that a document not in memory costs one query.
 type Document struct {
 	pages.Document
 	ProjectID int64
 	ReleaseID int64 // 0 for the project's own document
 	Serial    int64 // the project's last serial
-	// Critical is Protection.Critical, read with the document: a miss is then one query fewer.
-	Critical bool
+	Critical  bool  // Protection.Critical
+	// Collaborators counts the project's roles, and TwoFactorCollaborators those of them whose account has a second
+	// factor (Collaborator.TwoFactor): what policy.FullyProtectedCounts asks.
+	Collaborators, TwoFactorCollaborators int
 }
 
+// documentColumns are what a document query reads besides the document: the project, its serial and its
+// protection. The second-factor count is Collaborator.TwoFactor in SQL; storetest.RunPages holds the two to agree.
+const documentColumns = `p.id, p.last_serial, p.critical_since,
+	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id),
+	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id AND (
+		EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = c.user_id) OR
+		EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = c.user_id))),
+	d.body_gz, d.holes`
+
 const (
-	projectDocumentQuery = `SELECT p.id, 0, p.last_serial, p.critical_since, d.body_gz, d.holes FROM projects p
+	projectDocumentQuery = `SELECT 0, ` + documentColumns + ` FROM projects p
 		JOIN project_documents d ON d.project_id = p.id WHERE p.normalized_name = $1`
-	releaseDocumentQuery = `SELECT p.id, r.id, p.last_serial, p.critical_since, d.body_gz, d.holes FROM projects p
+	releaseDocumentQuery = `SELECT r.id, ` + documentColumns + ` FROM projects p
 		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
 		WHERE p.normalized_name = $1 AND r.canonical_version = $2`
-	releaseDocumentByTextQuery = `SELECT p.id, r.id, p.last_serial, p.critical_since, d.body_gz, d.holes
-		FROM projects p JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
+	releaseDocumentByTextQuery = `SELECT r.id, ` + documentColumns + ` FROM projects p
+		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
 		WHERE p.normalized_name = $1 AND r.version = $2`
 )
 
@@ -85,8 +97,8 @@ func (db *DB) document(ctx context.Context, query string, args ...any) (Document
 	var d Document
 	var gz, holes []byte
 	var criticalSince sql.NullInt64
-	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(&d.ProjectID, &d.ReleaseID, &d.Serial,
-		&criticalSince, &gz, &holes)
+	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(&d.ReleaseID, &d.ProjectID, &d.Serial,
+		&criticalSince, &d.Collaborators, &d.TwoFactorCollaborators, &gz, &holes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}

@@ -109,6 +109,19 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 		t.Fatal(err)
 	}
 	check("designated critical", "pkg")
+	// The documents count the collaborators and their second factors as Collaborators lists them, whichever the factor.
+	addTOTP(t, db, alice.ID)
+	check("the owner has an authenticator app", "pkg")
+	bob := MustUser(t, db, "bob")
+	if err := db.AddRole(ctx, p.ID, bob.ID, store.RoleMaintainer, t0); err != nil {
+		t.Fatal(err)
+	}
+	check("a maintainer without a second factor", "pkg")
+	if _, err := db.AddWebAuthnCredential(ctx, store.WebAuthnCredential{UserID: bob.ID, CredentialID: []byte("bob"),
+		PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	check("the maintainer has a security key", "pkg")
 
 	if _, _, err := db.DeleteProject(ctx, p.ID, alice.ID, t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
@@ -144,10 +157,24 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 	if err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}
+	cs, err := db.Collaborators(ctx, pi.Project.ID)
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	withSecondFactor := 0
+	for _, c := range cs {
+		if c.TwoFactor() {
+			withSecondFactor++
+		}
+	}
 	compare := func(what string, got store.Document, want pages.Document, releaseID int64) {
 		t.Helper()
 		if got.Critical != prot.Critical() {
 			t.Errorf("%s: %s says critical %v, the project's protection %v", step, what, got.Critical, prot.Critical())
+		}
+		if got.Collaborators != len(cs) || got.TwoFactorCollaborators != withSecondFactor {
+			t.Errorf("%s: %s counts %d collaborators, %d with a second factor; Collaborators lists %d, %d", step, what,
+				got.Collaborators, got.TwoFactorCollaborators, len(cs), withSecondFactor)
 		}
 		if got.ProjectID != pi.Project.ID || got.ReleaseID != releaseID || got.Serial != pi.Project.LastSerial {
 			t.Errorf("%s: %s is of project %d, release %d, serial %d; want %d, %d, %d", step, what, got.ProjectID,
