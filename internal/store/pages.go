@@ -51,11 +51,13 @@ type Document struct {
 
 // documentColumns are what a document query reads besides the document: the project, its serial and its
 // protection. The second-factor count is Collaborator.TwoFactor in SQL; storetest.RunPages holds the two to agree.
+// It counts each collaborator's factors with scalar subqueries: PostgreSQL may run "EXISTS ... OR EXISTS ..." as a
+// hash of the whole credentials tables, read for every document.
 const documentColumns = `p.id, p.last_serial, p.critical_since,
 	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id),
-	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id AND (
-		EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = c.user_id) OR
-		EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = c.user_id))),
+	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id AND
+		(SELECT COUNT(*) FROM totp_credentials t WHERE t.user_id = c.user_id) +
+		(SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = c.user_id) > 0),
 	d.body_gz, d.holes`
 
 const (
