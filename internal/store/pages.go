@@ -210,7 +210,7 @@ func (w *pageWriter) write(ctx context.Context, projectID int64) error {
 func (w *pageWriter) writeDocuments(ctx context.Context, projectID int64, p pages.Project) error {
 	ds := pages.NewDocuments(p)
 	var stored map[int64][]byte
-	metas := map[int64][]byte{} // metadata read so far: each release's once, or all of them for every
+	metas := map[int64][]byte{} // each release's metadata, read once; all of them at once for every
 	var err error
 	if w.every {
 		metas, err = w.projectMetadata(ctx, projectID)
