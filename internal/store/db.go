@@ -127,14 +127,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		conn.SetMaxOpenConns(8)
 		conn.SetMaxIdleConns(8)
-		reads, err := sql.Open("sqlite", "file:"+path+"?"+readQ.Encode())
+		reads, err := openReadPool("sqlite", "file:"+path+"?"+readQ.Encode())
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		readers := min(8, max(2, runtime.GOMAXPROCS(0)))
-		reads.SetMaxOpenConns(readers)
-		reads.SetMaxIdleConns(readers)
 		db = &DB{sql: conn, reads: reads, engine: SQLite}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		conn, err := sql.Open("pgx", dsn)
@@ -147,14 +144,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// The read API's queries get a small pool of their own here too. Each connection is a server process:
 		// with 32 of them busy on the machine's two cores, a Zipf mix served 5.7k requests a second with a p99 of
 		// 750 ms, mostly the kernel switching between them; with two, 23.8k and 12 ms (bench/README.md).
-		reads, err := sql.Open("pgx", dsn)
+		reads, err := openReadPool("pgx", dsn)
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		readers := min(8, max(2, runtime.GOMAXPROCS(0)))
-		reads.SetMaxOpenConns(readers)
-		reads.SetMaxIdleConns(readers)
 		reads.SetConnMaxIdleTime(5 * time.Minute)
 		db = &DB{sql: conn, reads: reads, engine: Postgres}
 	default:
@@ -165,6 +159,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return db, nil
+}
+
+// openReadPool opens the pool of the read API's prepared queries: one connection per CPU, at least two, at most
+// eight (see Open for why so few).
+func openReadPool(driver, dsn string) (*sql.DB, error) {
+	reads, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	n := min(8, max(2, runtime.GOMAXPROCS(0)))
+	reads.SetMaxOpenConns(n)
+	reads.SetMaxIdleConns(n)
+	return reads, nil
 }
 
 // Engine reports which SQL engine is behind db.

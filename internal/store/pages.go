@@ -268,31 +268,18 @@ func documentDigest(d pages.Document) []byte {
 }
 
 func (w *pageWriter) documentInputs(ctx context.Context, projectID int64) (map[int64][]byte, error) {
-	st, err := w.stmt(ctx, `SELECT d.release_id, d.inputs FROM release_documents d JOIN releases r ON r.id = d.release_id
-		WHERE r.project_id = $1`)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[int64][]byte{}
-	for rows.Next() {
-		var id int64
-		var inputs []byte
-		if err := rows.Scan(&id, &inputs); err != nil {
-			return nil, err
-		}
-		out[id] = inputs
-	}
-	return out, rows.Err()
+	return w.byRelease(ctx, `SELECT d.release_id, d.inputs FROM release_documents d
+		JOIN releases r ON r.id = d.release_id WHERE r.project_id = $1`, projectID)
 }
 
 // projectMetadata reads the metadata of all of a project's releases, by release.
 func (w *pageWriter) projectMetadata(ctx context.Context, projectID int64) (map[int64][]byte, error) {
-	st, err := w.stmt(ctx, `SELECT id, metadata FROM releases WHERE project_id = $1`)
+	return w.byRelease(ctx, `SELECT id, metadata FROM releases WHERE project_id = $1`, projectID)
+}
+
+// byRelease reads a query of a project's (release id, bytes) rows into a map.
+func (w *pageWriter) byRelease(ctx context.Context, query string, projectID int64) (map[int64][]byte, error) {
+	st, err := w.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +291,11 @@ func (w *pageWriter) projectMetadata(ctx context.Context, projectID int64) (map[
 	out := map[int64][]byte{}
 	for rows.Next() {
 		var id int64
-		var meta string
-		if err := rows.Scan(&id, &meta); err != nil {
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
 			return nil, err
 		}
-		out[id] = []byte(meta)
+		out[id] = b
 	}
 	return out, rows.Err()
 }
