@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"wharf/internal/disttest"
-	"wharf/internal/store/storetest"
 )
 
 type acked struct {
@@ -26,9 +25,9 @@ type acked struct {
 // times. After each crash fsck must pass, and after a restart every upload that was acknowledged is served with its
 // exact bytes.
 func TestCrashDuringUploads(t *testing.T) {
-	for _, engine := range storetest.Engines(t) {
-		t.Run(engine.Name, func(t *testing.T) {
-			in := newInstance(t, engine)
+	for _, setup := range setups(t) {
+		t.Run(setup.Name, func(t *testing.T) {
+			in := newSetupInstance(t, setup)
 			in.start()
 			token := in.userWithToken("crash")
 			var mu sync.Mutex

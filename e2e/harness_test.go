@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"wharf/internal/blob"
+	"wharf/internal/blob/s3test"
 	"wharf/internal/store/storetest"
 )
 
@@ -53,11 +55,41 @@ type instance struct {
 	exited  chan struct{}
 	// extraEnv configures the server and the commands beyond the data directory and database: WHARF_* settings.
 	extraEnv []string
+	bucket   blob.S3Options // where the files are, for an instance of an S3 setup
 }
 
 // newInstance prepares a data directory and a database (engine "sqlite" or "postgres") without starting.
 func newInstance(t testing.TB, engine storetest.Engine) *instance {
 	return &instance{t: t, dataDir: t.TempDir(), dbURL: engine.URL(t)}
+}
+
+// setup is a database engine and where the files go.
+type setup struct {
+	Name   string
+	Engine storetest.Engine
+	S3     bool // files in a bucket of a real S3 server (versitygw) instead of the data directory
+}
+
+// setups lists every engine with its files on disk, then PostgreSQL (SQLite where PostgreSQL is not available) with
+// its files in S3, as several instances behind a load balancer keep them.
+func setups(t testing.TB) []setup {
+	var list []setup
+	engines := storetest.Engines(t)
+	for _, e := range engines {
+		list = append(list, setup{Name: e.Name, Engine: e})
+	}
+	last := engines[len(engines)-1]
+	return append(list, setup{Name: last.Name + "+s3", Engine: last, S3: true})
+}
+
+// newSetupInstance prepares an instance of s, with a bucket of its own when its files are in S3.
+func newSetupInstance(t testing.TB, s setup) *instance {
+	in := newInstance(t, s.Engine)
+	if s.S3 {
+		in.bucket = s3test.Start(t).Bucket(t, "files/")
+		in.extraEnv = append(in.extraEnv, "WHARF_STORAGE_URL="+s3test.URL(in.bucket))
+	}
+	return in
 }
 
 func (in *instance) env() []string {

@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-
-	"wharf/internal/store/storetest"
+	"wharf/internal/blob"
 )
 
 // writeProject lays out a minimal Python project built by the given backend ("hatchling" or "setuptools").
@@ -119,9 +120,9 @@ type simpleJSON struct {
 func TestBuildUploadInstall(t *testing.T) {
 	py := python(t)
 	twine := tool(t, "/usr/bin/twine")
-	for _, engine := range storetest.Engines(t) {
-		t.Run(engine.Name, func(t *testing.T) {
-			in := newInstance(t, engine)
+	for _, setup := range setups(t) {
+		t.Run(setup.Name, func(t *testing.T) {
+			in := newSetupInstance(t, setup)
 			in.start()
 			token := in.userWithToken("alice")
 			work := t.TempDir()
@@ -240,6 +241,64 @@ func TestBuildUploadInstall(t *testing.T) {
 				len(api.Releases["0.1"]) != 2 || len(api.Info.RequiresDist) != 1 || !strings.HasPrefix(api.Info.RequiresDist[0], "demo-core") {
 				t.Errorf("JSON API info: %+v", api)
 			}
+
+			checkFsck(t, in)
 		})
+	}
+}
+
+// checkFsck runs wharf fsck on an instance holding the four uploaded files, each with its object, then leaves an object that no file
+// names, as a crash between storing a file and recording it would: fsck must list it, and fsck --gc remove it,
+// wherever the files are.
+func checkFsck(t *testing.T, in *instance) {
+	type report struct {
+		Files, Objects int
+		Problems       []any
+		Unreferenced   []string
+	}
+	fsck := func(args ...string) report {
+		t.Helper()
+		out, err := in.run("", append([]string{"fsck", "--json"}, args...)...)
+		var rep report
+		if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+			t.Fatalf("fsck %v: %v\n%s", args, err, out)
+		}
+		return rep
+	}
+	if rep := fsck(); len(rep.Problems) != 0 || len(rep.Unreferenced) != 0 || rep.Files != 4 || rep.Objects < rep.Files {
+		t.Fatalf("fsck after the uploads: %+v", rep)
+	}
+
+	var store blob.Store
+	var err error
+	if in.bucket.Bucket != "" {
+		o := in.bucket
+		o.StagingDir = t.TempDir()
+		store, err = blob.NewS3(t.Context(), o)
+	} else {
+		store, err = blob.NewDisk(filepath.Join(in.dataDir, "files"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := store.NewWriter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	w.Write([]byte("an object that no file names"))
+	orphan, err := w.Commit(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := fsck(); len(rep.Problems) != 0 || !slices.Equal(rep.Unreferenced, []string{orphan.Key}) {
+		t.Errorf("fsck with an orphaned object: %+v; want it listed as unreferenced", rep)
+	}
+	fsck("--gc", "--grace", "0s")
+	if _, err := store.Stat(t.Context(), orphan.Key); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("the orphaned object after fsck --gc: %v", err)
+	}
+	if rep := fsck(); len(rep.Problems) != 0 || len(rep.Unreferenced) != 0 {
+		t.Errorf("fsck after --gc: %+v", rep)
 	}
 }

@@ -44,7 +44,7 @@ func open(ctx context.Context, cfg config.Config, migrate bool) (*app, error) {
 			return nil, err
 		}
 	}
-	blobs, err := blob.NewDisk(cfg.StoragePath())
+	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob storage: %w", err)
@@ -132,4 +132,12 @@ func newPublishing(cfg config.Config, a *app, decisions *policy.Engine, log *aud
 	}
 	return publishing.New(a.db, decisions, a.minter, log, now, publishing.Options{Audience: audience, Builtin: builtin,
 		PendingTTL: cfg.PendingPublisherTTL})
+}
+
+// openBlobs opens the file store the storage URL names: a local directory, or an S3 bucket.
+func openBlobs(ctx context.Context, cfg config.Config) (blob.Store, error) {
+	if o, ok := cfg.S3(); ok {
+		return blob.NewS3(ctx, o)
+	}
+	return blob.NewDisk(cfg.StoragePath())
 }

@@ -160,7 +160,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	io.WriteString(e.stdout, hello)
 	stderr.release()
-	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", a.db.Engine(), "storage", cfg.StorageURL)
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", a.db.Engine(), "storage", redacted(cfg.StorageURL))
 
 	// The read API's requests are served on front's loop; net/http gets every other connection.
 	door := front.New(httpServer, server.ReadPath, logger)
@@ -228,10 +228,20 @@ func greeting(cfg config.Config, listen *net.TCPAddr, mailer notify.Mailer) (str
 
 	dir := absolute(cfg.DataDir)
 	ownDatabase := cfg.DatabaseURL == "sqlite:"+filepath.Join(cfg.DataDir, "wharf.db")
-	if ownDatabase && cfg.StoragePath() == filepath.Join(cfg.DataDir, "files") {
+	files := absolute(cfg.StoragePath())
+	if o, ok := cfg.S3(); ok {
+		files = fmt.Sprintf("the S3 bucket %s", o.Bucket)
+		if o.Prefix != "" {
+			files += " under " + o.Prefix
+		}
+		if o.Endpoint != "" {
+			files += " at " + o.Endpoint
+		}
+	}
+	if ownDatabase && cfg.StorageURL == "file:"+filepath.Join(cfg.DataDir, "files") {
 		fmt.Fprintf(w, "  Data: %s (SQLite database and files)\n", dir)
 	} else {
-		fmt.Fprintf(w, "  Data: %s; files in %s; database %s\n", dir, absolute(cfg.StoragePath()), redacted(cfg.DatabaseURL))
+		fmt.Fprintf(w, "  Data: %s; files in %s; database %s\n", dir, files, redacted(cfg.DatabaseURL))
 	}
 	if out, ok := mailer.(*notify.Outbox); ok {
 		fmt.Fprintf(w, "  Mail: not sent; each message is a file in %s (set WHARF_SMTP_URL to send it)\n", absolute(out.Dir()))
@@ -289,12 +299,12 @@ func absolute(path string) string {
 	return path
 }
 
-// redacted is a database URL without its password, for the greeting.
-func redacted(databaseURL string) string {
-	if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+// redacted is a database or storage URL without its password (or secret key), for the greeting and the log.
+func redacted(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
 		return u.Redacted()
 	}
-	return databaseURL
+	return rawURL
 }
 
 // shellQuote quotes a path for a POSIX shell when it holds anything but the characters that need no quoting.

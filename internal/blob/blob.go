@@ -5,8 +5,9 @@
 // Writes are staged and hashed as they stream; Commit makes the object durable
 // before it becomes visible (F2), so a crash leaves either no object or a
 // complete one, and leftovers only in staging (F1), where Staged and
-// CleanStaging find and remove them. Every backend (local disk here, S3
-// later) must pass the conformance suite in package blobtest.
+// CleanStaging find and remove them. Both backends, a local directory (Disk)
+// and an S3 bucket (S3), stage uploads in a local directory, and both pass
+// the conformance suite in package blobtest.
 package blob
 
 import (

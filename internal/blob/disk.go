@@ -2,17 +2,12 @@ package blob
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path"
-	"time"
 )
 
 const (
@@ -34,6 +29,7 @@ const (
 // included, can reach outside the directory. staging and objects are on the
 // same file system, so Commit is a rename.
 type Disk struct {
+	staging
 	root *os.Root
 }
 
@@ -52,9 +48,9 @@ func NewDisk(dir string) (*Disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: new disk: %w", err)
 	}
-	d := &Disk{root: root}
+	d := &Disk{staging: staging{root}, root: root}
 	for _, sub := range []string{objectsDir, stagingDir} {
-		if err := d.mkdir(sub); err != nil {
+		if err := mkdir(root, sub); err != nil {
 			root.Close()
 			return nil, fmt.Errorf("blob: new disk: %w", err)
 		}
@@ -76,20 +72,13 @@ func (d *Disk) Close() error {
 	return d.root.Close()
 }
 
-// NewWriter creates a staging file with a random name, so concurrent
-// writers never meet before Commit.
+// NewWriter starts an object in staging, which Commit renames into objects.
 func (d *Disk) NewWriter(ctx context.Context) (Writer, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("blob: new writer: %w", err)
-	}
-	var b [16]byte
-	rand.Read(b[:]) // never fails since Go 1.24: it crashes the program instead
-	name := hex.EncodeToString(b[:])
-	f, err := d.root.OpenFile(path.Join(stagingDir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := d.newFile(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("blob: new writer: %w", err)
+		return nil, err
 	}
-	return &diskWriter{d: d, f: f, name: name, h: sha256.New()}, nil
+	return &diskWriter{stagedFile: f, d: d}, nil
 }
 
 func objectPath(key string) string {
@@ -156,7 +145,7 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 		}
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
-	if err := d.syncDir(path.Dir(p)); err != nil {
+	if err := syncDir(d.root, path.Dir(p)); err != nil {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
 	return nil
@@ -166,17 +155,17 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 // made (wrong names, wrong fan-out directory, symlinks, directories) are
 // skipped, so stray files never pass for objects.
 func (d *Disk) Walk(ctx context.Context, fn func(Info) error) error {
-	err := d.eachEntry(ctx, objectsDir, func(e1 fs.DirEntry) error {
+	err := eachEntry(ctx, d.root, objectsDir, func(e1 fs.DirEntry) error {
 		if !e1.IsDir() || !isFanOut(e1.Name()) {
 			return nil
 		}
 		dir1 := path.Join(objectsDir, e1.Name())
-		return d.eachEntry(ctx, dir1, func(e2 fs.DirEntry) error {
+		return eachEntry(ctx, d.root, dir1, func(e2 fs.DirEntry) error {
 			if !e2.IsDir() || !isFanOut(e2.Name()) {
 				return nil
 			}
 			dir2 := path.Join(dir1, e2.Name())
-			return d.eachEntry(ctx, dir2, func(e fs.DirEntry) error {
+			return eachEntry(ctx, d.root, dir2, func(e fs.DirEntry) error {
 				key := e.Name()
 				if !e.Type().IsRegular() || !ValidKey(key) || key[0:2] != e1.Name() || key[2:4] != e2.Name() {
 					return nil
@@ -198,117 +187,6 @@ func (d *Disk) Walk(ctx context.Context, fn func(Info) error) error {
 	return unwrapCallback(err)
 }
 
-// Staged lists the files in staging.
-func (d *Disk) Staged(ctx context.Context, fn func(name string, size int64, modTime time.Time) error) error {
-	err := d.eachStaged(ctx, func(name string, fi fs.FileInfo) error {
-		if err := fn(name, fi.Size(), fi.ModTime()); err != nil {
-			return &callbackError{err}
-		}
-		return nil
-	})
-	return unwrapCallback(err)
-}
-
-// CleanStaging removes staged files last modified before olderThan. A
-// writer's file is modified by every Write, so only idle ones qualify.
-func (d *Disk) CleanStaging(ctx context.Context, olderThan time.Time) (int, error) {
-	n := 0
-	err := d.eachStaged(ctx, func(name string, fi fs.FileInfo) error {
-		if !fi.ModTime().Before(olderThan) {
-			return nil
-		}
-		err := d.root.Remove(path.Join(stagingDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // its writer committed or aborted meanwhile
-		}
-		if err != nil {
-			return fmt.Errorf("blob: clean staging: %w", err)
-		}
-		n++
-		return nil
-	})
-	return n, err
-}
-
-func (d *Disk) eachStaged(ctx context.Context, fn func(name string, fi fs.FileInfo) error) error {
-	return d.eachEntry(ctx, stagingDir, func(e fs.DirEntry) error {
-		if !e.Type().IsRegular() {
-			return nil
-		}
-		fi, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("blob: staging: %w", err)
-		}
-		return fn(e.Name(), fi)
-	})
-}
-
-// eachEntry calls fn for each entry of dir, reading it in batches.
-func (d *Disk) eachEntry(ctx context.Context, dir string, fn func(fs.DirEntry) error) error {
-	f, err := d.root.Open(dir)
-	if err != nil {
-		return fmt.Errorf("blob: read %s: %w", dir, err)
-	}
-	defer f.Close()
-	for {
-		entries, err := f.ReadDir(readDirBatch)
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("blob: read %s: %w", dir, err)
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if len(entries) == 0 || err != nil {
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("blob: read %s: %w", dir, err)
-			}
-			return nil
-		}
-	}
-}
-
-// callbackError carries an error from a caller's callback through the
-// directory walk, so that it is returned exactly as the callback made it.
-type callbackError struct{ err error }
-
-func (e *callbackError) Error() string { return e.err.Error() }
-
-func unwrapCallback(err error) error {
-	var cb *callbackError
-	if errors.As(err, &cb) {
-		return cb.err
-	}
-	return err
-}
-
-// mkdir creates dir if it is missing, then syncs its parent. The parent is
-// synced even when dir already existed: a process that crashed between its
-// Mkdir and that sync left a directory entry that may not be on disk yet, and
-// an object renamed into it would not be durable either.
-func (d *Disk) mkdir(dir string) error {
-	if err := d.root.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return d.syncDir(path.Dir(dir))
-}
-
-func (d *Disk) syncDir(dir string) error {
-	f, err := d.root.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return f.Close()
-}
-
 // isFanOut reports whether name could be a fan-out directory: two
 // lowercase hex digits.
 func isFanOut(name string) bool {
@@ -322,87 +200,20 @@ func notFound(err error) error {
 	return err
 }
 
-type writerState int
-
-const (
-	writing writerState = iota
-	committed
-	aborted
-)
-
+// diskWriter commits its staged file by renaming it into objects.
 type diskWriter struct {
-	d     *Disk
-	f     *os.File // nil once closed
-	name  string   // in stagingDir
-	h     hash.Hash
-	size  int64
-	state writerState
-	// werr is the first write error: once a write has failed, the staged
-	// file no longer matches the hash, so Commit must refuse.
-	werr error
+	*stagedFile
+	d *Disk
 }
-
-func (w *diskWriter) Write(p []byte) (int, error) {
-	if w.state != writing {
-		return 0, fmt.Errorf("blob: write: %w", ErrClosed)
-	}
-	if w.werr != nil {
-		return 0, fmt.Errorf("blob: write: earlier write failed: %w", w.werr)
-	}
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	w.size += int64(n)
-	if err != nil {
-		w.werr = err
-		return n, fmt.Errorf("blob: write: %w", err)
-	}
-	return n, nil
-}
-
-func (w *diskWriter) ReadAt(p []byte, off int64) (int, error) {
-	if w.state != writing || w.f == nil {
-		return 0, fmt.Errorf("blob: read staged: %w", ErrClosed)
-	}
-	if off >= w.size {
-		return 0, io.EOF
-	}
-	if max := w.size - off; int64(len(p)) > max {
-		n, err := w.f.ReadAt(p[:max], off)
-		if err == nil {
-			err = io.EOF
-		}
-		return n, err
-	}
-	return w.f.ReadAt(p, off)
-}
-
-func (w *diskWriter) Size() int64 { return w.size }
-
-func (w *diskWriter) SHA256() string { return hex.EncodeToString(w.h.Sum(nil)) }
 
 // Commit follows the order that makes a crash harmless at every step: the
 // data is on disk before the rename, the rename is atomic, and the directory
 // holding the new name is synced before Commit returns. Renaming over an
 // existing object with the same key is safe: it has the same bytes.
-func (w *diskWriter) Commit(ctx context.Context) (Info, error) {
-	if w.state != writing {
-		return Info{}, fmt.Errorf("blob: commit: %w", ErrClosed)
-	}
-	info, err := w.commit(ctx)
-	if err != nil {
-		if w.state == writing {
-			w.Abort()
-		}
-		return Info{}, fmt.Errorf("blob: commit: %w", err)
-	}
-	return info, nil
-}
+func (w *diskWriter) Commit(ctx context.Context) (Info, error) { return w.commitWith(ctx, w.commit) }
 
 func (w *diskWriter) commit(ctx context.Context) (Info, error) {
-	if w.werr != nil {
-		return Info{}, fmt.Errorf("earlier write failed: %w", w.werr)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := w.ready(ctx); err != nil {
 		return Info{}, err
 	}
 	if err := w.f.Sync(); err != nil {
@@ -415,20 +226,20 @@ func (w *diskWriter) commit(ctx context.Context) (Info, error) {
 	}
 	key := hex.EncodeToString(w.h.Sum(nil))
 	dir := path.Join(objectsDir, key[0:2], key[2:4])
-	if err := w.d.mkdir(path.Dir(dir)); err != nil {
+	if err := mkdir(w.d.root, path.Dir(dir)); err != nil {
 		return Info{}, err
 	}
-	if err := w.d.mkdir(dir); err != nil {
+	if err := mkdir(w.d.root, dir); err != nil {
 		return Info{}, err
 	}
 	p := path.Join(dir, key)
-	if err := w.d.root.Rename(path.Join(stagingDir, w.name), p); err != nil {
+	if err := w.d.root.Rename(w.path(), p); err != nil {
 		return Info{}, err
 	}
 	// From here the object is visible and the staged file gone: a failure
 	// below means "not known to be durable", not "not there".
 	w.state = committed
-	if err := w.d.syncDir(dir); err != nil {
+	if err := syncDir(w.d.root, dir); err != nil {
 		return Info{}, err
 	}
 	fi, err := w.d.root.Stat(p)
@@ -436,25 +247,6 @@ func (w *diskWriter) commit(ctx context.Context) (Info, error) {
 		return Info{}, err
 	}
 	return Info{Key: key, Size: w.size, ModTime: fi.ModTime()}, nil
-}
-
-func (w *diskWriter) Abort() error {
-	if w.state != writing {
-		return nil
-	}
-	w.state = aborted
-	var errs []error
-	if w.f != nil {
-		errs = append(errs, w.f.Close())
-		w.f = nil
-	}
-	if err := w.d.root.Remove(path.Join(stagingDir, w.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("blob: abort: %w", err)
-	}
-	return nil
 }
 
 type diskObject struct {

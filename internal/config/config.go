@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode"
 
+	"wharf/internal/blob"
 	"wharf/internal/ratelimit"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	Listen      string
 	DataDir     string
 	DatabaseURL string // sqlite:PATH or postgres://...
-	StorageURL  string // file:PATH
+	StorageURL  string // file:PATH or s3://BUCKET?endpoint=...&region=...&prefix=...
 	BaseURL     string
 	// BaseURLFromListen says BaseURL was derived from Listen, so the server may correct it to the port it got.
 	BaseURLFromListen bool
@@ -176,7 +177,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (WHARF_LISTEN)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (WHARF_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "sqlite:PATH or postgres://... (WHARF_DATABASE_URL)")
-	fs.StringVar(&c.StorageURL, "storage-url", c.StorageURL, "file:PATH (WHARF_STORAGE_URL)")
+	fs.StringVar(&c.StorageURL, "storage-url", c.StorageURL, "file:PATH or s3://[KEY:SECRET@]BUCKET?endpoint=URL&region=R&prefix=P (WHARF_STORAGE_URL)")
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this index (WHARF_BASE_URL)")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
@@ -243,8 +244,12 @@ func (c *Config) resolve() error {
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return fmt.Errorf("WHARF_DATABASE_URL: %q must start with sqlite: or postgres://", c.DatabaseURL)
 	}
-	if !strings.HasPrefix(c.StorageURL, "file:") {
-		return fmt.Errorf("WHARF_STORAGE_URL: %q must start with file: (S3 is not supported yet)", c.StorageURL)
+	if strings.HasPrefix(c.StorageURL, "s3:") {
+		if _, err := blob.ParseS3URL(c.StorageURL); err != nil {
+			return fmt.Errorf("WHARF_STORAGE_URL: %w", err)
+		}
+	} else if !strings.HasPrefix(c.StorageURL, "file:") {
+		return fmt.Errorf("WHARF_STORAGE_URL: %q must start with file: or s3://", c.StorageURL)
 	}
 	if c.BaseURL == "" {
 		c.BaseURL, c.BaseURLFromListen = "http://"+c.Listen, true
@@ -350,6 +355,17 @@ func keysURL(u string) bool {
 
 // StoragePath is the directory of a file: storage URL.
 func (c Config) StoragePath() string { return strings.TrimPrefix(c.StorageURL, "file:") }
+
+// S3 returns the bucket of an s3:// storage URL, with uploads staged in the data directory before they are put;
+// ok is false for a file: URL.
+func (c Config) S3() (o blob.S3Options, ok bool) {
+	if !strings.HasPrefix(c.StorageURL, "s3:") {
+		return blob.S3Options{}, false
+	}
+	o, _ = blob.ParseS3URL(c.StorageURL) // resolve checked it
+	o.StagingDir = filepath.Join(c.DataDir, "staging")
+	return o, true
+}
 
 // LoadSecretKey returns the configured key, or reads the key file, creating it with a fresh random key when it does
 // not exist yet so that a first start needs no setup.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"wharf/internal/blob"
 	"wharf/internal/ratelimit"
 )
 
@@ -89,6 +90,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_MAX_FILE_SIZE": "lots"}, nil, "WHARF_MAX_FILE_SIZE"},
 		{map[string]string{"WHARF_LISTEN": "nohost"}, nil, "WHARF_LISTEN"},
 		{map[string]string{"WHARF_DATABASE_URL": "mysql://x"}, nil, "WHARF_DATABASE_URL"},
+		{map[string]string{"WHARF_STORAGE_URL": "gs://bucket"}, nil, "WHARF_STORAGE_URL"},
+		{map[string]string{"WHARF_STORAGE_URL": "s3://bucket?endpoint=localhost:9000"}, nil, "WHARF_STORAGE_URL"},
 		{map[string]string{"WHARF_BASE_URL": "ftp://x"}, nil, "WHARF_BASE_URL"},
 		{map[string]string{"WHARF_SECRET_KEY": "short"}, nil, "WHARF_SECRET_KEY"},
 		{nil, []string{"--max-file-size", "2GiB", "--max-project-size", "1GiB"}, "WHARF_MAX_FILE_SIZE"},
@@ -104,6 +107,29 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("env %v args %v: err = %v, want one naming %s", tc.env, tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestS3Storage: an s3:// storage URL is read into the bucket's settings, with uploads staged in the data
+// directory, and a file: URL has none.
+func TestS3Storage(t *testing.T) {
+	c, _, err := load(t, nil, map[string]string{"WHARF_DATA_DIR": "/srv/wharf",
+		"WHARF_STORAGE_URL": "s3://files?endpoint=https://s3.example.com&region=eu-west-1&prefix=pypi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := c.S3()
+	want := blob.S3Options{Endpoint: "https://s3.example.com", Region: "eu-west-1", Bucket: "files", Prefix: "pypi/",
+		StagingDir: filepath.Join("/srv/wharf", "staging")}
+	if !ok || o != want {
+		t.Errorf("S3() = %+v, %v; want %+v", o, ok, want)
+	}
+	c, _, err = load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := c.S3(); ok {
+		t.Errorf("S3() with the default storage = %+v", o)
 	}
 }
 
