@@ -124,6 +124,9 @@ func TestBuildUploadInstall(t *testing.T) {
 		t.Run(setup.Name, func(t *testing.T) {
 			in := newSetupInstance(t, setup)
 			in.start()
+			if resp, body := in.get("/readyz"); resp.StatusCode != 200 {
+				t.Fatalf("/readyz: %d %s", resp.StatusCode, body)
+			}
 			token := in.userWithToken("alice")
 			work := t.TempDir()
 			core := buildDists(t, py, writeProject(t, work, "demo-core", "1.0.0", "hatchling", nil))

@@ -130,7 +130,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ReadOnly: cfg.ReadOnly, BaseURL: cfg.BaseURL, Announcer: site,
 	}, now, logger)
 	tracker := adoption.New(a.db, now, logger)
-	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers), server.WithBaseURL(cfg.BaseURL)}
+	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers), server.WithBaseURL(cfg.BaseURL),
+		server.WithStorage(a.blobs)}
 	if cfg.Metrics {
 		serverOpts = append(serverOpts, server.WithMetrics(metrics.Registry(tracker, now, logger)))
 	}

@@ -217,6 +217,8 @@ func TestServeGreetsFirst(t *testing.T) {
 		location string
 	}{
 		{site + "/_/health", http.StatusOK, ""},
+		{listen + "/readyz", http.StatusOK, ""},
+		{listen + "/healthz", http.StatusOK, ""},
 		{listen + "/account/register/", http.StatusPermanentRedirect, site + "/account/register/"},
 		{listen + "/simple/", http.StatusOK, ""},
 	} {

@@ -49,6 +49,9 @@ type Store interface {
 	// is removed can no longer commit, so olderThan must be far enough in
 	// the past to spare slow uploads.
 	CleanStaging(ctx context.Context, olderThan time.Time) (int, error)
+	// Ping reports whether the store can be reached, for a readiness check: the directory is there, or the bucket
+	// answers.
+	Ping(ctx context.Context) error
 }
 
 // Writer is an object being written. It is not safe for concurrent use.

@@ -67,6 +67,18 @@ func NewDisk(dir string) (*Disk, error) {
 	return d, nil
 }
 
+// Ping checks that the objects directory is still there: a volume that was unmounted under the server leaves it
+// serving nothing.
+func (d *Disk) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := d.root.Stat(objectsDir); err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return nil
+}
+
 // Close releases the store's directory handle. Open objects stay readable.
 func (d *Disk) Close() error {
 	return d.root.Close()

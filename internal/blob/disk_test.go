@@ -79,6 +79,21 @@ func TestDiskConformance(t *testing.T) {
 	})
 }
 
+// TestDiskPing: a store whose objects directory went away (an unmounted volume) is not ready.
+func TestDiskPing(t *testing.T) {
+	dir := t.TempDir()
+	d := newDisk(t, dir)
+	if err := d.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "objects")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ping(t.Context()); err == nil {
+		t.Error("Ping succeeded without the objects directory")
+	}
+}
+
 func TestValidKey(t *testing.T) {
 	tests := []struct {
 		key  string

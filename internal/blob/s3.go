@@ -137,6 +137,18 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	return &S3{staging: staging{root}, client: client, bucket: o.Bucket, prefix: o.Prefix}, nil
 }
 
+// Ping asks the server whether the bucket exists, which needs the network, the credentials and the bucket.
+func (s *S3) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("blob: bucket %q: %w", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("blob: bucket %q does not exist", s.bucket)
+	}
+	return nil
+}
+
 // Close releases the staging directory's handle.
 func (s *S3) Close() error { return s.root.Close() }
 

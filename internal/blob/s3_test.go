@@ -109,6 +109,20 @@ func TestNewS3RefusesAMissingBucket(t *testing.T) {
 	}
 }
 
+// TestS3Ping: the readiness check needs the server, the credentials and the bucket.
+func TestS3Ping(t *testing.T) {
+	srv := s3test.Start(t)
+	o := srv.Bucket(t, "")
+	s := newS3(t, o)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	srv.Stop()
+	if err := s.Ping(t.Context()); err == nil {
+		t.Error("Ping succeeded with the server stopped")
+	}
+}
+
 func TestParseS3URL(t *testing.T) {
 	tests := []struct {
 		url     string

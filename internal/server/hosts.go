@@ -28,9 +28,9 @@ func newLoopbackSite(base string) *loopbackSite {
 	return &loopbackSite{scheme: u.Scheme, host: u.Host, name: u.Hostname(), port: portOr(u.Port(), u.Scheme == "https")}
 }
 
-// clientPaths are the APIs of pip, twine, CI jobs, secret scanners and Prometheus. They answer on every name as
+// clientPaths are the APIs of pip, twine, CI jobs, secret scanners, Prometheus and health checks. They answer on every name as
 // before: a client pointed at 127.0.0.1 must keep working, and an upload's POST cannot follow a redirect anyway.
-var clientPaths = []string{"/simple/", "/pypi/", "/packages/", "/legacy/", "/_/", "/metrics"}
+var clientPaths = []string{"/simple/", "/pypi/", "/packages/", "/legacy/", "/_/", "/metrics", "/healthz", "/readyz"}
 
 func isClientPath(p string) bool {
 	for _, prefix := range clientPaths {

@@ -44,6 +44,7 @@ type Server struct {
 	index   Index
 	uploads Uploads
 	db      Pinger
+	storage Pinger // the file store, for the readiness check; nil checks the database alone
 	web     *web.Site // nil serves no pages but a placeholder home
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -66,6 +67,9 @@ type Option func(*Server)
 
 // WithWeb serves the HTML pages and account flows of site.
 func WithWeb(site *web.Site) Option { return func(s *Server) { s.web = site } }
+
+// WithStorage makes the readiness check ask the file store too.
+func WithStorage(p Pinger) Option { return func(s *Server) { s.storage = p } }
 
 // WithMetrics serves the metrics g gathers at /metrics, in Prometheus's text format.
 func WithMetrics(g prometheus.Gatherer) Option { return func(s *Server) { s.metrics = g } }
@@ -93,7 +97,13 @@ func (s *Server) routes() {
 	m.Handle("GET /packages/{path...}", s.handle(s.index.ServeFile))
 	m.Handle("POST /legacy/{$}", s.handleUpload(s.uploads.ServeUpload))
 	m.Handle("POST /legacy", s.handleUpload(s.uploads.ServeUpload))
-	m.Handle("GET /_/health", s.handle(s.health))
+	// Liveness and readiness, for a load balancer or an orchestrator: /healthz says the process serves requests,
+	// and asks nothing else, so that a database outage does not get every instance restarted; /readyz says this
+	// instance can do its work, and sends traffic elsewhere while it cannot. /_/health is the older name of
+	// /readyz.
+	m.Handle("GET /healthz", s.handle(alive))
+	m.Handle("GET /readyz", s.handle(s.ready))
+	m.Handle("GET /_/health", s.handle(s.ready))
 	m.Handle("GET /_/oidc/audience", s.handle(s.oidcAudience))
 	m.Handle("POST /_/oidc/mint-token", s.handle(s.mintToken))
 	m.Handle("POST /_/secrets/disclose-token", s.handle(s.discloseToken))
@@ -259,16 +269,31 @@ func addSlash(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+func alive(w http.ResponseWriter, r *http.Request) error {
+	writeOK(w)
+	return nil
+}
+
+// ready answers 503 naming what this instance cannot reach: the database, or the file store.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
 		return httperror.Wrap(err, http.StatusServiceUnavailable, "database unavailable")
 	}
+	if s.storage != nil {
+		if err := s.storage.Ping(ctx); err != nil {
+			return httperror.Wrap(err, http.StatusServiceUnavailable, "file storage unavailable")
+		}
+	}
+	writeOK(w)
+	return nil
+}
+
+func writeOK(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, "ok\n")
-	return nil
 }
 
 func home(w http.ResponseWriter, r *http.Request) error {

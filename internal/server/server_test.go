@@ -50,8 +50,8 @@ type pinger struct{ err error }
 
 func (p pinger) Ping(context.Context) error { return p.err }
 
-func newTestServer(t *testing.T, uploadErr, pingErr error) *httptest.Server {
-	s := New(fakeIndex{}, fakeUploads{uploadErr}, pinger{pingErr}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+func newTestServer(t *testing.T, uploadErr, pingErr error, opts ...Option) *httptest.Server {
+	s := New(fakeIndex{}, fakeUploads{uploadErr}, pinger{pingErr}, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return ts
@@ -59,6 +59,39 @@ func newTestServer(t *testing.T, uploadErr, pingErr error) *httptest.Server {
 
 // TestUploadRefusalInStatusLine checks that twine's user sees the reason: like PyPI, the message is the HTTP reason
 // phrase, and the body says it again.
+// TestReadiness: /readyz names the first dependency this instance cannot reach, and /healthz, which restarts an
+// instance when it fails, never depends on them.
+func TestReadiness(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		db, storage error
+		ready       int
+		readyBody   string
+	}{
+		{"all up", nil, nil, 200, "ok\n"},
+		{"storage down", nil, errors.New("no bucket"), 503, "503 file storage unavailable"},
+		{"database down", errors.New("down"), errors.New("no bucket"), 503, "503 database unavailable"},
+	} {
+		ts := newTestServer(t, nil, tc.db, WithStorage(pinger{tc.storage}))
+		for _, c := range []struct {
+			path string
+			code int
+			body string
+		}{{"/readyz", tc.ready, tc.readyBody}, {"/_/health", tc.ready, tc.readyBody}, {"/healthz", 200, "ok\n"}} {
+			resp, err := http.Get(ts.URL + c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code || !strings.HasPrefix(string(body), c.body) || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: %s: %d %q (Cache-Control %q), want %d %q", tc.name, c.path, resp.StatusCode, body,
+					resp.Header.Get("Cache-Control"), c.code, c.body)
+			}
+		}
+	}
+}
+
 func TestUploadRefusalInStatusLine(t *testing.T) {
 	msg := "File already exists ('demo-1.0.tar.gz', with blake2_256 hash 'abc')."
 	ts := newTestServer(t, httperror.New(http.StatusBadRequest, "%s", msg+"\r\nInjected: header"), nil)
@@ -119,6 +152,8 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"GET", "/pypi/demo/1.0/json", 500, `{"message":"Internal Server Error"}`},
 		{"GET", "/packages/aa/bb/cc/demo.whl", 500, "500 Internal Server Error"},
 		{"GET", "/_/health", 503, "503 database unavailable"},
+		{"GET", "/readyz", 503, "503 database unavailable"},
+		{"GET", "/healthz", 200, "ok"},
 		{"POST", "/simple/", 405, ""},
 		{"GET", "/legacy/", 404, ""},
 		{"GET", "/nowhere", 404, "404 Not Found"},

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"Delete", testDelete},
 		{"SeekAndRange", testSeekRange},
 		{"ReadStagedBeforeCommit", testReadStaged},
+		{"Ping", testPing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -776,5 +777,17 @@ func testReadStaged(t *testing.T, s blob.Store) {
 	}
 	if _, err := w.ReadAt(tail, 0); !errors.Is(err, blob.ErrClosed) {
 		t.Errorf("ReadAt after Commit = %v, want ErrClosed", err)
+	}
+}
+
+// testPing: a store that was just opened answers; one whose context is gone does not pretend to.
+func testPing(t *testing.T, s blob.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping with a canceled context succeeded")
 	}
 }

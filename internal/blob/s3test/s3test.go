@@ -25,6 +25,7 @@ type Server struct {
 	Endpoint             string // http://127.0.0.1:PORT
 	AccessKey, SecretKey string
 	client               *minio.Client
+	cmd                  *exec.Cmd
 }
 
 // Start starts a server for t, stopped when t ends. Without the binary it skips t, or fails it when
@@ -50,10 +51,8 @@ func Start(t testing.TB) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start versitygw: %v", err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	s.cmd = cmd
+	t.Cleanup(s.Stop)
 	client, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +70,12 @@ func Start(t testing.TB) *Server {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s
+}
+
+// Stop ends the server, as an outage would; it is idempotent.
+func (s *Server) Stop() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
 }
 
 // Bucket creates a new bucket and returns the options of a store in it, under prefix, staging in a temporary
