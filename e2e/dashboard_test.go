@@ -61,7 +61,8 @@ func TestAdoptionDashboard(t *testing.T) {
 		t.Errorf("the server's snapshot of yesterday: %+v, want %+v", recorded.Adoption, want)
 	}
 
-	// /metrics: the same accounts, in Prometheus's text format.
+	// /metrics: the same accounts, in Prometheus's text format, with the requests answered before it.
+	in.get("/simple/")
 	resp, body := in.get("/metrics")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %d", resp.StatusCode)
@@ -79,6 +80,13 @@ func TestAdoptionDashboard(t *testing.T) {
 	}
 	if families["go_goroutines"] == nil || families["process_resident_memory_bytes"] == nil {
 		t.Error("/metrics lacks the Go runtime's or the process's metrics")
+	}
+	// The operations' own: requests by route, the page cache and the connection pools.
+	for _, name := range []string{"wharf_http_requests_total", "wharf_http_request_duration_seconds",
+		"wharf_page_cache_misses_total", "go_sql_open_connections"} {
+		if families[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 
 	b := newBrowser(t)

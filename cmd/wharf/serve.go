@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"wharf/internal/accounts"
@@ -79,7 +80,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := errors.Join(os.RemoveAll(rootDir), os.MkdirAll(rootDir, 0o700)); err != nil {
 		return err
 	}
-	index := simple.New(a.db, a.blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now,
+	// Prometheus's registry, when metrics are served: the file store's failures are counted from the start.
+	var reg *prometheus.Registry
+	blobs := a.blobs
+	if cfg.Metrics {
+		reg = prometheus.NewRegistry()
+		blobs = metrics.CountBlobErrors(reg, blobs)
+	}
+	index := simple.New(a.db, blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now,
 		Log: logger, Dir: rootDir})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
@@ -125,15 +133,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	organizations.Notify(site)
 	// The site mails the Owners of every publish, through its mail queue, off the upload's path.
-	uploads := upload.New(a.db, a.blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
+	uploads := upload.New(a.db, blobs, tokenService, decisions, index, auditLog, upload.Options{Limiter: limiter,
 		Rules: cfg.RateLimits, MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, Archive: archive,
 		ReadOnly: cfg.ReadOnly, BaseURL: cfg.BaseURL, Announcer: site,
 	}, now, logger)
 	tracker := adoption.New(a.db, now, logger)
 	serverOpts := []server.Option{server.WithWeb(site), server.WithPublishing(publishers), server.WithBaseURL(cfg.BaseURL),
 		server.WithStorage(a.blobs)}
-	if cfg.Metrics {
-		serverOpts = append(serverOpts, server.WithMetrics(metrics.Registry(tracker, now, logger)))
+	if reg != nil {
+		metrics.Register(reg, tracker, now, logger)
+		metrics.Operations(reg, index.CacheStats, a.db.Pools())
+		serverOpts = append(serverOpts, server.WithMetrics(reg))
+	}
+	if cfg.AccessLog {
+		serverOpts = append(serverOpts, server.WithAccessLog(logger))
 	}
 	if cfg.DisclosureKeysURL != "" {
 		keys := disclosure.NewKeys(cfg.DisclosureKeysURL, disclosure.KeysOptions{Now: now, Log: logger})

@@ -79,6 +79,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Metrics serves the 2FA adoption figures and the process's metrics at /metrics, for Prometheus.
 	Metrics bool
+	// AccessLog writes one structured line per request to the log (stderr): method, path without its query, route,
+	// status, bytes, duration, peer address and user agent; never a header, a cookie or a token.
+	AccessLog bool
 
 	// SMTPURL sends mail through a relay (smtp://, smtps:// or smtp+starttls://); empty writes it to the folder
 	// outbox in DataDir.
@@ -143,6 +146,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_MIGRATE", boolInto(&c.Migrate))
 	env("WHARF_READ_ONLY", boolInto(&c.ReadOnly))
 	env("WHARF_METRICS", boolInto(&c.Metrics))
+	env("WHARF_ACCESS_LOG", boolInto(&c.AccessLog))
 	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
@@ -182,6 +186,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply database migrations on start (WHARF_MIGRATE)")
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (WHARF_METRICS)")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request to stderr (WHARF_ACCESS_LOG)")
 	fs.Func("cache-size", "memory for the most read index pages, e.g. 64MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")

@@ -116,11 +116,9 @@ func (c *Collector) read() (store.Adoption, error) {
 	return c.figures, c.err
 }
 
-// Registry holds the adoption figures of src and the Go runtime's and the process's standard metrics, for
+// Register adds the adoption figures of src and the Go runtime's and the process's standard metrics to reg, for
 // promhttp to serve.
-func Registry(src Source, now func() time.Time, log *slog.Logger) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func Register(reg prometheus.Registerer, src Source, now func() time.Time, log *slog.Logger) {
 	reg.MustRegister(NewCollector(src, now, log), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
 }

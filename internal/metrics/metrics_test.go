@@ -7,17 +7,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"wharf/internal/blob"
 	"wharf/internal/metrics"
+	"wharf/internal/simple"
 	"wharf/internal/store"
+	"wharf/internal/store/storetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -156,10 +161,28 @@ wharf_maintainers %d
 `, n)
 }
 
-// TestRegistry: the registry holds the figures and the Go runtime's and the process's metrics, and writes valid
-// text exposition format.
+// TestRegistry: the registry holds the figures, the Go runtime's and the process's metrics, the page cache's, the
+// connection pools' and the file store's failures, and writes valid text exposition format.
 func TestRegistry(t *testing.T) {
-	reg := metrics.Registry(&source{figures: figures}, time.Now, quiet)
+	reg := prometheus.NewRegistry()
+	metrics.Register(reg, &source{figures: figures}, time.Now, quiet)
+	db := storetest.OpenSQLite(t)
+	metrics.Operations(reg, func() simple.CacheStats { return simple.CacheStats{Projects: 3, Bytes: 4096, Misses: 17} }, db.Pools())
+	dir := t.TempDir()
+	disk, err := blob.NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := metrics.CountBlobErrors(reg, disk)
+	// A missing object is an answer, not a failure; a store whose directory went away fails.
+	if _, err := blobs.Open(t.Context(), strings.Repeat("a", 64)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("Open of a missing object: %v", err)
+	}
+	os.RemoveAll(dir)
+	if _, err := blobs.NewWriter(t.Context()); err == nil {
+		t.Fatal("NewWriter succeeded without its directory")
+	}
+
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -183,5 +206,21 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := parsed["wharf_critical_projects"].GetMetric()[0].GetGauge().GetValue(); got != 4 {
 		t.Errorf("wharf_critical_projects = %v, want 4", got)
+	}
+	if got := parsed["wharf_page_cache_misses_total"].GetMetric()[0].GetCounter().GetValue(); got != 17 {
+		t.Errorf("wharf_page_cache_misses_total = %v, want 17", got)
+	}
+	pools := map[string]bool{}
+	for _, m := range parsed["go_sql_max_open_connections"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			pools[l.GetValue()] = true
+		}
+	}
+	if !pools["main"] || !pools["reads"] {
+		t.Errorf("go_sql_max_open_connections for %v, want main and reads", pools)
+	}
+	errs := parsed["wharf_blob_errors_total"].GetMetric()
+	if len(errs) != 1 || errs[0].GetLabel()[0].GetValue() != "write" || errs[0].GetCounter().GetValue() != 1 {
+		t.Errorf("wharf_blob_errors_total = %v, want one failed write", errs)
 	}
 }

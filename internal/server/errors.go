@@ -129,6 +129,9 @@ func writeReasonPhrase(w http.ResponseWriter, r *http.Request, code int, msg str
 	if err != nil {
 		return
 	}
+	if rec, ok := w.(*recorder); ok {
+		rec.code = code
+	}
 	defer conn.Close()
 	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	bw := bufio.NewWriter(conn)

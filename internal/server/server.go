@@ -48,12 +48,15 @@ type Server struct {
 	web     *web.Site // nil serves no pages but a placeholder home
 	log     *slog.Logger
 	mux     *http.ServeMux
+	handler http.Handler // mux with the middleware around it
 	// crossOrigin refuses state-changing browser requests that another site started. It lets through requests
 	// that carry neither Origin nor Sec-Fetch-Site (non-browser clients, such as twine), which is why it guards
 	// only the pages, and why the upload and index routes never read session cookies.
 	crossOrigin *http.CrossOriginProtection
 
-	metrics prometheus.Gatherer // what /metrics serves; nil leaves the route out
+	metrics *prometheus.Registry // what /metrics serves, with the requests' own metrics; nil leaves the route out
+	// accessLog writes a line per request; nil writes none.
+	accessLog *slog.Logger
 	// disclosure takes leaked-token reports from secret scanners; nil answers them 404.
 	disclosure Discloser
 	// minter exchanges CI jobs' OIDC tokens for upload tokens; nil answers that Trusted Publishing is off.
@@ -71,8 +74,12 @@ func WithWeb(site *web.Site) Option { return func(s *Server) { s.web = site } }
 // WithStorage makes the readiness check ask the file store too.
 func WithStorage(p Pinger) Option { return func(s *Server) { s.storage = p } }
 
-// WithMetrics serves the metrics g gathers at /metrics, in Prometheus's text format.
-func WithMetrics(g prometheus.Gatherer) Option { return func(s *Server) { s.metrics = g } }
+// WithMetrics serves the metrics of reg at /metrics, in Prometheus's text format, and adds the requests' own
+// (observe.go) to it.
+func WithMetrics(reg *prometheus.Registry) Option { return func(s *Server) { s.metrics = reg } }
+
+// WithAccessLog writes one line per request to log (observe.go says what, and what never).
+func WithAccessLog(log *slog.Logger) Option { return func(s *Server) { s.accessLog = log } }
 
 // New builds the server and its routes.
 func New(index Index, uploads Uploads, db Pinger, log *slog.Logger, opts ...Option) *Server {
@@ -83,6 +90,11 @@ func New(index Index, uploads Uploads, db Pinger, log *slog.Logger, opts ...Opti
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 	s.routes()
+	var reg prometheus.Registerer
+	if s.metrics != nil {
+		reg = s.metrics
+	}
+	s.handler = newObserver(reg, s.accessLog).wrap(s.recoverPanics(securityHeaders(s.loopback.redirect(s.mux))))
 	return s
 }
 
@@ -258,9 +270,7 @@ func ReadPath(p string) bool {
 }
 
 // Handler is the whole server with its middleware.
-func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(securityHeaders(s.loopback.redirect(s.mux)))
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
 func addSlash(w http.ResponseWriter, r *http.Request) error {
 	u := *r.URL
