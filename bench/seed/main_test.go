@@ -81,7 +81,7 @@ func TestSeed(t *testing.T) {
 			}
 			// Every project has its own serial, and the global serial is the newest.
 			serials := map[int64]string{}
-			err = db.ProjectSerials(ctx, 0, func(n string, s int64) {
+			err = db.ChangedProjects(ctx, 0, func(n string, s int64) {
 				if prev, dup := serials[s]; dup {
 					t.Errorf("%s and %s share serial %d", prev, n, s)
 				}

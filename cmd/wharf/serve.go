@@ -165,6 +165,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var background sync.WaitGroup
 	background.Go(func() { index.Run(bgCtx) })
 	background.Go(func() {
+		a.db.ListenJournal(bgCtx, index.Changed, func(err error) { logger.Warn("journal notifications", "err", err) })
+	})
+	background.Go(func() {
 		designator.RunDaily(bgCtx, critical.Options{Percent: cfg.CriticalPercent, Window: cfg.CriticalWindow}, time.Hour, a.db.ClaimDay)
 	})
 	background.Go(func() { downloads.Run(bgCtx) })

@@ -33,7 +33,7 @@ type Store interface {
 	ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error
 	LastSerial(ctx context.Context) (int64, error)
-	ProjectSerials(ctx context.Context, after int64, fn func(normalized string, serial int64)) error
+	ChangedProjects(ctx context.Context, after int64, fn func(normalized string, serial int64)) error
 	FileByFilename(ctx context.Context, filename string) (store.File, error)
 }
 
@@ -97,6 +97,8 @@ type Index struct {
 	rootMu    sync.Mutex  // one root build at a time
 	oldRoot   *rootIndex  // the build before root, whose files requests may still open; guarded by rootMu
 	rootDirty atomic.Bool // a local write happened: rebuild even if the serial looks unchanged
+	// changed wakes the poll before its turn: another instance committed a change (Changed).
+	changed chan struct{}
 }
 
 // New returns an Index; call Run to keep it fresh. downloads may be nil.
@@ -108,6 +110,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 		log:          opts.Log,
 		dir:          opts.Dir,
 		pollInterval: opts.PollInterval,
+		changed:      make(chan struct{}, 1),
 		pollWindow:   opts.PollWindow,
 		documentTTL:  opts.DocumentTTL,
 		rootInterval: opts.RootInterval,
@@ -155,17 +158,33 @@ func (ix *Index) Invalidate(normalized string) {
 	ix.rootDirty.Store(true)
 }
 
-// pollLoop drops cached pages of projects whose serial moved, which is how a change written through another
-// instance reaches this one.
+// Changed says that another instance has committed a change (store.ListenJournal hears of it): the poll runs now
+// rather than at its next turn, so that the change is served here at once. It never blocks; calls that come while
+// a poll is due count once.
+func (ix *Index) Changed() {
+	select {
+	case ix.changed <- struct{}{}:
+	default:
+	}
+}
+
+// pollLoop drops cached pages of projects that changed, which is how a change written through another instance
+// reaches this one: when Changed says so, and at every turn in case a notification was lost.
 func (ix *Index) pollLoop(ctx context.Context) {
 	t := time.NewTicker(ix.pollInterval)
 	defer t.Stop()
 	var p poller
+	// The first poll only notes the serial that later ones start from: at once, so that no page is cached from
+	// before it (a change committed between such a read and a later first poll would never be dropped).
+	if err := ix.poll(ctx, &p); err != nil && ctx.Err() == nil {
+		ix.log.Warn("simple index: serial poll failed", "err", err)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-ix.changed:
 		}
 		if err := ix.poll(ctx, &p); err != nil && ctx.Err() == nil {
 			ix.log.Warn("simple index: serial poll failed", "err", err)
@@ -200,7 +219,7 @@ func (ix *Index) poll(ctx context.Context, p *poller) error {
 	if after == serial {
 		return nil
 	}
-	return ix.db.ProjectSerials(ctx, after, ix.pages.dropOlder)
+	return ix.db.ChangedProjects(ctx, after, ix.pages.dropOlder)
 }
 
 // Errors of the handlers.

@@ -686,6 +686,58 @@ func TestRunRebuildsRoot(t *testing.T) {
 	}
 }
 
+// TestOtherInstanceSeesChanges: an instance that cached a project's pages serves what another instance changed once
+// it is told of the change (Changed, which store.ListenJournal calls on PostgreSQL) without waiting for its poll's
+// turn: a new file, and a deleted project, which has no row left to say it changed.
+func TestOtherInstanceSeesChanges(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, fx *fixture) {
+		fx.upload(t, demoFile{"doomed", "1.0", "doomed-1.0.tar.gz", "", "{}", false}, t0)
+		counting := &countingStore{Store: fx.db}
+		other := New(counting, fx.blobs, nil, Options{Dir: t.TempDir(), PollInterval: time.Hour})
+		mux := testMux(other)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { other.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		// The poll takes the serial it starts from as soon as it runs, before the pages below are cached.
+		waitFor(t, "the first poll", func() bool { return counting.serials.Load() >= 1 })
+
+		if w := serve(mux, "GET", "/simple/doomed/"); w.Code != http.StatusOK {
+			t.Fatalf("doomed: %d", w.Code)
+		}
+		if strings.Contains(serve(mux, "GET", "/simple/demo-pkg/").Body.String(), "demo_pkg-3.0.tar.gz") {
+			t.Fatal("listed before its upload")
+		}
+		fx.upload(t, demoFile{"Demo_Pkg", "3.0", "demo_pkg-3.0.tar.gz", "", "{}", false}, t0)
+		p, err := fx.db.ProjectIndex(t.Context(), "doomed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fx.db.DeleteProject(t.Context(), p.Project.ID, fx.user.ID, t0, ""); err != nil {
+			t.Fatal(err)
+		}
+		// Cached: without being told, this instance serves what it read (its poll's turn is an hour away).
+		if serve(mux, "GET", "/simple/doomed/").Code != http.StatusOK {
+			t.Fatal("the deleted project's page is not served from the cache: the test proves nothing")
+		}
+		other.Changed()
+		waitFor(t, "the changes", func() bool {
+			return serve(mux, "GET", "/simple/doomed/").Code == http.StatusNotFound &&
+				strings.Contains(serve(mux, "GET", "/simple/demo-pkg/").Body.String(), "demo_pkg-3.0.tar.gz")
+		})
+	})
+}
+
+// waitFor waits up to ten seconds for cond, which another goroutine makes true.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
 func TestFiles(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, fx *fixture) {
 		const name = "demo_pkg-1.10-py3-none-any.whl"
@@ -757,7 +809,12 @@ func TestFiles(t *testing.T) {
 // countingStore counts root builds.
 type countingStore struct {
 	Store
-	names atomic.Int64
+	names, serials atomic.Int64
+}
+
+func (s *countingStore) LastSerial(ctx context.Context) (int64, error) {
+	s.serials.Add(1)
+	return s.Store.LastSerial(ctx)
 }
 
 func (s *countingStore) EachProjectName(ctx context.Context, fn func(string) error) error {

@@ -150,13 +150,14 @@ func (db *DB) LastSerial(ctx context.Context) (int64, error) {
 	return serial.Int64, nil
 }
 
-// ProjectSerials calls fn for every project changed after the given serial, for cache invalidation across
-// instances that share one database.
-func (db *DB) ProjectSerials(ctx context.Context, after int64, fn func(normalized string, serial int64)) error {
+// ChangedProjects calls fn for every project with a journal entry after the given serial, deleted ones included,
+// with its newest such serial: for cache invalidation across instances that share one database. It reads the new
+// entries only, however many projects there are.
+func (db *DB) ChangedProjects(ctx context.Context, after int64, fn func(normalized string, serial int64)) error {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT normalized_name, last_serial FROM projects WHERE last_serial > $1`, after)
+		`SELECT name, max(id) FROM journal WHERE id > $1 AND name IS NOT NULL GROUP BY name`, after)
 	if err != nil {
-		return fmt.Errorf("project serials: %w", err)
+		return fmt.Errorf("changed projects: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {

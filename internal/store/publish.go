@@ -265,7 +265,8 @@ func fileWithContent(ctx context.Context, q rowQuerier, sha256, blake2 string) (
 func journal(ctx context.Context, tx *sql.Tx, projectID int64, action, detail string, userID int64, now int64, p *Project) error {
 	var serial int64
 	if err := tx.QueryRowContext(ctx,
-		`INSERT INTO journal (project_id, action, detail, user_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		`INSERT INTO journal (project_id, name, action, detail, user_id, created_at)
+		VALUES ($1, (SELECT normalized_name FROM projects WHERE id = $1), $2, $3, $4, $5) RETURNING id`,
 		projectID, action, detail, nullID(userID), now).Scan(&serial); err != nil {
 		return err
 	}

@@ -158,10 +158,10 @@ func (db *DB) SeedFiles(ctx context.Context, files []NewFile) error {
 		for _, chunk := range seedChunks(len(created), seedChunk) {
 			var args []any
 			var q strings.Builder
-			q.WriteString(`INSERT INTO journal (project_id, action, detail, created_at) VALUES `)
+			q.WriteString(`INSERT INTO journal (project_id, name, action, detail, created_at) VALUES `)
 			for i, p := range created[chunk[0]:chunk[1]] {
-				seedTuple(&q, db.engine, i, 4)
-				args = append(args, projectIDs[p.NormalizedName], "create", "seed", micros(p.Now))
+				seedTuple(&q, db.engine, i, 5)
+				args = append(args, projectIDs[p.NormalizedName], p.NormalizedName, "create", "seed", micros(p.Now))
 			}
 			q.WriteString(` RETURNING id, project_id`)
 			var serials []any

@@ -184,9 +184,44 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("EachProjectName (-want +got):\n%s", diff)
 		}
-		var changed []string
-		if err := db.ProjectSerials(ctx, 0, func(n string, _ int64) { changed = append(changed, n) }); err != nil || len(changed) != 5 {
-			t.Errorf("ProjectSerials = %v, %v", changed, err)
+	})
+
+	// Another instance learns from ChangedProjects which projects' cached pages to drop: every project written
+	// after a serial, with its newest serial, a deleted one included, and no project that did not change.
+	t.Run("changed projects", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		for i, n := range []string{"kept", "changed", "deleted"} {
+			if _, err := db.AddFile(ctx, newFile(n, "1", fmt.Sprintf("f%d.tar.gz", i), fmt.Sprintf("x%d", i), alice.ID, true)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after, err := db.LastSerial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddFile(ctx, newFile("changed", "2", "f3.tar.gz", "x3", alice.ID, false)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddFile(ctx, newFile("changed", "3", "f4.tar.gz", "x4", alice.ID, false)); err != nil {
+			t.Fatal(err)
+		}
+		changedSerial, _ := db.LastSerial(ctx)
+		deleted, err := db.ProjectIndex(ctx, "deleted")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.DeleteProject(ctx, deleted.Project.ID, alice.ID, t0, ""); err != nil {
+			t.Fatal(err)
+		}
+		deletedSerial, _ := db.LastSerial(ctx)
+		got := map[string]int64{}
+		if err := db.ChangedProjects(ctx, after, func(n string, s int64) { got[n] = s }); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{"changed": changedSerial, "deleted": deletedSerial}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ChangedProjects after %d (-want +got):\n%s", after, diff)
 		}
 	})
 
