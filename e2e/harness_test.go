@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,8 +52,9 @@ type instance struct {
 	URL     string // the listening address (127.0.0.1), for the command-line clients: the index APIs answer there
 	Site    string // the public URL (localhost), for the browser: WebAuthn needs a host name, and pages redirect to it
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 	exited  chan struct{}
+	started chan []string // the greeting's URLs, once launch's server prints them
 	// extraEnv configures the server and the commands beyond the data directory and database: WHARF_* settings.
 	extraEnv []string
 	bucket   blob.S3Options // where the files are, for an instance of an S3 setup
@@ -102,9 +104,16 @@ var runningRE = regexp.MustCompile(`^wharf \S+ is running at (http://localhost:(
 
 // start runs `wharf serve` on a free port and waits until it answers.
 func (in *instance) start() {
+	in.t.Helper()
+	in.launch()
+	in.awaitStart()
+}
+
+// launch runs `wharf serve` on a free port without waiting for it: several instances can start at the same moment.
+func (in *instance) launch() {
 	t := in.t
 	t.Helper()
-	in.logs = &bytes.Buffer{}
+	in.logs = &syncBuffer{}
 	cmd := exec.Command(wharfBin, "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = in.env()
 	cmd.Stderr = in.logs
@@ -117,6 +126,7 @@ func (in *instance) start() {
 	}
 	in.cmd, in.exited = cmd, make(chan struct{})
 	urls := make(chan []string, 1)
+	in.started = urls
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -127,8 +137,14 @@ func (in *instance) start() {
 	}()
 	go func() { cmd.Wait(); close(in.exited) }()
 	t.Cleanup(func() { in.stop(syscall.SIGTERM) })
+}
+
+// awaitStart waits until the launched server says where it answers.
+func (in *instance) awaitStart() {
+	t := in.t
+	t.Helper()
 	select {
-	case u := <-urls:
+	case u := <-in.started:
 		// The listening address is the one start gave with --listen, on the base URL's port.
 		in.Site, in.URL = u[0], "http://127.0.0.1:"+u[1]
 	case <-in.exited:
@@ -136,6 +152,24 @@ func (in *instance) start() {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("wharf serve did not start:\n%s", in.logs)
 	}
+}
+
+// syncBuffer is a server's log, which the test reads while the server writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // stop sends sig and waits for the process to end.
