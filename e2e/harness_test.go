@@ -225,7 +225,20 @@ func (in *instance) userWithToken(name string, projects ...string) string {
 	return tok.Token
 }
 
+// download gets path as pip does, following redirects (to the bucket, with redirect=true in an S3 storage URL).
+func (in *instance) download(path string) (*http.Response, []byte) {
+	in.t.Helper()
+	return in.fetch(http.DefaultClient, path)
+}
+
+// get asks for path without following a redirect; header is name, value, ...
 func (in *instance) get(path string, header ...string) (*http.Response, []byte) {
+	in.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return in.fetch(client, path, header...)
+}
+
+func (in *instance) fetch(client *http.Client, path string, header ...string) (*http.Response, []byte) {
 	in.t.Helper()
 	req, err := http.NewRequest("GET", in.URL+path, nil)
 	if err != nil {
@@ -234,7 +247,6 @@ func (in *instance) get(path string, header ...string) (*http.Response, []byte) 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		in.t.Fatal(err)

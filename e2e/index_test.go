@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"wharf/internal/blob"
+	"wharf/internal/blob/s3test"
 )
 
 // writeProject lays out a minimal Python project built by the given backend ("hatchling" or "setuptools").
@@ -123,6 +125,10 @@ func TestBuildUploadInstall(t *testing.T) {
 	for _, setup := range setups(t) {
 		t.Run(setup.Name, func(t *testing.T) {
 			in := newSetupInstance(t, setup)
+			if setup.S3 {
+				// Downloads go to the bucket here (the crash and cluster tests stream them from it).
+				in.extraEnv = append(in.extraEnv, "WHARF_STORAGE_URL="+s3test.URL(in.bucket)+"&redirect=true")
+			}
 			in.start()
 			if resp, body := in.get("/readyz"); resp.StatusCode != 200 {
 				t.Fatalf("/readyz: %d %s", resp.StatusCode, body)
@@ -203,7 +209,14 @@ func TestBuildUploadInstall(t *testing.T) {
 				if f.Filename != filepath.Base(local) || f.Hashes["sha256"] != sha256File(t, local) {
 					t.Errorf("file %s: sha256 %s, want %s of %s", f.Filename, f.Hashes["sha256"], sha256File(t, local), local)
 				}
-				_, served := in.get(strings.TrimPrefix(f.URL, in.URL))
+				first, _ := in.get(strings.TrimPrefix(f.URL, in.URL))
+				if setup.S3 && (first.StatusCode != http.StatusFound || !strings.HasPrefix(first.Header.Get("Location"), in.bucket.Endpoint)) {
+					t.Errorf("a download with redirect=true: %d to %q, want a redirect to the bucket", first.StatusCode, first.Header.Get("Location"))
+				}
+				dl, served := in.download(strings.TrimPrefix(f.URL, in.URL))
+				if cc := dl.Header.Get("Cache-Control"); dl.StatusCode != http.StatusOK || cc != "public, max-age=31536000, immutable" {
+					t.Errorf("download of %s: %d, Cache-Control %q", f.Filename, dl.StatusCode, cc)
+				}
 				if sum := sha256.Sum256(served); hex.EncodeToString(sum[:]) != f.Hashes["sha256"] {
 					t.Errorf("served bytes of %s do not hash to the index's sha256", f.Filename)
 				}
@@ -214,7 +227,7 @@ func TestBuildUploadInstall(t *testing.T) {
 				if !ok {
 					t.Fatalf("wheel without core-metadata: %s", body)
 				}
-				resp, served := in.get(strings.TrimPrefix(f.URL, in.URL) + ".metadata")
+				resp, served := in.download(strings.TrimPrefix(f.URL, in.URL) + ".metadata")
 				want := wheelMetadata(t, local)
 				sum := sha256.Sum256(served)
 				if resp.StatusCode != 200 || string(served) != string(want) || meta["sha256"] != hex.EncodeToString(sum[:]) {

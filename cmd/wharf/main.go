@@ -13,6 +13,7 @@
 //	wharf org        create, list and show organizations, and add members
 //	wharf issuer     register the OIDC issuers of Trusted Publishing beyond GitHub, GitLab and Google
 //	wharf fsck       prove that the database and the blob store agree
+//	wharf storage    move the files to another store (a folder, an S3 bucket) while the index serves
 //	wharf version    print the version
 package main
 
@@ -57,6 +58,7 @@ func init() {
 		{"name", "reserve project names: name reserve NAME --reason R", runName},
 		{"token", "mint API tokens: token create --user NAME [--project P]... [--expires 720h]", runToken},
 		{"fsck", "check that every file row has its blob with the right size and sha256", runFsck},
+		{"storage", "move the files to another store: storage migrate --to URL (file:PATH or s3://BUCKET?...; resumable)", runStorage},
 		{"downloads", "count downloads from access logs: downloads import FILE... (combined log format, plain or gzip, - for stdin)", runDownloads},
 		{"policy", "the 2FA mandate: policy show [--json] | policy enforce-early (--user NAME | --project NAME) --reason R", runPolicy},
 		{"critical", "critical projects: critical recompute [--dry-run] | list | mark NAME --reason R | release NAME --reason R", runCritical},

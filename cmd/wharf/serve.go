@@ -24,6 +24,7 @@ import (
 	"wharf/internal/accounts"
 	"wharf/internal/adoption"
 	"wharf/internal/audit"
+	"wharf/internal/blob"
 	"wharf/internal/config"
 	"wharf/internal/critical"
 	"wharf/internal/disclosure"
@@ -87,8 +88,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		reg = prometheus.NewRegistry()
 		blobs = metrics.CountBlobErrors(reg, blobs)
 	}
+	// With redirect=true in an S3 storage URL, downloads go to the bucket by a signed link.
+	var links blob.Linker
+	if o, ok := cfg.S3(); ok && o.Redirect {
+		links, _ = a.blobs.(blob.Linker)
+	}
 	index := simple.New(a.db, blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now,
-		Log: logger, Dir: rootDir})
+		Log: logger, Dir: rootDir, Links: links})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
 	if err != nil {

@@ -90,6 +90,15 @@ func TestGreetingSaysWhatDiffers(t *testing.T) {
 			absent: []string{"db-secret", "mail-secret", "--trusted-host"},
 		},
 		{
+			name: "files in S3",
+			env: map[string]string{"WHARF_DATA_DIR": "/srv/w",
+				"WHARF_STORAGE_URL": "s3://AK:s3-secret@pypi-files?endpoint=https://s3.example.org&prefix=files"},
+			listen: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+			want: []string{"Data: /srv/w; files in the S3 bucket pypi-files under files/ at https://s3.example.org; " +
+				"database sqlite:/srv/w/wharf.db"},
+			absent: []string{"s3-secret"},
+		},
+		{
 			name:   "another port than the base URL's",
 			env:    map[string]string{"WHARF_BASE_URL": "http://localhost:9000"},
 			listen: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},

@@ -74,6 +74,14 @@ type Writer interface {
 	Abort() error
 }
 
+// Linker is a Store that can hand a client a link to an object's bytes, so that the download does not pass
+// through the server: the S3 store.
+type Linker interface {
+	// Link returns a URL that serves the object named key for the next expires, as filename, with the headers of
+	// a download from the index: Content-Type application/octet-stream and cacheControl.
+	Link(ctx context.Context, key, filename, cacheControl string, expires time.Duration) (string, error)
+}
+
 // Object is an open committed object. It is an io.ReadSeeker so that
 // http.ServeContent can answer Range requests from it.
 type Object interface {

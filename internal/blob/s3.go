@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,7 +32,10 @@ type S3 struct {
 	prefix string
 }
 
-var _ Store = (*S3)(nil)
+var (
+	_ Store  = (*S3)(nil)
+	_ Linker = (*S3)(nil)
+)
 
 // S3Options say where an S3 store is.
 type S3Options struct {
@@ -47,10 +51,13 @@ type S3Options struct {
 	AccessKey, SecretKey, SessionToken string
 	// StagingDir is the local directory where uploads are staged before they are put.
 	StagingDir string
+	// Redirect sends downloads to the bucket (S3.Link: a link signed for a short while) instead of through the
+	// server; the server reads it, the store does not.
+	Redirect bool
 }
 
-// ParseS3URL reads s3://[KEY:SECRET@]BUCKET[?endpoint=URL&region=R&prefix=P] into S3Options, without a staging
-// directory (a setting of the server, not of the bucket).
+// ParseS3URL reads s3://[KEY:SECRET@]BUCKET[?endpoint=URL&region=R&prefix=P&redirect=true] into S3Options,
+// without a staging directory (a setting of the server, not of the bucket).
 func ParseS3URL(raw string) (S3Options, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -62,12 +69,19 @@ func ParseS3URL(raw string) (S3Options, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "endpoint", "region", "prefix":
+		case "endpoint", "region", "prefix", "redirect":
 		default:
-			return S3Options{}, fmt.Errorf("storage URL %q: unknown setting %q (endpoint, region, prefix)", redactURL(u), k)
+			return S3Options{}, fmt.Errorf("storage URL %q: unknown setting %q (endpoint, region, prefix, redirect)", redactURL(u), k)
 		}
 	}
 	o := S3Options{Bucket: u.Host, Endpoint: q.Get("endpoint"), Region: q.Get("region"), Prefix: q.Get("prefix")}
+	switch q.Get("redirect") {
+	case "", "false":
+	case "true":
+		o.Redirect = true
+	default:
+		return S3Options{}, fmt.Errorf("storage URL %q: redirect must be true or false", redactURL(u))
+	}
 	if u.User != nil {
 		o.AccessKey = u.User.Username()
 		o.SecretKey, _ = u.User.Password()
@@ -237,6 +251,25 @@ func (s *S3) Walk(ctx context.Context, fn func(Info) error) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// Link signs a GET of the object for expires. The response's headers are set by the request's own parameters,
+// which the signature covers, so the bucket answers as the index would have: the same type, the same immutable
+// caching, the filename the client asked for.
+func (s *S3) Link(ctx context.Context, key, filename, cacheControl string, expires time.Duration) (string, error) {
+	if !ValidKey(key) {
+		return "", fmt.Errorf("blob: link: %w", ErrInvalidKey)
+	}
+	params := url.Values{
+		"response-content-type":        {"application/octet-stream"},
+		"response-cache-control":       {cacheControl},
+		"response-content-disposition": {mime.FormatMediaType("attachment", map[string]string{"filename": filename})},
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, s.objectName(key), expires, params)
+	if err != nil {
+		return "", fmt.Errorf("blob: link %s: %w", key, err)
+	}
+	return u.String(), nil
 }
 
 // s3NotFound maps the server's "no such key" to ErrNotFound.

@@ -3,8 +3,11 @@ package blob_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/minio/minio-go/v7"
@@ -123,6 +126,57 @@ func TestS3Ping(t *testing.T) {
 	}
 }
 
+// TestS3Link: a signed link serves the object's bytes, without credentials, with the headers of a download from the
+// index and the filename asked for; it names one object only.
+func TestS3Link(t *testing.T) {
+	srv := s3test.Start(t)
+	s := newS3(t, srv.Bucket(t, "files/"))
+	w, err := s.NewWriter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	content := []byte("the bytes of a wheel")
+	w.Write(content)
+	info, err := w.Commit(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const immutable = "public, max-age=31536000, immutable"
+	link, err := s.Link(t.Context(), info.Key, "demo-1.0-py3-none-any.whl", immutable, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, content) {
+		t.Fatalf("GET of the link: %d %q", resp.StatusCode, body)
+	}
+	for k, want := range map[string]string{"Cache-Control": immutable, "Content-Type": "application/octet-stream",
+		"Content-Disposition": `attachment; filename=demo-1.0-py3-none-any.whl`} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	// The signature covers the object's name: a link edited to name another object is refused.
+	other := strings.Replace(link, info.Key, strings.Repeat("0", 64), 1)
+	resp, err = http.Get(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an edited link: %d, want 403", resp.StatusCode)
+	}
+	if _, err := s.Link(t.Context(), "../x", "x", immutable, time.Hour); !errors.Is(err, blob.ErrInvalidKey) {
+		t.Errorf("Link of an invalid key: %v", err)
+	}
+}
+
 func TestParseS3URL(t *testing.T) {
 	tests := []struct {
 		url     string
@@ -134,6 +188,8 @@ func TestParseS3URL(t *testing.T) {
 			want: blob.S3Options{Bucket: "b", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", Prefix: "pypi/",
 				AccessKey: "AK", SecretKey: "SK"}},
 		{url: "s3://b?prefix=a/b/", want: blob.S3Options{Bucket: "b", Prefix: "a/b/"}},
+		{url: "s3://b?redirect=true", want: blob.S3Options{Bucket: "b", Redirect: true}},
+		{url: "s3://b?redirect=yes", wantErr: "redirect must be true or false"},
 		{url: "s3:///nobucket", wantErr: "want s3://BUCKET"},
 		{url: "s3://b/path", wantErr: "want s3://BUCKET"},
 		{url: "file:/x", wantErr: "want s3://BUCKET"},

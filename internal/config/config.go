@@ -249,12 +249,8 @@ func (c *Config) resolve() error {
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return fmt.Errorf("WHARF_DATABASE_URL: %q must start with sqlite: or postgres://", c.DatabaseURL)
 	}
-	if strings.HasPrefix(c.StorageURL, "s3:") {
-		if _, err := blob.ParseS3URL(c.StorageURL); err != nil {
-			return fmt.Errorf("WHARF_STORAGE_URL: %w", err)
-		}
-	} else if !strings.HasPrefix(c.StorageURL, "file:") {
-		return fmt.Errorf("WHARF_STORAGE_URL: %q must start with file: or s3://", c.StorageURL)
+	if err := CheckStorageURL(c.StorageURL); err != nil {
+		return fmt.Errorf("WHARF_STORAGE_URL: %w", err)
 	}
 	if c.BaseURL == "" {
 		c.BaseURL, c.BaseURLFromListen = "http://"+c.Listen, true
@@ -356,6 +352,18 @@ func keysURL(u string) bool {
 		return host == "localhost" || ip != nil && ip.IsLoopback()
 	}
 	return false
+}
+
+// CheckStorageURL says what is wrong with a storage URL: file:PATH, or s3://BUCKET with its settings.
+func CheckStorageURL(u string) error {
+	switch {
+	case strings.HasPrefix(u, "s3:"):
+		_, err := blob.ParseS3URL(u)
+		return err
+	case strings.HasPrefix(u, "file:") && len(u) > len("file:"):
+		return nil
+	}
+	return fmt.Errorf("%q must be file:PATH or s3://BUCKET", u)
 }
 
 // StoragePath is the directory of a file: storage URL.

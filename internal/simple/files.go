@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"wharf/internal/store"
 )
@@ -19,7 +20,8 @@ var (
 
 // ServeFile serves GET /packages/{h1}/{h2}/{rest}/{filename} (the route's {path...}): a distribution file, or with
 // ".metadata" appended its core metadata, found by filename and checked against the hash in the path, with Range
-// support. Each full download of a distribution is counted for its project.
+// support; or, with Options.Links, a redirect to the file in the store. Each full download of a distribution is
+// counted for its project.
 func (ix *Index) ServeFile(w http.ResponseWriter, r *http.Request) error {
 	p := r.PathValue("path")
 	if p == "" {
@@ -47,22 +49,51 @@ func (ix *Index) ServeFile(w http.ResponseWriter, r *http.Request) error {
 			return notFound(store.ErrNotFound)
 		}
 	}
+	etag := `"` + key + `"`
+	download := !metadata && r.Method == http.MethodGet && countsAsDownload(r, etag)
+	if ix.links != nil {
+		if err := ix.redirectToLink(w, r, key, parts[3]); err != nil {
+			return err
+		}
+		if download {
+			ix.downloads.Add(f.ProjectID)
+		}
+		return nil
+	}
 	obj, err := ix.blobs.Open(r.Context(), key)
 	if err != nil {
 		// The database lists the file, so its bytes must exist: a missing blob is the server's fault, not a 404.
 		return fmt.Errorf("serve %s: %w", parts[3], err)
 	}
 	defer obj.Close()
+	if download {
+		ix.downloads.Add(f.ProjectID)
+	}
 
-	etag := `"` + key + `"`
 	h := w.Header()
 	h["Content-Type"] = binaryHeader
 	h["Cache-Control"] = immutableHeader
 	h.Set("Etag", etag)
-	if !metadata && r.Method == http.MethodGet && countsAsDownload(r, etag) {
-		ix.downloads.Add(f.ProjectID)
-	}
 	http.ServeContent(w, r, parts[3], f.UploadedAt, obj)
+	return nil
+}
+
+// Links to the store are signed for linkLifetime; a cache may keep the redirect to one for a sixth of it, so that
+// the link it hands out still has most of its life.
+const (
+	linkLifetime = time.Hour
+	redirectAge  = "public, max-age=600"
+)
+
+// redirectToLink answers with a redirect to a link to the file in the store, which serves it with the headers the
+// index would have sent (binaryHeader, immutableHeader) under the filename in the URL.
+func (ix *Index) redirectToLink(w http.ResponseWriter, r *http.Request, key, filename string) error {
+	link, err := ix.links.Link(r.Context(), key, filename, immutableHeader[0], linkLifetime)
+	if err != nil {
+		return fmt.Errorf("link to %s: %w", filename, err)
+	}
+	w.Header().Set("Cache-Control", redirectAge)
+	http.Redirect(w, r, link, http.StatusFound)
 	return nil
 }
 

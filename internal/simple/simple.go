@@ -67,6 +67,9 @@ type Options struct {
 	// RootGzipLevel is the compression of the root. The default, 5, is within 2 % of gzip -9's size for a list of
 	// names at a tenth of its time (0.5 s instead of 7 s for PyPI's 886,000 names on one core).
 	RootGzipLevel int
+	// Links, when set, answers a download with a redirect to a link to the file in the store (an S3 bucket)
+	// instead of sending its bytes (the default).
+	Links blob.Linker
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Log receives background failures (default slog.Default()).
@@ -77,6 +80,7 @@ type Options struct {
 type Index struct {
 	db        Store
 	blobs     Blobs
+	links     blob.Linker
 	downloads *critical.Counter
 	baseURL   string
 	now       func() time.Time
@@ -104,7 +108,7 @@ type Index struct {
 // New returns an Index; call Run to keep it fresh. downloads may be nil.
 func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Index {
 	ix := &Index{
-		db: db, blobs: blobs, downloads: downloads,
+		db: db, blobs: blobs, links: opts.Links, downloads: downloads,
 		baseURL:      strings.TrimRight(opts.BaseURL, "/"),
 		now:          opts.Now,
 		log:          opts.Log,

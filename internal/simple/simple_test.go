@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -735,6 +736,53 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within 10 s", what)
 		}
+	}
+}
+
+// fakeLinks links to a made-up store, noting what it was asked.
+type fakeLinks struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (f *fakeLinks) Link(_ context.Context, key, filename, cacheControl string, expires time.Duration) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, fmt.Sprintf("%s %s %s %s", key, filename, cacheControl, expires))
+	return "https://bucket.example/" + key + "?signature=s", nil
+}
+
+// TestFilesRedirect: with links to the store, a download is a redirect to its object's link, which carries the
+// index's caching header for the bucket to send; the redirect itself is kept a short while, less than the link
+// lives; it counts as the download it leads to.
+func TestFilesRedirect(t *testing.T) {
+	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
+	links := &fakeLinks{}
+	mux := testMux(New(fx.db, fx.blobs, fx.downloads, Options{Dir: t.TempDir(), Links: links}))
+	const name = "demo_pkg-1.10-py3-none-any.whl"
+	sha := fx.blobs.put(fx.content[name])
+	url := "/packages/" + sha[:2] + "/" + sha[2:4] + "/" + sha[4:] + "/" + name
+	w := serve(mux, http.MethodGet, url)
+	wantStatus(t, w, http.StatusFound)
+	if got := w.Header().Get("Location"); got != "https://bucket.example/"+sha+"?signature=s" {
+		t.Errorf("Location %q", got)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "public, max-age=600" {
+		t.Errorf("Cache-Control of the redirect %q", got)
+	}
+	wantStatus(t, serve(mux, http.MethodGet, url+".metadata"), http.StatusFound)
+	if diff := cmp.Diff([]string{
+		sha + " " + name + " public, max-age=31536000, immutable 1h0m0s",
+		fx.blobs.put(fx.metadata[name]) + " " + name + ".metadata public, max-age=31536000, immutable 1h0m0s",
+	}, links.asked); diff != "" {
+		t.Errorf("links asked for (-want +got):\n%s", diff)
+	}
+	if err := fx.downloads.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := fx.db.ProjectByName(context.Background(), "demo-pkg")
+	if diff := cmp.Diff(map[int64]int64{p.ID: 1}, fx.sink.got); diff != "" {
+		t.Errorf("download counts (-want +got):\n%s", diff)
 	}
 }
 
