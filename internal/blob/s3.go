@@ -39,12 +39,13 @@ var (
 
 // S3Options say where an S3 store is.
 type S3Options struct {
-	// Endpoint is the server's URL: https://s3.amazonaws.com when empty. http:// only for a server on the same
-	// machine or network, since the requests carry the credentials' signatures, not the credentials.
+	// Endpoint is the server's URL: https://s3.amazonaws.com when empty. http:// is for a server on the same
+	// machine or a private network: requests are signed, but neither they nor the files are encrypted.
 	Endpoint string
 	Region   string
 	Bucket   string
-	// Prefix is prepended to every object's name, so that one bucket can hold several indexes or other data.
+	// Prefix is prepended to every object's name, as a folder (a "/" is added when it has none), so that one bucket
+	// can hold several indexes or other data.
 	Prefix string
 	// AccessKey, SecretKey and SessionToken are the credentials; with no AccessKey, the usual AWS environment
 	// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are read.
@@ -92,10 +93,16 @@ func ParseS3URL(raw string) (S3Options, error) {
 			return S3Options{}, fmt.Errorf("storage URL %q: endpoint %q must be http://HOST[:PORT] or https://HOST[:PORT]", redactURL(u), o.Endpoint)
 		}
 	}
-	if o.Prefix != "" && !strings.HasSuffix(o.Prefix, "/") {
-		o.Prefix += "/"
-	}
+	o.Prefix = folder(o.Prefix)
 	return o, nil
+}
+
+// folder makes a non-empty prefix end with "/".
+func folder(prefix string) string {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return prefix + "/"
+	}
+	return prefix
 }
 
 // redactURL leaves a secret key out of messages.
@@ -148,7 +155,7 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		root.Close()
 		return nil, fmt.Errorf("blob: new s3: %w", err)
 	}
-	return &S3{staging: staging{root}, client: client, bucket: o.Bucket, prefix: o.Prefix}, nil
+	return &S3{staging: staging{root}, client: client, bucket: o.Bucket, prefix: folder(o.Prefix)}, nil
 }
 
 // Ping asks the server whether the bucket exists, which needs the network, the credentials and the bucket.
