@@ -112,4 +112,3 @@ func (w *countedWriter) Commit(ctx context.Context) (blob.Info, error) {
 	}
 	return i, w.c.failed("commit", err)
 }
-

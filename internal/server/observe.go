@@ -3,8 +3,8 @@ package server
 import (
 	"bufio"
 	"io"
-	"net"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"

@@ -44,7 +44,7 @@ type Server struct {
 	index   Index
 	uploads Uploads
 	db      Pinger
-	storage Pinger // the file store, for the readiness check; nil checks the database alone
+	storage Pinger    // the file store, for the readiness check; nil checks the database alone
 	web     *web.Site // nil serves no pages but a placeholder home
 	log     *slog.Logger
 	mux     *http.ServeMux

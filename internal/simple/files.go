@@ -60,6 +60,15 @@ func (ix *Index) ServeFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	h := w.Header()
+	h["Cache-Control"] = immutableHeader
+	h.Set("Etag", etag)
+	// The key is the content's hash, so a client holding this ETag holds these bytes: the store is not asked (a
+	// round trip to the bucket, with S3).
+	if noneMatch(r, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	obj, err := ix.blobs.Open(r.Context(), key)
 	if err != nil {
 		// The database lists the file, so its bytes must exist: a missing blob is the server's fault, not a 404.
@@ -69,11 +78,7 @@ func (ix *Index) ServeFile(w http.ResponseWriter, r *http.Request) error {
 	if download {
 		ix.downloads.Add(f.ProjectID)
 	}
-
-	h := w.Header()
 	h["Content-Type"] = binaryHeader
-	h["Cache-Control"] = immutableHeader
-	h.Set("Etag", etag)
 	http.ServeContent(w, r, parts[3], f.UploadedAt, obj)
 	return nil
 }

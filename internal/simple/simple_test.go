@@ -826,6 +826,15 @@ func TestFiles(t *testing.T) {
 		if w := fx.get(t, url, `If-None-Match: "`+sha+`"`); w.Code != http.StatusNotModified {
 			t.Errorf("If-None-Match: status %d", w.Code)
 		}
+		// A revalidation is answered without the store: it holds for an object the store no longer has.
+		fx.blobs.mu.Lock()
+		kept := fx.blobs.m[sha]
+		delete(fx.blobs.m, sha)
+		fx.blobs.mu.Unlock()
+		if w := fx.get(t, url, `If-None-Match: "`+sha+`"`); w.Code != http.StatusNotModified || w.Header().Get("Etag") != `"`+sha+`"` {
+			t.Errorf("If-None-Match without asking the store: status %d, Etag %q", w.Code, w.Header().Get("Etag"))
+		}
+		fx.blobs.put(kept)
 
 		w = fx.get(t, url+".metadata")
 		wantStatus(t, w, http.StatusOK)

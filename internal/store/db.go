@@ -191,7 +191,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 // Pools returns the connection pools by name, for their statistics: "main" for everything but the read API's
 // queries, which have "reads".
-func (db *DB) Pools() map[string]*sql.DB { return map[string]*sql.DB{"main": db.sql, "reads": db.reads} }
+func (db *DB) Pools() map[string]*sql.DB {
+	return map[string]*sql.DB{"main": db.sql, "reads": db.reads}
+}
 
 // Migrate applies every migration newer than the database's version, each in its own transaction.
 func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, math.MaxInt) }
