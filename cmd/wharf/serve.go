@@ -27,6 +27,7 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/config"
 	"wharf/internal/critical"
+	"wharf/internal/daily"
 	"wharf/internal/disclosure"
 	"wharf/internal/front"
 	"wharf/internal/mandate"
@@ -173,13 +174,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	background.Go(func() {
 		a.db.ListenJournal(bgCtx, index.Changed, func(err error) { logger.Warn("journal notifications", "err", err) })
 	})
+	jobs := daily.New(a.db, daily.Options{Now: now, Log: logger})
 	background.Go(func() {
-		designator.RunDaily(bgCtx, critical.Options{Percent: cfg.CriticalPercent, Window: cfg.CriticalWindow}, time.Hour, a.db.ClaimDay)
+		jobs.Run(bgCtx, critical.Job, designator.DailyRecompute(critical.Options{Percent: cfg.CriticalPercent, Window: cfg.CriticalWindow}))
 	})
 	background.Go(func() { downloads.Run(bgCtx) })
 	background.Go(func() { site.Run(bgCtx) })
 	background.Go(func() { reminder.Run(bgCtx, time.Hour) })
-	background.Go(func() { tracker.RunDaily(bgCtx, time.Hour, a.db.ClaimDay) })
+	background.Go(func() { jobs.Run(bgCtx, adoption.Job, tracker.DailySnapshot) })
 
 	io.WriteString(e.stdout, hello)
 	stderr.release()

@@ -27,7 +27,7 @@ type Store interface {
 // RecentUploads is how far back the current figures count uploads.
 const RecentUploads = 24 * time.Hour
 
-// Job is the name under which the daily snapshot claims its day (store.DB.ClaimDay).
+// Job is the name under which the daily snapshot leases its day (daily.Runner).
 const Job = "adoption-snapshot"
 
 // Tracker reads the figures and records the daily snapshot.
@@ -75,31 +75,16 @@ func (t *Tracker) Snapshot(ctx context.Context) (store.AdoptionDay, error) {
 	return d, nil
 }
 
-// RunDaily takes the snapshot once a day (UTC) for as long as ctx lives, as critical.Designator.RunDaily
-// recomputes: it asks claim every interval (an hour in the server) and takes the snapshot when claim gives it the
-// day, so that several instances on one database record each day once between them. A snapshot that fails is
-// logged, and that day stays without figures.
-func (t *Tracker) RunDaily(ctx context.Context, every time.Duration, claim func(ctx context.Context, job, day string) (bool, error)) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		day := today(t.now()).Format(time.DateOnly)
-		if ok, err := claim(ctx, Job, day); err != nil {
-			t.log.Error("adoption snapshot not claimed", "day", day, "err", err)
-		} else if ok {
-			if d, err := t.Snapshot(ctx); err != nil {
-				t.log.Error("adoption snapshot failed", "day", day, "err", err)
-			} else {
-				t.log.Info("adoption snapshot recorded", "day", d.Day.Format(time.DateOnly), "maintainers", d.Maintainers,
-					"with_2fa", d.MaintainersWith2FA, "uploads", d.Uploads)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+// DailySnapshot takes the snapshot, for a daily.Runner to run once a day across every instance, shortly after
+// midnight (UTC). Taken again the same day, it writes the same day's figures again.
+func (t *Tracker) DailySnapshot(ctx context.Context) error {
+	d, err := t.Snapshot(ctx)
+	if err != nil {
+		return err
 	}
+	t.log.Info("adoption snapshot recorded", "day", d.Day.Format(time.DateOnly), "maintainers", d.Maintainers,
+		"with_2fa", d.MaintainersWith2FA, "uploads", d.Uploads)
+	return nil
 }
 
 // Share is n as a percentage of of, 0 to 100; NaN when of is 0, where there is no share to speak of.

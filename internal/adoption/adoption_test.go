@@ -2,6 +2,7 @@ package adoption_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"wharf/internal/adoption"
+	"wharf/internal/daily"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
 )
@@ -88,33 +90,40 @@ func (f *fakeStore) CriticalCoverages(ctx context.Context) ([]store.CriticalCove
 	return nil, nil
 }
 
-// claims is ClaimDay's rule in memory: a job's day moves forward once.
-type claims struct {
+// leases is store.DB.LeaseDay's rule in memory for runs that finish: a job's day moves forward once.
+type leases struct {
 	mu   sync.Mutex
 	days map[string]string
 }
 
-func (c *claims) claim(ctx context.Context, job, day string) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.days[job] >= day {
+func (l *leases) LeaseDay(ctx context.Context, job, day, holder string, now, until time.Time) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.days[job] >= day {
 		return false, nil
 	}
-	c.days[job] = day
+	l.days[job] = day
 	return true, nil
 }
 
-// TestRunDailyOncePerDay: two instances that share the claims record each day once, the first at start and the
-// next within the hour after midnight.
-func TestRunDailyOncePerDay(t *testing.T) {
+func (l *leases) RenewLease(context.Context, string, string, string, time.Time) (bool, error) {
+	return true, nil
+}
+
+func (l *leases) FinishDay(context.Context, string, string, string) (bool, error) { return true, nil }
+
+// TestDailySnapshotOncePerDay: two instances that share the leases record each day once, the first at start and
+// the next within the hour after midnight.
+func TestDailySnapshotOncePerDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := &fakeStore{}
-		c := &claims{days: map[string]string{}}
+		l := &leases{days: map[string]string{}}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		for range 2 {
+		for i := range 2 {
 			tr := adoption.New(db, time.Now, quiet)
-			wg.Go(func() { tr.RunDaily(ctx, time.Hour, c.claim) })
+			jobs := daily.New(l, daily.Options{Holder: fmt.Sprint(i), Log: quiet})
+			wg.Go(func() { jobs.Run(ctx, adoption.Job, tr.DailySnapshot) })
 		}
 		start := time.Now().UTC()
 		time.Sleep(50 * time.Hour)

@@ -228,31 +228,21 @@ func (d *Designator) tell(ctx context.Context, projectID int64, name, why string
 // percent writes 1 as "1 %" and 0.5 as "0.5 %".
 func percent(p float64) string { return fmt.Sprintf("%v %%", p) }
 
-// RunDaily recomputes once a day (UTC) for as long as ctx lives: it asks claim every interval (an hour in the
-// server) and recomputes when claim gives it the day. claim decides which instance runs a given day
-// (store.DB.ClaimDay), so that several instances on one database recompute once between them. A recompute that
-// fails is logged and waits for the next day. o.Window is the window whose totals the store maintains: each day's
-// recompute moves them forward by a day.
-func (d *Designator) RunDaily(ctx context.Context, o Options, every time.Duration, claim func(ctx context.Context, job, day string) (bool, error)) {
+// Job is the name under which the daily recompute leases its day (daily.Runner).
+const Job = "critical-recompute"
+
+// DailyRecompute is the day's recompute, for a daily.Runner to run once a day across every instance: o.Window is
+// the window whose totals the store maintains, and each day's recompute moves them forward by a day. Run again
+// after a partial run, it designates what the first did not and mails no one twice (so the Owners of a project
+// designated by a run that died before mailing them are not mailed).
+func (d *Designator) DailyRecompute(o Options) func(context.Context) error {
 	o.Maintained = true
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		day := d.now().UTC().Format(time.DateOnly)
-		if ok, err := claim(ctx, "critical-recompute", day); err != nil {
-			d.log.Error("critical recompute not claimed", "day", day, "err", err)
-		} else if ok {
-			res, err := d.Recompute(ctx, o, false)
-			if err != nil {
-				d.log.Error("critical recompute failed", "day", day, "err", err)
-			} else {
-				d.log.Info("critical projects recomputed", "day", day, "top", len(res.Top), "designated", len(res.Designated))
-			}
+	return func(ctx context.Context) error {
+		res, err := d.Recompute(ctx, o, false)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+		d.log.Info("critical projects recomputed", "top", len(res.Top), "designated", len(res.Designated))
+		return nil
 	}
 }

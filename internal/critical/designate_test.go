@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"wharf/internal/audit"
+	"wharf/internal/daily"
 	"wharf/internal/notify"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
@@ -274,46 +275,56 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-// TestRunDailyOnceAcrossInstances: two instances on one database recompute once a day between them.
-func TestRunDailyOnceAcrossInstances(t *testing.T) {
+// countedLeases counts the leases given, and ends the test once the recompute is done and they were asked for
+// six times.
+type countedLeases struct {
+	daily.Leases
+	mu         sync.Mutex
+	asked, won int
+	done       func() bool
+	cancel     context.CancelFunc
+}
+
+func (l *countedLeases) LeaseDay(ctx context.Context, job, day, holder string, now, until time.Time) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.asked++; l.asked >= 6 && l.done() {
+		l.cancel()
+		return false, nil
+	}
+	ok, err := l.Leases.LeaseDay(ctx, job, day, holder, now, until)
+	if ok {
+		l.won++
+	}
+	return ok, err
+}
+
+// TestDailyRecomputeOnceAcrossInstances: two instances on one database recompute once a day between them.
+func TestDailyRecomputeOnceAcrossInstances(t *testing.T) {
 	f := newDesignation(t, storetest.OpenSQLite(t), 10)
 	f.downloads(t, "proj-1", 0, 10)
 	other := NewDesignator(f.db, f.d.audit, f.mail, f.d.letters, f.d.now, f.d.log)
-	var mu sync.Mutex
-	claims, won := 0, 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Both instances ask every millisecond for the same day; once the recompute is done and they asked six times
-	// between them, the test ends (a recompute in progress is never cancelled: its instance asks again only after).
-	claim := func(ctx context.Context, job, day string) (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if claims++; claims >= 6 {
-			if p, _ := f.db.ProjectProtection(ctx, f.ids["proj-1"]); p.Critical() {
-				cancel()
-				return false, nil
-			}
-		}
-		ok, err := f.db.ClaimDay(ctx, job, day)
-		if ok {
-			won++
-		}
-		return ok, err
-	}
+	leases := &countedLeases{Leases: f.db, cancel: cancel, done: func() bool {
+		p, _ := f.db.ProjectProtection(ctx, f.ids["proj-1"])
+		return p.Critical()
+	}}
+	// Both instances ask every millisecond for the same day.
 	var wg sync.WaitGroup
-	for _, d := range []*Designator{f.d, other} {
-		wg.Add(1)
-		go func() { defer wg.Done(); d.RunDaily(ctx, DefaultOptions(), time.Millisecond, claim) }()
+	for i, d := range []*Designator{f.d, other} {
+		r := daily.New(leases, daily.Options{Every: time.Millisecond, Holder: fmt.Sprint(i), Now: f.d.now, Log: f.d.log})
+		wg.Go(func() { r.Run(ctx, Job, d.DailyRecompute(DefaultOptions())) })
 	}
 	wg.Wait()
-	if won != 1 || len(f.mail.take()) != 0 {
-		t.Errorf("%d of %d claims won, want 1", won, claims)
+	if leases.won != 1 || len(f.mail.take()) != 0 {
+		t.Errorf("%d of %d leases given, want 1", leases.won, leases.asked)
 	}
 	if p, _ := f.db.ProjectProtection(context.Background(), f.ids["proj-1"]); !p.Critical() {
 		t.Error("the day's recompute did not run")
 	}
-	f.now = f.now.Add(24 * time.Hour)
-	if ok, err := f.db.ClaimDay(context.Background(), "critical-recompute", f.now.Format(time.DateOnly)); err != nil || !ok {
-		t.Errorf("the next day is not claimed: %v %v", ok, err)
+	next := f.now.Add(24 * time.Hour)
+	if ok, err := f.db.LeaseDay(context.Background(), Job, next.Format(time.DateOnly), "x", next, next.Add(time.Minute)); err != nil || !ok {
+		t.Errorf("the next day is not leased: %v %v", ok, err)
 	}
 }

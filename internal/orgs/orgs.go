@@ -44,7 +44,7 @@ type Store interface {
 	TeamMembers(ctx context.Context, teamID int64) ([]string, error)
 	SetTeamMember(ctx context.Context, teamID, userID int64, in bool) error
 	TeamGrants(ctx context.Context, orgID int64) ([]store.TeamGrant, error)
-	SetTeamGrant(ctx context.Context, teamID, projectID int64, role string) error
+	SetTeamGrant(ctx context.Context, teamID, projectID int64, role string, by int64, now time.Time) error
 	OrgProjects(ctx context.Context, orgID int64) ([]store.Project, error)
 	ProjectOrg(ctx context.Context, projectID int64) (int64, error)
 	MoveProject(ctx context.Context, projectID, orgID, userID int64, now time.Time) error

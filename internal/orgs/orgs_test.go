@@ -286,7 +286,7 @@ func TestGrantsFollowTheProject(t *testing.T) {
 		if err := f.db.AddRole(ctx, p.ID, owner.ID, store.RoleOwner, f.now); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.db.RemoveRole(ctx, p.ID, author.ID, f.now); err != nil {
+		if _, err := f.db.RemoveRole(ctx, p.ID, author.ID, 0, f.now); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.svc.MoveIn(ctx, f.web(owner), "acme", "widget", f.from); err != nil {

@@ -112,7 +112,7 @@ func (s *Service) SetTeamGrant(ctx context.Context, actor policy.Actor, org, tea
 	if err != nil {
 		return err
 	}
-	if err := s.db.SetTeamGrant(ctx, t.ID, p.ID, role); errors.Is(err, store.ErrNotFound) {
+	if err := s.db.SetTeamGrant(ctx, t.ID, p.ID, role, actor.User.ID, s.now().UTC()); errors.Is(err, store.ErrNotFound) {
 		return ErrNotInOrg
 	} else if err != nil {
 		return err

@@ -225,6 +225,7 @@ func (m *Manager) accept(ctx context.Context, actor policy.Actor, inv store.Invi
 	if got.ThenInviter != "" {
 		detail += fmt.Sprintf("; a transfer of ownership: %s %s", got.InviterName, thenWords(got.ThenInviter))
 	}
+	m.index.Invalidate(p.NormalizedName)
 	m.record(ctx, EventInvitationAccepted, actor, p.ID, from, detail)
 	cs, err := m.db.Collaborators(ctx, p.ID)
 	if err != nil {

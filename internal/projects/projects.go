@@ -37,8 +37,8 @@ type Store interface {
 	DeclineInvitation(ctx context.Context, id, inviteeID int64, now time.Time) (store.Invitation, error)
 	RevokeInvitation(ctx context.Context, id, projectID int64, now time.Time) (store.Invitation, error)
 
-	RemoveRole(ctx context.Context, projectID, userID int64, now time.Time) (store.RoleChange, error)
-	ChangeRole(ctx context.Context, projectID, userID int64, role string, now time.Time) (store.RoleChange, error)
+	RemoveRole(ctx context.Context, projectID, userID, by int64, now time.Time) (store.RoleChange, error)
+	ChangeRole(ctx context.Context, projectID, userID int64, role string, by int64, now time.Time) (store.RoleChange, error)
 	TransferOwnership(ctx context.Context, projectID, fromID, toID int64, then string, now time.Time) (store.RoleChange, error)
 
 	YankRelease(ctx context.Context, projectID int64, canonicalVersion string, yanked bool, reason string, userID int64, now time.Time) error

@@ -35,10 +35,11 @@ func (m *Manager) RemoveRole(ctx context.Context, actor policy.Actor, project, u
 	if err := m.policy.Decide(ctx, actor, action, policy.Target{Project: &p, Name: p.NormalizedName}); err != nil {
 		return nil, err
 	}
-	ch, err := m.db.RemoveRole(ctx, p.ID, target.ID, m.now().UTC())
+	ch, err := m.db.RemoveRole(ctx, p.ID, target.ID, actor.User.ID, m.now().UTC())
 	if err != nil {
 		return nil, storeErr(err, ErrNotCollaborator)
 	}
+	m.index.Invalidate(p.NormalizedName)
 	m.record(ctx, kind, actor, p.ID, from, fmt.Sprintf("removed %s (%s); %s", target.Username, ch.Previous, revocations(ch)))
 	cs, err := m.db.Collaborators(ctx, p.ID)
 	if err != nil {
@@ -68,13 +69,14 @@ func (m *Manager) ChangeRole(ctx context.Context, actor policy.Actor, project, u
 	if err != nil {
 		return nil, err
 	}
-	ch, err := m.db.ChangeRole(ctx, p.ID, target.ID, role, m.now().UTC())
+	ch, err := m.db.ChangeRole(ctx, p.ID, target.ID, role, actor.User.ID, m.now().UTC())
 	if err != nil {
 		return nil, storeErr(err, ErrNotCollaborator)
 	}
 	if ch.Previous == role {
 		return nil, nil
 	}
+	m.index.Invalidate(p.NormalizedName)
 	m.record(ctx, EventRoleChanged, actor, p.ID, from, fmt.Sprintf("changed %s from %s to %s; %s",
 		target.Username, ch.Previous, role, revocations(ch)))
 	cs, err := m.db.Collaborators(ctx, p.ID)
@@ -135,6 +137,7 @@ func (m *Manager) TransferOwnership(ctx context.Context, actor policy.Actor, pro
 		// A collaborator who left between the two reads is no longer one to transfer to.
 		return Transfer{}, storeErr(err, ErrNotCollaborator)
 	}
+	m.index.Invalidate(p.NormalizedName)
 	m.record(ctx, EventOwnershipTransfer, actor, p.ID, from, fmt.Sprintf("made %s (%s) an Owner; %s %s; %s",
 		to.Username, ch.Previous, actor.User.Username, thenWords(then), revocations(ch)))
 	// Everyone who was a collaborator hears of it: a transfer changes who controls what they maintain.

@@ -93,47 +93,87 @@ func (ix *Index) firstRoot(ctx context.Context) (*rootIndex, error) {
 	return b, nil
 }
 
-// rootLoop builds the root at once and then rebuilds it when the index changed, at most every RootInterval, so a
-// burst of uploads costs one build; requests get the previous build meanwhile. The files go when ctx ends.
+// rootLoop builds the root at once, then again whenever the index changed (wakeRoot: a local write, or a change
+// the poll found, made here or on another instance), at most once every RootInterval: a change after a quiet spell
+// is listed at once, and a burst of uploads costs one build per interval. Requests get the previous build
+// meanwhile. A failed build is tried again after the interval. The files go when ctx ends.
 func (ix *Index) rootLoop(ctx context.Context) {
 	defer ix.removeRoots()
-	t := time.NewTicker(ix.rootInterval)
-	defer t.Stop()
+	var built time.Time
 	for {
-		if err := ix.refreshRoot(ctx); err != nil && ctx.Err() == nil {
+		var retry <-chan time.Time
+		if ok, err := ix.refreshRoot(ctx); err != nil && ctx.Err() == nil {
 			ix.log.Error("simple index: root build failed; serving the previous one", "err", err)
+			retry = time.After(ix.rootInterval)
+		} else if ok {
+			built = ix.now()
 		}
-		select {
-		case <-ctx.Done():
+		if !ix.awaitRootChange(ctx, retry) {
 			return
-		case <-t.C:
+		}
+		if wait := ix.rootInterval - ix.now().Sub(built); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 }
 
-// refreshRoot rebuilds the root if the global serial moved or a local write said so.
-func (ix *Index) refreshRoot(ctx context.Context) error {
-	serial, err := ix.db.LastSerial(ctx)
-	if err != nil {
-		return err
+// wakeRoot tells rootLoop that the index may have changed. It never blocks; wakes before the next look count once.
+func (ix *Index) wakeRoot() {
+	select {
+	case ix.rootWake <- struct{}{}:
+	default:
 	}
-	dirty := ix.rootDirty.Load()
-	if cur := ix.root.Load(); cur != nil && cur.serial == serial && !dirty {
-		return nil
+}
+
+// awaitRootChange waits until a wake finds the root out of date, or retry fires; false when ctx ends first.
+func (ix *Index) awaitRootChange(ctx context.Context, retry <-chan time.Time) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-retry:
+			return true
+		case <-ix.rootWake:
+			if ix.rootStale(ctx) {
+				return true
+			}
+		}
+	}
+}
+
+// rootStale reports whether the root should be built again: there is none yet, a local write said so, or the
+// global serial moved past the build's (or cannot be read: the build then reports why).
+func (ix *Index) rootStale(ctx context.Context) bool {
+	if ix.rootDirty.Load() {
+		return true
+	}
+	cur := ix.root.Load()
+	serial, err := ix.db.LastSerial(ctx)
+	return err != nil || cur == nil || cur.serial != serial
+}
+
+// refreshRoot builds the root again if it is stale, and reports whether it did.
+func (ix *Index) refreshRoot(ctx context.Context) (bool, error) {
+	if !ix.rootStale(ctx) {
+		return false, nil
 	}
 	ix.rootMu.Lock()
 	defer ix.rootMu.Unlock()
 	// Cleared before reading the names: a write after this point sets it again.
-	ix.rootDirty.Store(false)
+	dirty := ix.rootDirty.Swap(false)
 	b, err := ix.buildRoot(ctx)
 	if err != nil {
 		if dirty {
 			ix.rootDirty.Store(true)
 		}
-		return err
+		return false, err
 	}
 	ix.installRoot(b)
-	return nil
+	return true, nil
 }
 
 // installRoot makes b the root served and removes the files of the build before the one it replaces: a request

@@ -687,14 +687,40 @@ func TestRunRebuildsRoot(t *testing.T) {
 	}
 }
 
+// TestRootListsChangesAtOnce: after a quiet spell (RootInterval passed since the last build) the root lists a
+// project another instance created as soon as this one hears of the change, not at a later turn.
+func TestRootListsChangesAtOnce(t *testing.T) {
+	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
+	counting := &countingStore{Store: fx.db}
+	ix := New(counting, fx.blobs, nil, Options{Dir: t.TempDir(), Now: fx.clock.now, RootInterval: time.Hour, PollInterval: time.Hour})
+	mux := testMux(ix)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ix.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the first build", func() bool { return counting.names.Load() >= 1 && counting.serials.Load() >= 2 })
+
+	fx.upload(t, demoFile{"newcomer", "1.0", "newcomer-1.0.tar.gz", "", "{}", false}, t0)
+	fx.clock.advance(time.Hour)
+	ix.Changed()
+	waitFor(t, "the newcomer on the root", func() bool {
+		return strings.Contains(serve(mux, "GET", "/simple/").Body.String(), `<a href="/simple/newcomer/">newcomer</a>`)
+	})
+}
+
 // TestOtherInstanceSeesChanges: an instance that cached a project's pages serves what another instance changed once
 // it is told of the change (Changed, which store.ListenJournal calls on PostgreSQL) without waiting for its poll's
 // turn: a new file, and a deleted project, which has no row left to say it changed.
 func TestOtherInstanceSeesChanges(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, fx *fixture) {
 		fx.upload(t, demoFile{"doomed", "1.0", "doomed-1.0.tar.gz", "", "{}", false}, t0)
+		fx.upload(t, demoFile{"kept", "1.0", "kept-1.0.tar.gz", "", "{}", false}, t0)
+		if _, err := fx.db.AddWebAuthnCredential(t.Context(), store.WebAuthnCredential{UserID: fx.user.ID, CredentialID: []byte("k"),
+			PublicKey: []byte("pk"), AAGUID: []byte{}, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
 		counting := &countingStore{Store: fx.db}
-		other := New(counting, fx.blobs, nil, Options{Dir: t.TempDir(), PollInterval: time.Hour})
+		other := New(counting, fx.blobs, nil, Options{Dir: t.TempDir(), PollInterval: time.Hour, DocumentTTL: time.Hour})
 		mux := testMux(other)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -709,7 +735,25 @@ func TestOtherInstanceSeesChanges(t *testing.T) {
 		if strings.Contains(serve(mux, "GET", "/simple/demo-pkg/").Body.String(), "demo_pkg-3.0.tar.gz") {
 			t.Fatal("listed before its upload")
 		}
+		fullyProtected := func() any {
+			var d struct{ Info map[string]any }
+			if err := json.Unmarshal(serve(mux, "GET", "/pypi/kept/json").Body.Bytes(), &d); err != nil {
+				t.Fatal(err)
+			}
+			return d.Info["fully_protected"]
+		}
+		if got := fullyProtected(); got != true {
+			t.Fatalf("fully_protected %v with its only maintainer on a key", got)
+		}
 		fx.upload(t, demoFile{"Demo_Pkg", "3.0", "demo_pkg-3.0.tar.gz", "", "{}", false}, t0)
+		// A maintainer without a second factor joins: a role change, which the document's fully_protected shows.
+		kept, err := fx.db.ProjectByName(t.Context(), "kept")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.db.AddRole(t.Context(), kept.ID, storetest.MustUser(t, fx.db, "bob").ID, store.RoleMaintainer, t0); err != nil {
+			t.Fatal(err)
+		}
 		p, err := fx.db.ProjectIndex(t.Context(), "doomed")
 		if err != nil {
 			t.Fatal(err)
@@ -718,13 +762,14 @@ func TestOtherInstanceSeesChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Cached: without being told, this instance serves what it read (its poll's turn is an hour away).
-		if serve(mux, "GET", "/simple/doomed/").Code != http.StatusOK {
-			t.Fatal("the deleted project's page is not served from the cache: the test proves nothing")
+		if serve(mux, "GET", "/simple/doomed/").Code != http.StatusOK || fullyProtected() != true {
+			t.Fatal("the deleted project's page or the role change's document is not served from the cache: the test proves nothing")
 		}
 		other.Changed()
 		waitFor(t, "the changes", func() bool {
 			return serve(mux, "GET", "/simple/doomed/").Code == http.StatusNotFound &&
-				strings.Contains(serve(mux, "GET", "/simple/demo-pkg/").Body.String(), "demo_pkg-3.0.tar.gz")
+				strings.Contains(serve(mux, "GET", "/simple/demo-pkg/").Body.String(), "demo_pkg-3.0.tar.gz") &&
+				fullyProtected() == false
 		})
 	})
 }

@@ -239,19 +239,43 @@ func (db *DB) CriticalProjects(ctx context.Context, since time.Time) ([]Download
 		ORDER BY 4 DESC, p.id`, day)
 }
 
-// ClaimDay moves the job's day forward to day ("YYYY-MM-DD") and reports whether this call did: of several
-// instances asking for the same day, exactly one is told to run the job.
-func (db *DB) ClaimDay(ctx context.Context, job, day string) (bool, error) {
-	res, err := db.sql.ExecContext(ctx, `INSERT INTO job_days (name, day) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET day = excluded.day WHERE job_days.day < excluded.day`, job, day)
-	if err != nil {
-		return false, fmt.Errorf("claim %s for %s: %w", job, day, err)
+// LeaseDay gives holder the run of job for day ("YYYY-MM-DD") until the lease ends at until, and reports whether
+// it did: when the job has not run for day, or its run for day was leased but neither finished nor renewed
+// before its lease ended at or before now (the instance that held it died). Of several instances asking at once,
+// at most one is told yes.
+func (db *DB) LeaseDay(ctx context.Context, job, day, holder string, now, until time.Time) (bool, error) {
+	err := execOne(ctx, db.sql, `INSERT INTO job_days (name, day, holder, lease_until, done) VALUES ($1, $2, $3, $4, false)
+		ON CONFLICT (name) DO UPDATE SET day = excluded.day, holder = excluded.holder, lease_until = excluded.lease_until, done = false
+		WHERE job_days.day < excluded.day OR (job_days.day = excluded.day AND NOT job_days.done AND job_days.lease_until <= $5)`,
+		job, day, holder, micros(until), micros(now))
+	return held(err, "lease", job, day)
+}
+
+// RenewLease moves the end of holder's lease of job's day to until, and reports whether holder still held it
+// (false: the lease ended and another instance took the day over, or the day is done).
+func (db *DB) RenewLease(ctx context.Context, job, day, holder string, until time.Time) (bool, error) {
+	err := execOne(ctx, db.sql, `UPDATE job_days SET lease_until = $4
+		WHERE name = $1 AND day = $2 AND holder = $3 AND NOT done`, job, day, holder, micros(until))
+	return held(err, "renew", job, day)
+}
+
+// FinishDay marks job's day done, so that no instance runs it again that day, and reports whether holder still
+// held its lease.
+func (db *DB) FinishDay(ctx context.Context, job, day, holder string) (bool, error) {
+	err := execOne(ctx, db.sql, `UPDATE job_days SET done = true
+		WHERE name = $1 AND day = $2 AND holder = $3 AND NOT done`, job, day, holder)
+	return held(err, "finish", job, day)
+}
+
+// held reads execOne's answer for a lease: a row written means the caller holds it.
+func held(err error, verb, job, day string) (bool, error) {
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("claim %s for %s: %w", job, day, err)
+		return false, fmt.Errorf("%s %s for %s: %w", verb, job, day, err)
 	}
-	return n == 1, nil
+	return true, nil
 }
 
 // Kinds of early enforcement.

@@ -201,6 +201,19 @@ func leave(ctx context.Context, tx *sql.Tx, projectID, userID, now int64, ch *Ro
 	return nil
 }
 
+// journalRole journals a change of a user's role on the project as PyPI's changelog words it (action "add Owner",
+// "remove Maintainer" or "change Owner to Maintainer", the username as its detail). The serial moves, so every
+// instance drops what it holds of the project at once: the JSON API's documents count its protected collaborators.
+func journalRole(ctx context.Context, tx *sql.Tx, projectID int64, action string, userID, by, now int64) error {
+	var username string
+	if err := tx.QueryRowContext(ctx, `SELECT username FROM users WHERE id = $1`, userID).Scan(&username); err != nil {
+		return err
+	}
+	return journal(ctx, tx, projectID, action, username, by, now, nil)
+}
+
+func changeWords(from, to string) string { return "change " + from + " to " + to }
+
 // ProjectByID finds a project by id.
 func (db *DB) ProjectByID(ctx context.Context, id int64) (Project, error) {
 	p, err := scanProject(db.sql.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id))
@@ -378,9 +391,15 @@ func (db *DB) AcceptInvitation(ctx context.Context, id, inviteeID int64, now tim
 				projectID, inviteeID, role, at); err != nil {
 				return err
 			}
+			if err := journalRole(ctx, tx, projectID, "add "+role, inviteeID, inviteeID, at); err != nil {
+				return err
+			}
 		case cur == RoleMaintainer && role == RoleOwner:
 			if _, err := tx.ExecContext(ctx, `UPDATE roles SET role = $1 WHERE project_id = $2 AND user_id = $3`,
 				RoleOwner, projectID, inviteeID); err != nil {
+				return err
+			}
+			if err := journalRole(ctx, tx, projectID, changeWords(cur, role), inviteeID, inviteeID, at); err != nil {
 				return err
 			}
 		}
@@ -389,14 +408,19 @@ func (db *DB) AcceptInvitation(ctx context.Context, id, inviteeID int64, now tim
 		}
 		var ch RoleChange
 		if then == ThenLeave {
-			return leave(ctx, tx, projectID, inviterID, at, &ch)
+			if err := leave(ctx, tx, projectID, inviterID, at, &ch); err != nil {
+				return err
+			}
+			return journalRole(ctx, tx, projectID, "remove "+RoleOwner, inviterID, inviteeID, at)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE roles SET role = $1 WHERE project_id = $2 AND user_id = $3`,
 			RoleMaintainer, projectID, inviterID); err != nil {
 			return err
 		}
-		_, err = revokeSent(ctx, tx, projectID, inviterID, at)
-		return err
+		if _, err := revokeSent(ctx, tx, projectID, inviterID, at); err != nil {
+			return err
+		}
+		return journalRole(ctx, tx, projectID, changeWords(RoleOwner, RoleMaintainer), inviterID, inviteeID, at)
 	})
 	if err != nil {
 		return Invitation{}, fmt.Errorf("accept invitation: %w", err)
@@ -428,8 +452,9 @@ func (db *DB) RevokeInvitation(ctx context.Context, id, projectID int64, now tim
 // RemoveRole takes a user's role on a project away, with the user's pending invitations for it (sent and
 // received) and their API tokens scoped to it. ErrNotFound when the user has no role; ErrLastOwner when they are
 // the only owner, which holds however many removals race.
-func (db *DB) RemoveRole(ctx context.Context, projectID, userID int64, now time.Time) (RoleChange, error) {
+func (db *DB) RemoveRole(ctx context.Context, projectID, userID, by int64, now time.Time) (RoleChange, error) {
 	var ch RoleChange
+	at := micros(now)
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		if err := lockProject(ctx, tx, projectID); err != nil {
 			return err
@@ -451,7 +476,10 @@ func (db *DB) RemoveRole(ctx context.Context, projectID, userID int64, now time.
 			}
 		}
 		ch.Previous = role
-		return leave(ctx, tx, projectID, userID, micros(now), &ch)
+		if err := leave(ctx, tx, projectID, userID, at, &ch); err != nil {
+			return err
+		}
+		return journalRole(ctx, tx, projectID, "remove "+role, userID, by, at)
 	})
 	if err != nil {
 		return RoleChange{}, fmt.Errorf("remove role: %w", err)
@@ -461,8 +489,9 @@ func (db *DB) RemoveRole(ctx context.Context, projectID, userID int64, now time.
 
 // ChangeRole sets the role of a user who has one (ErrNotFound otherwise). Setting the role they have is a no-op.
 // An owner who becomes a maintainer loses the invitations they sent; the last owner cannot (ErrLastOwner).
-func (db *DB) ChangeRole(ctx context.Context, projectID, userID int64, role string, now time.Time) (RoleChange, error) {
+func (db *DB) ChangeRole(ctx context.Context, projectID, userID int64, role string, by int64, now time.Time) (RoleChange, error) {
 	var ch RoleChange
+	at := micros(now)
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		if err := lockProject(ctx, tx, projectID); err != nil {
 			return err
@@ -491,9 +520,11 @@ func (db *DB) ChangeRole(ctx context.Context, projectID, userID int64, role stri
 			return err
 		}
 		if cur == RoleOwner {
-			ch.RevokedInvitations, err = revokeSent(ctx, tx, projectID, userID, micros(now))
+			if ch.RevokedInvitations, err = revokeSent(ctx, tx, projectID, userID, at); err != nil {
+				return err
+			}
 		}
-		return err
+		return journalRole(ctx, tx, projectID, changeWords(cur, role), userID, by, at)
 	})
 	if err != nil {
 		return RoleChange{}, fmt.Errorf("change role: %w", err)
@@ -530,19 +561,29 @@ func (db *DB) TransferOwnership(ctx context.Context, projectID, fromID, toID int
 			return ErrNotFound
 		}
 		ch.Previous = to
-		if _, err := tx.ExecContext(ctx, `UPDATE roles SET role = $1 WHERE project_id = $2 AND user_id = $3`,
-			RoleOwner, projectID, toID); err != nil {
-			return err
+		if to != RoleOwner {
+			if _, err := tx.ExecContext(ctx, `UPDATE roles SET role = $1 WHERE project_id = $2 AND user_id = $3`,
+				RoleOwner, projectID, toID); err != nil {
+				return err
+			}
+			if err := journalRole(ctx, tx, projectID, changeWords(to, RoleOwner), toID, fromID, at); err != nil {
+				return err
+			}
 		}
 		if then == ThenLeave {
-			return leave(ctx, tx, projectID, fromID, at, &ch)
+			if err := leave(ctx, tx, projectID, fromID, at, &ch); err != nil {
+				return err
+			}
+			return journalRole(ctx, tx, projectID, "remove "+RoleOwner, fromID, fromID, at)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE roles SET role = $1 WHERE project_id = $2 AND user_id = $3`,
 			RoleMaintainer, projectID, fromID); err != nil {
 			return err
 		}
-		ch.RevokedInvitations, err = revokeSent(ctx, tx, projectID, fromID, at)
-		return err
+		if ch.RevokedInvitations, err = revokeSent(ctx, tx, projectID, fromID, at); err != nil {
+			return err
+		}
+		return journalRole(ctx, tx, projectID, changeWords(RoleOwner, RoleMaintainer), fromID, fromID, at)
 	})
 	if err != nil {
 		return RoleChange{}, fmt.Errorf("transfer ownership: %w", err)

@@ -464,23 +464,44 @@ func (db *DB) TeamGrants(ctx context.Context, orgID int64) ([]TeamGrant, error) 
 	return out, rows.Err()
 }
 
-// SetTeamGrant gives a team a role on a project of its organization ("" takes it away). A project outside the
-// team's organization is ErrNotFound.
-func (db *DB) SetTeamGrant(ctx context.Context, teamID, projectID int64, role string) error {
-	var err error
-	if role == "" {
-		err = execOne(ctx, db.sql, `DELETE FROM team_projects WHERE team_id = $1 AND project_id = $2`, teamID, projectID)
-	} else {
-		var res sql.Result
-		res, err = db.sql.ExecContext(ctx, `INSERT INTO team_projects (team_id, project_id, role)
-			SELECT t.id, p.id, $3 FROM teams t JOIN projects p ON p.org_id = t.org_id WHERE t.id = $1 AND p.id = $2
-			ON CONFLICT (team_id, project_id) DO UPDATE SET role = excluded.role`, teamID, projectID, role)
-		if err == nil {
-			if n, _ := res.RowsAffected(); n == 0 {
-				err = ErrNotFound
-			}
+// SetTeamGrant gives a team a role on a project of its organization ("" takes it away), journaled as a user's role
+// changes are, with "team NAME" as the detail. A project outside the team's organization, or taking away a grant
+// the team does not have, is ErrNotFound.
+func (db *DB) SetTeamGrant(ctx context.Context, teamID, projectID int64, role string, by int64, now time.Time) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockProject(ctx, tx, projectID); err != nil {
+			return err
 		}
-	}
+		var team, cur string
+		err := tx.QueryRowContext(ctx, `SELECT t.name, COALESCE((SELECT g.role FROM team_projects g
+				WHERE g.team_id = t.id AND g.project_id = p.id), '')
+			FROM teams t JOIN projects p ON p.org_id = t.org_id WHERE t.id = $1 AND p.id = $2`, teamID, projectID).Scan(&team, &cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || role == "" && cur == "":
+			return ErrNotFound
+		case err != nil:
+			return err
+		case cur == role:
+			return nil
+		}
+		action := changeWords(cur, role)
+		switch {
+		case role == "":
+			action = "remove " + cur
+			_, err = tx.ExecContext(ctx, `DELETE FROM team_projects WHERE team_id = $1 AND project_id = $2`, teamID, projectID)
+		case cur == "":
+			action = "add " + role
+			_, err = tx.ExecContext(ctx, `INSERT INTO team_projects (team_id, project_id, role) VALUES ($1, $2, $3)`,
+				teamID, projectID, role)
+		default:
+			_, err = tx.ExecContext(ctx, `UPDATE team_projects SET role = $1 WHERE team_id = $2 AND project_id = $3`,
+				role, teamID, projectID)
+		}
+		if err != nil {
+			return err
+		}
+		return journal(ctx, tx, projectID, action, "team "+team, by, micros(now), nil)
+	})
 	if err != nil {
 		return fmt.Errorf("team grant: %w", err)
 	}

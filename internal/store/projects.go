@@ -155,11 +155,27 @@ func (db *DB) Collaborators(ctx context.Context, projectID int64) ([]Collaborato
 	return out, rows.Err()
 }
 
-// AddRole gives a user a role on a project (or changes it).
+// AddRole gives a user a role on a project (or changes it), journaled as every role change is (journalRole).
 func (db *DB) AddRole(ctx context.Context, projectID, userID int64, role string, now time.Time) error {
-	_, err := db.sql.ExecContext(ctx,
-		`INSERT INTO roles (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`, projectID, userID, role, micros(now))
+	at := micros(now)
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockProject(ctx, tx, projectID); err != nil {
+			return err
+		}
+		cur, err := roleIn(ctx, tx, projectID, userID)
+		if err != nil || cur == role {
+			return err
+		}
+		action := changeWords(cur, role)
+		if cur == "" {
+			action = "add " + role
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`, projectID, userID, role, at); err != nil {
+			return err
+		}
+		return journalRole(ctx, tx, projectID, action, userID, 0, at)
+	})
 	if err != nil {
 		return fmt.Errorf("add role: %w", err)
 	}

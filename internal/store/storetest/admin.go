@@ -154,7 +154,7 @@ func RunAdmin(t *testing.T, open func(testing.TB) *store.DB) {
 		if err := db.SetTeamMember(ctx, team.ID, app.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetTeamGrant(ctx, team.ID, three.ID, store.RoleMaintainer); err != nil {
+		if err := db.SetTeamGrant(ctx, team.ID, three.ID, store.RoleMaintainer, 0, t0); err != nil {
 			t.Fatal(err)
 		}
 

@@ -417,36 +417,78 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 	})
 
 	// A daily job runs once a day however many instances ask for the day at once.
-	t.Run("claim a day", func(t *testing.T) {
+	t.Run("lease a day", func(t *testing.T) {
 		db := open(t)
-		for _, tc := range []struct {
-			day  string
-			want int
-		}{{"2026-07-01", 1}, {"2026-07-01", 0}, {"2026-06-30", 0}, {"2026-07-02", 1}} {
-			var wg sync.WaitGroup
+		ten := 10 * time.Minute
+		// race has 20 instances ask for job's day at once; it returns the holders told yes.
+		race := func(day string, now time.Time) []string {
 			var mu sync.Mutex
-			won := 0
-			for range 20 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ok, err := db.ClaimDay(ctx, "job", tc.day)
+			var won []string
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					holder := fmt.Sprintf("i%d", i)
+					ok, err := db.LeaseDay(ctx, "job", day, holder, now, now.Add(ten))
 					if err != nil {
 						t.Error(err)
 					}
 					mu.Lock()
 					defer mu.Unlock()
 					if ok {
-						won++
+						won = append(won, holder)
 					}
-				}()
+				})
 			}
 			wg.Wait()
-			if won != tc.want {
-				t.Errorf("day %s: %d of 20 claims won, want %d", tc.day, won, tc.want)
+			return won
+		}
+		won := race("2026-07-01", t0)
+		if len(won) != 1 {
+			t.Fatalf("first day: %v won, want one", won)
+		}
+		first := won[0]
+		// Held: nobody takes it while the lease runs, and renewing it moves its end.
+		if won := race("2026-07-01", t0.Add(9*time.Minute)); len(won) != 0 {
+			t.Errorf("a held lease was taken by %v", won)
+		}
+		if ok, err := db.RenewLease(ctx, "job", "2026-07-01", first, t0.Add(20*time.Minute)); err != nil || !ok {
+			t.Errorf("renewal by the holder: %v %v", ok, err)
+		}
+		if ok, err := db.RenewLease(ctx, "job", "2026-07-01", "someone", t0.Add(time.Hour)); err != nil || ok {
+			t.Errorf("renewal by another: %v %v", ok, err)
+		}
+		if won := race("2026-07-01", t0.Add(15*time.Minute)); len(won) != 0 {
+			t.Errorf("a renewed lease was taken by %v", won)
+		}
+		// The holder died: once the lease ends, one other instance takes the day over, and the first can neither
+		// renew nor finish it.
+		won = race("2026-07-01", t0.Add(20*time.Minute))
+		if len(won) != 1 {
+			t.Fatalf("an ended lease: %v won, want one", won)
+		}
+		second := won[0]
+		if second != first {
+			if ok, err := db.FinishDay(ctx, "job", "2026-07-01", first); err != nil || ok {
+				t.Errorf("the lost lease was finished: %v %v", ok, err)
 			}
 		}
-		if ok, err := db.ClaimDay(ctx, "another-job", "2026-07-01"); err != nil || !ok {
+		if ok, err := db.FinishDay(ctx, "job", "2026-07-01", second); err != nil || !ok {
+			t.Errorf("finishing by the holder: %v %v", ok, err)
+		}
+		// Done: nobody runs the day again, however late; the next day is leased at once; a day before is not.
+		if won := race("2026-07-01", t0.Add(24*time.Hour)); len(won) != 0 {
+			t.Errorf("a finished day was taken by %v", won)
+		}
+		if ok, err := db.RenewLease(ctx, "job", "2026-07-01", second, t0.Add(time.Hour)); err != nil || ok {
+			t.Errorf("a finished day's lease was renewed: %v %v", ok, err)
+		}
+		if won := race("2026-06-30", t0.Add(24*time.Hour)); len(won) != 0 {
+			t.Errorf("an earlier day was taken by %v", won)
+		}
+		if won := race("2026-07-02", t0.Add(time.Minute)); len(won) != 1 {
+			t.Errorf("the next day, while the last was leased until later: %v won, want one", won)
+		}
+		if ok, err := db.LeaseDay(ctx, "another-job", "2026-07-01", "x", t0, t0.Add(ten)); err != nil || !ok {
 			t.Errorf("another job's day: %v %v", ok, err)
 		}
 	})

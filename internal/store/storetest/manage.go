@@ -236,10 +236,10 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 			change func(db *store.DB, p store.Project, inviter store.User) (store.RoleChange, error)
 		}{
 			{"removed", func(db *store.DB, p store.Project, u store.User) (store.RoleChange, error) {
-				return db.RemoveRole(ctx, p.ID, u.ID, t0)
+				return db.RemoveRole(ctx, p.ID, u.ID, 0, t0)
 			}},
 			{"demoted", func(db *store.DB, p store.Project, u store.User) (store.RoleChange, error) {
-				return db.ChangeRole(ctx, p.ID, u.ID, store.RoleMaintainer, t0)
+				return db.ChangeRole(ctx, p.ID, u.ID, store.RoleMaintainer, 0, t0)
 			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -298,10 +298,10 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 		third := project(t, db, "third", alice)
 		elsewhere := invite(t, db, third, alice, bob, store.RoleOwner, "", "h-third")
 
-		if _, err := db.RemoveRole(ctx, p.ID, MustUser(t, db, "dave").ID, t0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.RemoveRole(ctx, p.ID, MustUser(t, db, "dave").ID, 0, t0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("remove a user without a role: got %v, want ErrNotFound", err)
 		}
-		ch, err := db.RemoveRole(ctx, p.ID, bob.ID, t0)
+		ch, err := db.RemoveRole(ctx, p.ID, bob.ID, 0, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,10 +328,10 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 			t.Errorf("bob's invitation to another project = %+v, %v; want it kept", got, err)
 		}
 
-		if _, err := db.RemoveRole(ctx, p.ID, carol.ID, t0); err != nil {
+		if _, err := db.RemoveRole(ctx, p.ID, carol.ID, 0, t0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.RemoveRole(ctx, p.ID, alice.ID, t0); !errors.Is(err, store.ErrLastOwner) {
+		if _, err := db.RemoveRole(ctx, p.ID, alice.ID, 0, t0); !errors.Is(err, store.ErrLastOwner) {
 			t.Errorf("remove the last owner: got %v, want ErrLastOwner", err)
 		}
 	})
@@ -342,7 +342,7 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 		p := project(t, db, "demo", alice)
 		inv := invite(t, db, p, alice, bob, store.RoleMaintainer, "", "h")
 		addRole(t, db, p, bob, store.RoleMaintainer)
-		ch, err := db.RemoveRole(ctx, p.ID, bob.ID, t0)
+		ch, err := db.RemoveRole(ctx, p.ID, bob.ID, 0, t0)
 		if err != nil || ch.RevokedInvitations != 1 {
 			t.Fatalf("RemoveRole = %+v, %v; want 1 invitation revoked", ch, err)
 		}
@@ -369,7 +369,7 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 			{"with another owner, an owner can step down", alice, store.RoleMaintainer, nil, store.RoleOwner},
 			{"a user without a role", MustUser(t, db, "carol"), store.RoleOwner, store.ErrNotFound, ""},
 		} {
-			ch, err := db.ChangeRole(ctx, p.ID, tc.user.ID, tc.role, t0)
+			ch, err := db.ChangeRole(ctx, p.ID, tc.user.ID, tc.role, 0, t0)
 			if !errors.Is(err, tc.want) || ch.Previous != tc.wantWas {
 				t.Errorf("%s: ChangeRole = %+v, %v; want previous %q, error %v", tc.name, ch, err, tc.wantWas, tc.want)
 			}
@@ -454,6 +454,122 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 					t.Errorf("roles (-want +got):\n%s", diff)
 				}
 			})
+		}
+	})
+
+	// A role change moves the project's serial and is listed by ChangedProjects, which is how every instance
+	// learns to drop its cached copy of the project's JSON API documents (they count protected collaborators).
+	// A change that changes nothing moves nothing.
+	t.Run("role changes are journaled", func(t *testing.T) {
+		db := open(t)
+		alice, bob, carol, dave := MustUser(t, db, "alice"), MustUser(t, db, "bob"), MustUser(t, db, "carol"), MustUser(t, db, "dave")
+		p := project(t, db, "demo", alice)
+		last := p.LastSerial
+		for _, step := range []struct {
+			name   string
+			change func() error
+			moves  bool
+		}{
+			{"add a role", func() error { return db.AddRole(ctx, p.ID, bob.ID, store.RoleMaintainer, t0) }, true},
+			{"add the same role", func() error { return db.AddRole(ctx, p.ID, bob.ID, store.RoleMaintainer, t0) }, false},
+			{"change a role", func() error { _, err := db.ChangeRole(ctx, p.ID, bob.ID, store.RoleOwner, alice.ID, t0); return err }, true},
+			{"change to the same role", func() error {
+				_, err := db.ChangeRole(ctx, p.ID, bob.ID, store.RoleOwner, alice.ID, t0)
+				return err
+			}, false},
+			{"remove a role", func() error { _, err := db.RemoveRole(ctx, p.ID, bob.ID, alice.ID, t0); return err }, true},
+			{"refuse to remove the last owner", func() error {
+				if _, err := db.RemoveRole(ctx, p.ID, alice.ID, alice.ID, t0); !errors.Is(err, store.ErrLastOwner) {
+					return fmt.Errorf("removing the last owner: %v", err)
+				}
+				return nil
+			}, false},
+			{"accept an invitation", func() error {
+				_, err := db.AcceptInvitation(ctx, invite(t, db, p, alice, carol, store.RoleMaintainer, "", "j1").ID, carol.ID, t0)
+				return err
+			}, true},
+			{"transfer ownership", func() error {
+				_, err := db.TransferOwnership(ctx, p.ID, alice.ID, carol.ID, store.ThenMaintainer, t0)
+				return err
+			}, true},
+			{"accept a transfer whose inviter leaves", func() error {
+				_, err := db.AcceptInvitation(ctx, invite(t, db, p, carol, dave, store.RoleOwner, store.ThenLeave, "j2").ID, dave.ID, t0)
+				return err
+			}, true},
+		} {
+			if err := step.change(); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+			got, err := db.ProjectByID(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if moved := got.LastSerial > last; moved != step.moves {
+				t.Errorf("%s: serial %d -> %d, want moved = %t", step.name, last, got.LastSerial, step.moves)
+			}
+			var changed []string
+			if err := db.ChangedProjects(ctx, last, func(name string, serial int64) {
+				changed = append(changed, fmt.Sprintf("%s@%d", name, serial))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("demo@%d", got.LastSerial); step.moves && (len(changed) != 1 || changed[0] != want) {
+				t.Errorf("%s: ChangedProjects after %d = %v, want [%s]", step.name, last, changed, want)
+			}
+			last = got.LastSerial
+		}
+		if diff := cmp.Diff(map[string]string{"alice": "Maintainer", "dave": "Owner"}, roles(t, db, p)); diff != "" {
+			t.Errorf("roles at the end (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("team grants are journaled", func(t *testing.T) {
+		db := open(t)
+		alice := MustUser(t, db, "alice")
+		p := project(t, db, "demo", alice)
+		other := project(t, db, "other", alice)
+		org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
+			CreatedAt: t0, ApprovedAt: t0}, "acme", alice.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MoveProject(ctx, p.ID, org.ID, alice.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "Core", NormalizedName: "core", CreatedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial := func() int64 {
+			t.Helper()
+			got, err := db.ProjectByID(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.LastSerial
+		}
+		last := serial()
+		for _, step := range []struct {
+			role  string
+			moves bool
+		}{{store.RoleMaintainer, true}, {store.RoleMaintainer, false}, {store.RoleOwner, true}, {"", true}} {
+			if err := db.SetTeamGrant(ctx, team.ID, p.ID, step.role, alice.ID, t0); err != nil {
+				t.Fatalf("grant %q: %v", step.role, err)
+			}
+			if now := serial(); (now > last) != step.moves {
+				t.Errorf("grant %q: serial %d -> %d, want moved = %t", step.role, last, now, step.moves)
+			} else {
+				last = now
+			}
+		}
+		if err := db.SetTeamGrant(ctx, team.ID, p.ID, "", alice.ID, t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("taking away a grant the team lacks: %v, want ErrNotFound", err)
+		}
+		if err := db.SetTeamGrant(ctx, team.ID, other.ID, store.RoleMaintainer, alice.ID, t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a grant on a project outside the organization: %v, want ErrNotFound", err)
+		}
+		if grants, err := db.TeamGrants(ctx, org.ID); err != nil || len(grants) != 0 {
+			t.Errorf("grants left: %v, %v", grants, err)
 		}
 	})
 
@@ -590,11 +706,11 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 			drop func(db *store.DB, p store.Project, u store.User) error
 		}{
 			{"removal", func(db *store.DB, p store.Project, u store.User) error {
-				_, err := db.RemoveRole(ctx, p.ID, u.ID, t0)
+				_, err := db.RemoveRole(ctx, p.ID, u.ID, 0, t0)
 				return err
 			}},
 			{"demotion", func(db *store.DB, p store.Project, u store.User) error {
-				_, err := db.ChangeRole(ctx, p.ID, u.ID, store.RoleMaintainer, t0)
+				_, err := db.ChangeRole(ctx, p.ID, u.ID, store.RoleMaintainer, 0, t0)
 				return err
 			}},
 		} {
