@@ -98,9 +98,13 @@ func (in *instance) env() []string {
 	return append(append(os.Environ(), "WHARF_DATA_DIR="+in.dataDir, "WHARF_DATABASE_URL="+in.dbURL), in.extraEnv...)
 }
 
-// runningRE reads the first line of the greeting of wharf serve: its one address, the base URL, which names the
-// port the system chose.
-var runningRE = regexp.MustCompile(`^wharf \S+ is running at (http://localhost:(\d+))/$`)
+// runningRE reads the first line of the greeting of wharf serve: its one address, the base URL. With the default
+// base URL it names the port the system chose; with another (a proxy's), listeningRE reads the next line, which
+// names the address the server listens on.
+var (
+	runningRE   = regexp.MustCompile(`^wharf \S+ is running at (https?://[^/]+)/$`)
+	listeningRE = regexp.MustCompile(`^  Listening on (\S+) \(plain HTTP\)`)
+)
 
 // start runs `wharf serve` on a free port and waits until it answers.
 func (in *instance) start() {
@@ -129,10 +133,23 @@ func (in *instance) launch() {
 	in.started = urls
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		site := ""
 		for sc.Scan() {
 			if m := runningRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1:]
+				site = m[1]
+				continue
 			}
+			if site == "" {
+				continue
+			}
+			// Without a "Listening on" line the base URL leads to the listener: 127.0.0.1 (which start gave with
+			// --listen) on the base URL's port.
+			listen := "127.0.0.1:" + site[strings.LastIndex(site, ":")+1:]
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				listen = m[1]
+			}
+			urls <- []string{site, "http://" + listen}
+			site = ""
 		}
 	}()
 	go func() { cmd.Wait(); close(in.exited) }()
@@ -145,8 +162,7 @@ func (in *instance) awaitStart() {
 	t.Helper()
 	select {
 	case u := <-in.started:
-		// The listening address is the one start gave with --listen, on the base URL's port.
-		in.Site, in.URL = u[0], "http://127.0.0.1:"+u[1]
+		in.Site, in.URL = u[0], u[1]
 	case <-in.exited:
 		t.Fatalf("wharf serve exited at start:\n%s", in.logs)
 	case <-time.After(60 * time.Second):

@@ -201,6 +201,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = door.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("the requests still running after WHARF_SHUTDOWN_TIMEOUT (%s) were cut off: %w", cfg.ShutdownTimeout, err)
+	}
 	// The background loops flush what they hold (download counts, queued mail) when they stop.
 	stopBackground()
 	background.Wait()

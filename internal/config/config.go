@@ -76,6 +76,8 @@ type Config struct {
 	// when set, win over it.
 	PolicyFile string
 
+	// ShutdownTimeout is how long a stopping server lets the requests in flight, uploads included, finish; what
+	// is still running then is cut off.
 	ShutdownTimeout time.Duration
 	// Metrics serves the 2FA adoption figures and the process's metrics at /metrics, for Prometheus.
 	Metrics bool
@@ -147,6 +149,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_READ_ONLY", boolInto(&c.ReadOnly))
 	env("WHARF_METRICS", boolInto(&c.Metrics))
 	env("WHARF_ACCESS_LOG", boolInto(&c.AccessLog))
+	env("WHARF_SHUTDOWN_TIMEOUT", durationInto(&c.ShutdownTimeout))
 	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
@@ -187,6 +190,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.BoolVar(&c.ReadOnly, "read-only", c.ReadOnly, "refuse every write (WHARF_READ_ONLY)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (WHARF_METRICS)")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request to stderr (WHARF_ACCESS_LOG)")
+	fs.Func("shutdown-timeout", "how long requests in flight may finish when the server stops, e.g. 20s (WHARF_SHUTDOWN_TIMEOUT)", durationInto(&c.ShutdownTimeout))
 	fs.Func("cache-size", "memory for the most read index pages, e.g. 64MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
@@ -500,6 +504,18 @@ func ParseDays(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration such as 180d", v)
 	}
 	return d, nil
+}
+
+// durationInto reads a positive duration as Go writes them ("20s", "2m").
+func durationInto(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a duration such as 20s", v)
+		}
+		*dst = d
+		return nil
+	}
 }
 
 func daysInto(dst *time.Duration) func(string) error {

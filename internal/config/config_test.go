@@ -78,6 +78,13 @@ func TestLimitSettings(t *testing.T) {
 	if err != nil || c.CriticalPercent != 0.5 || c.CriticalWindow != 90*24*time.Hour || !c.CriticalRequireKeys {
 		t.Errorf("critical settings: %v %v %v %v", c.CriticalPercent, c.CriticalWindow, c.CriticalRequireKeys, err)
 	}
+	if c.ShutdownTimeout != 20*time.Second {
+		t.Errorf("shutdown timeout %v, want 20s by default", c.ShutdownTimeout)
+	}
+	c, _, err = load(t, []string{"--shutdown-timeout", "1m"}, map[string]string{"WHARF_SHUTDOWN_TIMEOUT": "5s"})
+	if err != nil || c.ShutdownTimeout != time.Minute {
+		t.Errorf("shutdown timeout %v %v, want the flag's 1m", c.ShutdownTimeout, err)
+	}
 }
 
 func TestInvalidValuesNameTheVariable(t *testing.T) {
@@ -102,6 +109,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_CRITICAL_PERCENT": "lots"}, nil, "WHARF_CRITICAL_PERCENT"},
 		{map[string]string{"WHARF_CRITICAL_WINDOW": "2h"}, nil, "WHARF_CRITICAL_WINDOW"},
 		{map[string]string{"WHARF_MANDATE_ENFORCE": "next spring"}, nil, "WHARF_MANDATE_ENFORCE"},
+		{map[string]string{"WHARF_SHUTDOWN_TIMEOUT": "20"}, nil, "WHARF_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"WHARF_SHUTDOWN_TIMEOUT": "-1s"}, nil, "WHARF_SHUTDOWN_TIMEOUT"},
 	} {
 		_, _, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -126,8 +126,15 @@ func (s *Server) untrack(c *conn) {
 	s.active.Done()
 }
 
+// cutOffWait is how long Shutdown waits, once ctx has ended and it has closed the connections of the requests still
+// running, for their handlers to return.
+const cutOffWait = 5 * time.Second
+
 // Shutdown stops accepting, closes idle connections, lets requests in flight finish (their responses say
-// "Connection: close"), and shuts the http.Server down; it returns when all are done or ctx ends.
+// "Connection: close"), and shuts the http.Server down; it returns nil when all are done. When ctx ends first, it
+// closes every connection, so that the handlers still running fail their reads and writes, waits up to cutOffWait
+// for them to return, and returns ctx's error: a handler cut off in the middle of a request body (an upload) then
+// removes what it had begun writing before the caller exits under it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
@@ -137,19 +144,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.nc.Close()
 		}
 	}
+	h := s.handoff
 	s.mu.Unlock()
 	err := s.http.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { s.active.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
+		if err == nil {
+			return nil
 		}
-		s.mu.Unlock()
-		return errors.Join(err, ctx.Err())
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	var released <-chan struct{} = done
+	if h != nil {
+		released = h.cutOff()
+	}
+	wait, cancel := context.WithTimeout(context.Background(), cutOffWait)
+	defer cancel()
+	for _, ch := range []<-chan struct{}{done, released} {
+		select {
+		case <-ch:
+		case <-wait.Done():
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
 	}
 	return err
 }
@@ -301,8 +326,7 @@ func (c *conn) handOff() bool {
 	}
 	c.nc.SetReadDeadline(time.Time{})
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	rc := &replayConn{Conn: c.nc, pending: append([]byte(nil), buffered...)}
-	return c.s.handoff.give(rc)
+	return c.s.handoff.give(c.nc, append([]byte(nil), buffered...))
 }
 
 // respond runs the handler for one request and writes its response; false when the connection must close.

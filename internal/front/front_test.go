@@ -334,3 +334,56 @@ func TestShutdown(t *testing.T) {
 		t.Error("the listener still accepts")
 	}
 }
+
+// TestShutdownCutsOff checks that a request still running when Shutdown's context ends loses its connection, so
+// that its handler, blocked reading the body, returns (and may remove what it began writing) before Shutdown does;
+// the client gets no answer.
+func TestShutdownCutsOff(t *testing.T) {
+	t.Parallel()
+	reading := make(chan struct{})
+	returned := make(chan error, 1)
+	m := http.NewServeMux()
+	m.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		_, err := io.ReadFull(r.Body, buf)
+		if err != nil {
+			panic(err)
+		}
+		close(reading)
+		_, err = io.ReadAll(r.Body)
+		returned <- err
+	})
+	quiet := slog.New(slog.DiscardHandler)
+	f := front.New(&http.Server{Handler: m, IdleTimeout: time.Minute, ErrorLog: slog.NewLogLogger(quiet.Handler(), slog.LevelError)},
+		fastPath, quiet)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.Serve(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /upload HTTP/1.1\r\n"+host+"Content-Length: 100\r\n\r\nfirst")
+	<-reading
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v, want the context's error", err)
+	}
+	select {
+	case err := <-returned:
+		if err == nil {
+			t.Error("the handler read the whole body of a request that was cut off")
+		}
+	default:
+		t.Fatal("Shutdown returned before the handler of the request it cut off")
+	}
+	if out, _ := io.ReadAll(c); len(out) != 0 {
+		t.Errorf("the client of the request cut off read %q", out)
+	}
+}
