@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"bufio"
 	"crypto/md5"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 // Bounds on the non-file part of the form: a long description is the largest field a real client sends.
 const (
+	bodyBuffer     = 64 << 10
 	maxFieldBytes  = 4 << 20
 	maxFormBytes   = 8 << 20
 	maxFieldValues = 2000
@@ -55,7 +57,9 @@ func readForm(r *http.Request, newStaged func() (blob.Writer, error), maxFile in
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return nil, httperror.New(http.StatusBadRequest, "Invalid request: the upload must be a multipart/form-data POST.")
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	// A multipart reader reads 4 KiB at a time; read from the connection in larger pieces (a 20 MiB upload: 320
+	// reads instead of 5,000).
+	mr := multipart.NewReader(bufio.NewReaderSize(r.Body, bodyBuffer), params["boundary"])
 	f := &form{values: map[string][]string{}}
 	fail := func(err error) (*form, error) {
 		if f.file != nil {
@@ -86,7 +90,7 @@ func readForm(r *http.Request, newStaged func() (blob.Writer, error), maxFile in
 			}
 			f.file = st
 			f.md5, f.blake2 = md5.New(), mustBlake2()
-			n, err := io.Copy(io.MultiWriter(st, f.md5, f.blake2), io.LimitReader(part, maxFile+1))
+			n, err := hashWhileCopying(st, io.LimitReader(part, maxFile+1), f.md5, f.blake2)
 			if err != nil {
 				return fail(bodyError(err, maxFile))
 			}
