@@ -149,7 +149,7 @@ func (u *Users) Register(ctx context.Context, username, email, password string, 
 func (u *Users) Login(ctx context.Context, username, password string, from audit.Request) (store.Account, error) {
 	acct, err := u.db.AccountByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		u.verify(dummyHash, password)
+		u.verify(u.hasher.dummy, password)
 		// No name in the detail: people type their password into the username field.
 		record(ctx, u.rec, LoginFailed, 0, from, "no such account")
 		return store.Account{}, ErrBadCredentials
@@ -178,7 +178,7 @@ func (u *Users) Login(ctx context.Context, username, password string, from audit
 func (u *Users) CheckPassword(ctx context.Context, username, password string) (store.User, bool, error) {
 	user, err := u.db.UserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		u.verify(dummyHash, password)
+		u.verify(u.hasher.dummy, password)
 		return store.User{}, false, nil
 	}
 	if err != nil {
@@ -240,6 +240,3 @@ func (u *Users) ChangePassword(ctx context.Context, userID int64, current, next,
 	record(ctx, u.rec, PasswordChanged, userID, from, "other sessions and reset links ended")
 	return nil
 }
-
-// dummyHash has the cost of a real one, so that a login for a missing user takes as long as for a real one.
-const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000"

@@ -61,11 +61,14 @@ func (r *memRecorder) take() []event {
 	return out
 }
 
+// testCost makes the suite's thousands of hashes cheap; TestDefaultCost hashes at the server's.
+var testCost = Cost{Time: 1, Memory: 64}
+
 // testPassword is the password of every user made by fixture.user; hashing it once keeps the suite fast.
 const testPassword = "tangerine-umbrella-47"
 
 var testPasswordHash = sync.OnceValue(func() string {
-	h, err := NewHasher(1, 8).Hash(testPassword)
+	h, err := NewHasherWithCost(1, 8, testCost).Hash(testPassword)
 	if err != nil {
 		panic(err)
 	}
@@ -84,7 +87,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, open func(testing.TB) *store.DB) *fixture {
-	f := &fixture{t: t, db: open(t), clock: newClock(), rec: &memRecorder{}, hasher: NewHasher(2, 8)}
+	f := &fixture{t: t, db: open(t), clock: newClock(), rec: &memRecorder{}, hasher: NewHasherWithCost(2, 8, testCost)}
 	f.users = NewUsers(f.db, f.hasher, f.clock.Now, WithRecorder(f.rec))
 	f.users.verify = func(encoded, password string) (bool, error) {
 		f.verifies.Add(1)

@@ -14,11 +14,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Argon2id parameters, explicit so that a stored hash always says how it was made. 64 MiB and 3 passes follow
-// RFC 9106's second recommended option; Hasher bounds how many run at once, since memory multiplies with logins.
+// Argon2id parameters, explicit so that a stored hash always says how it was made; the cost is DefaultCost's.
+// Hasher bounds how many hashes run at once, since memory multiplies with logins.
 const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024
 	argonThreads = 2
 	argonKeyLen  = 32
 	saltLen      = 16
@@ -34,18 +32,39 @@ var (
 	ErrPasswordInvalid  = errors.New("password is not valid text")
 )
 
+// Cost is the work of one argon2id hash: Time passes over Memory KiB.
+type Cost struct {
+	Time, Memory uint32
+}
+
+// DefaultCost follows RFC 9106's second recommended option: 64 MiB and 3 passes.
+var DefaultCost = Cost{Time: 3, Memory: 64 * 1024}
+
 // Hasher hashes and verifies passwords with argon2id, at most a fixed number at a time.
 type Hasher struct {
 	MinLength int
+	cost      Cost
 	slots     chan struct{}
+	// dummy is a hash of this cost that no password matches: a login for a missing user verifies it, so that it
+	// takes as long as one for a real user.
+	dummy string
 }
 
 // NewHasher allows concurrent hashes (each takes 64 MiB) and a minimum length in characters.
 func NewHasher(concurrent, minLength int) *Hasher {
+	return NewHasherWithCost(concurrent, minLength, DefaultCost)
+}
+
+// NewHasherWithCost is NewHasher with another cost. Tests use a small one: a test suite makes thousands of hashes,
+// and what it checks (the format, the rules, one verification per login path) does not depend on the cost.
+func NewHasherWithCost(concurrent, minLength int, c Cost) *Hasher {
 	if concurrent < 1 {
 		concurrent = 1
 	}
-	return &Hasher{MinLength: minLength, slots: make(chan struct{}, concurrent)}
+	enc := base64.RawStdEncoding
+	return &Hasher{MinLength: minLength, cost: c, slots: make(chan struct{}, concurrent),
+		dummy: fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.Memory, c.Time, argonThreads,
+			enc.EncodeToString([]byte("somesaltsomesalt")), strings.Repeat("0", 43))}
 }
 
 // normalize applies NFKC so that the same password typed on different keyboards or in NFC and NFD forms is one.
@@ -82,10 +101,10 @@ func (h *Hasher) Hash(password string) (string, error) {
 		return "", err
 	}
 	h.slots <- struct{}{}
-	key := argon2.IDKey([]byte(p), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(p), salt, h.cost.Time, h.cost.Memory, argonThreads, argonKeyLen)
 	<-h.slots
 	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.cost.Memory, h.cost.Time, argonThreads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 func TestPasswordRules(t *testing.T) {
-	h := NewHasher(2, 8)
+	h := NewHasherWithCost(2, 8, testCost)
 	for _, tc := range []struct {
 		name, password string
 		want           error
@@ -28,7 +28,7 @@ func TestPasswordRules(t *testing.T) {
 }
 
 func TestHashVerify(t *testing.T) {
-	h := NewHasher(2, 8)
+	h := NewHasherWithCost(2, 8, testCost)
 	long := strings.Repeat("p", 100)
 	a80 := strings.Repeat("a", 72) + "11111111"
 	b80 := strings.Repeat("a", 72) + "22222222"
@@ -49,7 +49,7 @@ func TestHashVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(enc, tc.stored) || !strings.HasPrefix(enc, "$argon2id$v=19$m=65536,t=3,p=2$") {
+			if strings.Contains(enc, tc.stored) || !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=2$") {
 				t.Fatalf("encoded hash %q", enc)
 			}
 			got, err := h.Verify(enc, tc.tried)
@@ -61,10 +61,30 @@ func TestHashVerify(t *testing.T) {
 }
 
 func TestHashesAreSalted(t *testing.T) {
-	h := NewHasher(2, 8)
+	h := NewHasherWithCost(2, 8, testCost)
 	a, _ := h.Hash("same password")
 	b, _ := h.Hash("same password")
 	if a == b {
 		t.Error("two hashes of one password are equal: no per-user salt")
+	}
+}
+
+// TestDefaultCost: the server hashes at RFC 9106's second recommended cost, written in the hash, and a login for a
+// missing user verifies a hash of the same cost.
+func TestDefaultCost(t *testing.T) {
+	h := NewHasher(1, 8)
+	enc, err := h.Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const params = "$argon2id$v=19$m=65536,t=3,p=2$"
+	if !strings.HasPrefix(enc, params) || !strings.HasPrefix(h.dummy, params) {
+		t.Errorf("hash %q and dummy %q, want both to start %q", enc, h.dummy, params)
+	}
+	if ok, err := h.Verify(enc, "correct horse"); err != nil || !ok {
+		t.Errorf("Verify = %v, %v", ok, err)
+	}
+	if ok, err := h.Verify(h.dummy, "correct horse"); err != nil || ok {
+		t.Errorf("the dummy hash verified: %v, %v", ok, err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestCheckFor(t *testing.T) {
-	h := NewHasher(1, 8)
+	h := NewHasherWithCost(1, 8, testCost)
 	for _, tc := range []struct {
 		name, password, username, email string
 		want                            error
@@ -58,7 +58,7 @@ func TestCheckFor(t *testing.T) {
 // TestWeakPasswordReasons shows that each weak kind gets its own reason, and that both are blocklist refusals for
 // callers that handle ErrPasswordCommon (the web forms show the reason of every such refusal).
 func TestWeakPasswordReasons(t *testing.T) {
-	h := NewHasher(1, 8)
+	h := NewHasherWithCost(1, 8, testCost)
 	for password, want := range map[string]error{"          ": ErrPasswordBlank, "bbbbbbbbbb": ErrPasswordRepeated} {
 		err := h.CheckFor(password, "alice", "alice@example.com")
 		if !errors.Is(err, want) || !errors.Is(err, ErrPasswordCommon) {

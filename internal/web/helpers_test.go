@@ -54,6 +54,9 @@ type clock struct {
 	now time.Time
 }
 
+// testCost makes the suite's password hashes cheap; the accounts package tests the server's cost.
+var testCost = accounts.Cost{Time: 1, Memory: 64}
+
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,7 +91,7 @@ func (s *syncBuffer) String() string {
 const testPassword = "tangerine-umbrella-47"
 
 var testPasswordHash = sync.OnceValue(func() string {
-	h, err := accounts.NewHasher(1, 8).Hash(testPassword)
+	h, err := accounts.NewHasherWithCost(1, 8, testCost).Hash(testPassword)
 	if err != nil {
 		panic(err)
 	}
@@ -206,7 +209,7 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 		Orgs:       organizations,
 
 		Store:    pages,
-		Users:    accounts.NewUsers(db, accounts.NewHasher(2, 8), c.Now, accounts.WithRecorder(auditLog)),
+		Users:    accounts.NewUsers(db, accounts.NewHasherWithCost(2, 8, testCost), c.Now, accounts.WithRecorder(auditLog)),
 		Sessions: sessions,
 		Tokens:   tokenService,
 		Limiter:  ratelimit.NewMemory(c.Now, 0),

@@ -171,7 +171,7 @@ func TestSudo(t *testing.T) {
 }
 
 func hashOf(t *testing.T, password string) string {
-	h, err := accounts.NewHasher(1, 8).Hash(password)
+	h, err := accounts.NewHasherWithCost(1, 8, testCost).Hash(password)
 	if err != nil {
 		t.Fatal(err)
 	}
