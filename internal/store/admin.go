@@ -84,7 +84,8 @@ type AdminProject struct {
 	CriticalByHand bool
 	Org            string // the organization that holds it; "" for none
 	Files          int
-	// Collaborators are its Owners and Maintainers with their second factors, for policy.FullyProtected.
+	// Collaborators are its Owners and Maintainers by any grant (its own roles, its organization's Owners, its
+	// teams' members), each once with their highest role and their second factors, for policy.FullyProtected.
 	Collaborators []Collaborator
 }
 
@@ -155,8 +156,9 @@ func (db *DB) collaboratorsOf(ctx context.Context, ps []AdminProject) error {
 	rows, err := db.sql.QueryContext(ctx, `SELECT r.project_id, u.id, u.username, r.role,
 			EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.id),
 			EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id)
-		FROM roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id IN (`+strings.Join(marks, ", ")+`) ORDER BY r.project_id, r.role DESC, u.username_key`, args...)
+		FROM (SELECT project_id, user_id, max(role) AS role FROM project_roles
+			WHERE project_id IN (`+strings.Join(marks, ", ")+`) GROUP BY project_id, user_id) r
+		JOIN users u ON u.id = r.user_id ORDER BY r.project_id, r.role DESC, u.username_key`, args...)
 	if err != nil {
 		return err
 	}

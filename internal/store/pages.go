@@ -50,15 +50,39 @@ type Document struct {
 }
 
 // documentColumns are what a document query reads besides the document: the project, its serial and its
-// protection. The second-factor count is Collaborator.TwoFactor in SQL; storetest.RunPages holds the two to agree.
-// It counts each collaborator's factors with scalar subqueries: PostgreSQL may run "EXISTS ... OR EXISTS ..." as a
-// hash of the whole credentials tables, read for every document.
-const documentColumns = `p.id, p.last_serial, p.critical_since,
-	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id),
-	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id AND
-		(SELECT COUNT(*) FROM totp_credentials t WHERE t.user_id = c.user_id) +
-		(SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = c.user_id) > 0),
+// protection. The counts are those of its roles (directUploaders), exact for a project outside organizations,
+// nearly every one; document reads a held project's again with UploaderCounts.
+const documentColumns = `p.id, p.last_serial, p.critical_since, p.org_id IS NOT NULL, ` + directUploaders + `,
 	d.body_gz, d.holes`
+
+// directUploaders counts the roles of the project p, and those of them with a second factor
+// (Collaborator.TwoFactor in SQL; storetest.RunPages holds the two to agree). Factors are counted with scalar
+// subqueries: PostgreSQL may run "EXISTS ... OR EXISTS ..." as a hash of the whole credentials tables.
+const directUploaders = `(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id),
+	(SELECT COUNT(*) FROM roles c WHERE c.project_id = p.id AND ` + hasFactor + `)`
+
+// uploaderCounts counts, for the project p, the people who can change what it serves, and those of them with a
+// second factor: its roles, and for a project an organization holds, the organization's Owners and its teams'
+// members too (project_roles), each person once.
+const uploaderCounts = `(SELECT COUNT(DISTINCT c.user_id) FROM project_roles c WHERE c.project_id = p.id),
+	(SELECT COUNT(DISTINCT c.user_id) FROM project_roles c WHERE c.project_id = p.id AND ` + hasFactor + `)`
+
+const hasFactor = `(SELECT COUNT(*) FROM totp_credentials t WHERE t.user_id = c.user_id) +
+		(SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = c.user_id) > 0`
+
+// UploaderCounts counts the people who can change what the project serves, and those of them with a second
+// factor, as the JSON API's documents do: what policy.FullyProtectedCounts asks.
+func (db *DB) UploaderCounts(ctx context.Context, projectID int64) (uploaders, withSecondFactor int, err error) {
+	err = db.prepared(ctx, `SELECT `+uploaderCounts+` FROM projects p WHERE p.id = $1`).QueryRowContext(ctx, projectID).
+		Scan(&uploaders, &withSecondFactor)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("uploaders of project %d: %w", projectID, err)
+	}
+	return uploaders, withSecondFactor, nil
+}
 
 const (
 	projectDocumentQuery = `SELECT 0, ` + documentColumns + ` FROM projects p
@@ -99,13 +123,19 @@ func (db *DB) document(ctx context.Context, query string, args ...any) (Document
 	var d Document
 	var gz, holes []byte
 	var criticalSince sql.NullInt64
+	var held bool
 	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(&d.ReleaseID, &d.ProjectID, &d.Serial,
-		&criticalSince, &d.Collaborators, &d.TwoFactorCollaborators, &gz, &holes)
+		&criticalSince, &held, &d.Collaborators, &d.TwoFactorCollaborators, &gz, &holes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}
 	if err != nil {
 		return Document{}, err
+	}
+	if held {
+		if d.Collaborators, d.TwoFactorCollaborators, err = db.UploaderCounts(ctx, d.ProjectID); err != nil {
+			return Document{}, err
+		}
 	}
 	d.Critical = Protection{CriticalSince: fromNullMicros(criticalSince)}.Critical()
 	body, err := pages.Gunzip(gz)

@@ -215,7 +215,11 @@ func (s *Site) projectPage(w http.ResponseWriter, r *http.Request, version strin
 	if err != nil {
 		return err
 	}
-	p.Critical, p.FullyProtected = prot.Critical(), policy.FullyProtected(p.Maintainers)
+	uploaders, withFactor, err := s.db.UploaderCounts(r.Context(), pi.Project.ID)
+	if err != nil {
+		return err
+	}
+	p.Critical, p.FullyProtected = prot.Critical(), policy.FullyProtectedCounts(uploaders, withFactor)
 	for i := len(releases) - 1; i >= 0; i-- {
 		rel := releases[i]
 		v, verr := pypkg.ParseVersion(rel.Version)

@@ -40,6 +40,7 @@ type Store interface {
 	ProjectIndex(ctx context.Context, normalized string) (store.ProjectIndex, error)
 	ReleaseMetadata(ctx context.Context, releaseID int64) ([]byte, error)
 	Collaborators(ctx context.Context, projectID int64) ([]store.Collaborator, error)
+	UploaderCounts(ctx context.Context, projectID int64) (uploaders, withSecondFactor int, err error)
 	SearchProjects(ctx context.Context, q store.SearchQuery) (store.SearchResult, error)
 	RecentProjects(ctx context.Context, limit int) ([]store.ProjectSummary, error)
 	ProjectsOfUser(ctx context.Context, userID int64) ([]store.ProjectSummary, error)

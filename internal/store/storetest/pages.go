@@ -123,6 +123,42 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	}
 	check("the maintainer has a security key", "pkg")
 
+	// Held by an organization, the project can be changed by the organization's Owners and its teams' members
+	// too: the documents count each of them once.
+	carol, dave := MustUser(t, db, "carol"), MustUser(t, db, "dave")
+	org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
+		CreatedAt: t0, ApprovedAt: t0}, "acme", carol.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MoveProject(ctx, p.ID, org.ID, alice.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "core", NormalizedName: "core", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{dave, carol, bob} {
+		if err := db.SetTeamMember(ctx, team.ID, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SetTeamGrant(ctx, team.ID, p.ID, store.RoleMaintainer, carol.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	uploaders := func(step string, want, wantFactor int) {
+		t.Helper()
+		check(step, "pkg")
+		got, gotFactor, err := db.UploaderCounts(ctx, p.ID)
+		if err != nil || got != want || gotFactor != wantFactor {
+			t.Errorf("%s: %d uploaders, %d with a second factor (%v); want %d, %d", step, got, gotFactor, err, want, wantFactor)
+		}
+	}
+	uploaders("an organization's Owner and a team member without a second factor", 4, 2)
+	addTOTP(t, db, carol.ID)
+	addTOTP(t, db, dave.ID)
+	uploaders("every one of them with a second factor", 4, 4)
+
 	if _, _, err := db.DeleteProject(ctx, p.ID, alice.ID, t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +193,29 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 	if err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}
-	cs, err := db.Collaborators(ctx, pi.Project.ID)
+	// A project outside organizations is changed by its roles alone: the counts are those of Collaborators.
+	uploaders, withSecondFactor, err := db.UploaderCounts(ctx, pi.Project.ID)
 	if err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}
-	withSecondFactor := 0
-	for _, c := range cs {
-		if c.TwoFactor() {
-			withSecondFactor++
+	org, err := db.ProjectOrg(ctx, pi.Project.ID)
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	if org == 0 {
+		cs, err := db.Collaborators(ctx, pi.Project.ID)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		factors := 0
+		for _, c := range cs {
+			if c.TwoFactor() {
+				factors++
+			}
+		}
+		if len(cs) != uploaders || factors != withSecondFactor {
+			t.Errorf("%s: UploaderCounts %d, %d; Collaborators lists %d, %d with a second factor", step, uploaders,
+				withSecondFactor, len(cs), factors)
 		}
 	}
 	compare := func(what string, got store.Document, want pages.Document, releaseID int64) {
@@ -172,9 +223,9 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 		if got.Critical != prot.Critical() {
 			t.Errorf("%s: %s says critical %v, the project's protection %v", step, what, got.Critical, prot.Critical())
 		}
-		if got.Collaborators != len(cs) || got.TwoFactorCollaborators != withSecondFactor {
-			t.Errorf("%s: %s counts %d collaborators, %d with a second factor; Collaborators lists %d, %d", step, what,
-				got.Collaborators, got.TwoFactorCollaborators, len(cs), withSecondFactor)
+		if got.Collaborators != uploaders || got.TwoFactorCollaborators != withSecondFactor {
+			t.Errorf("%s: %s counts %d collaborators, %d with a second factor; UploaderCounts %d, %d", step, what,
+				got.Collaborators, got.TwoFactorCollaborators, uploaders, withSecondFactor)
 		}
 		if got.ProjectID != pi.Project.ID || got.ReleaseID != releaseID || got.Serial != pi.Project.LastSerial {
 			t.Errorf("%s: %s is of project %d, release %d, serial %d; want %d, %d, %d", step, what, got.ProjectID,
