@@ -208,8 +208,17 @@ var afterMigration = map[int]func(context.Context, *sql.Tx, Engine) error{
 
 // migrate applies the migrations newer than the database's version, up to and including version upTo.
 func (db *DB) migrate(ctx context.Context, upTo int) error {
-	if _, err := db.sql.ExecContext(ctx,
-		`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	// Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against itself, and servers starting
+	// together on a new database would fail on its catalogue's unique index.
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	dir := "migrations/" + string(db.engine)
@@ -231,11 +240,8 @@ func (db *DB) migrate(ctx context.Context, upTo int) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		err = db.tx(ctx, func(tx *sql.Tx) error {
-			if db.engine == Postgres {
-				// Several servers may start at once: the first migrates, the others wait and then see it done.
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7275726166)`); err != nil {
-					return err
-				}
+			if err := db.lockMigrations(ctx, tx); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
@@ -261,6 +267,16 @@ func (db *DB) migrate(ctx context.Context, upTo int) error {
 		}
 	}
 	return nil
+}
+
+// lockMigrations makes tx the only migrating transaction on PostgreSQL until it ends: several servers may start at
+// once, and the first migrates while the others wait and then see it done. (SQLite's writers take turns anyway.)
+func (db *DB) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if db.engine != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7275726166)`)
+	return err
 }
 
 // tx runs fn in a transaction and commits it when fn returns nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"wharf/internal/store"
@@ -119,6 +120,38 @@ func TestMigrationRendersDocuments(t *testing.T) {
 			}
 			if d, err := db.ReleaseDocument(ctx, "old-pkg", "1.0.0", "1"); err != nil || d.ReleaseID == 0 {
 				t.Errorf("release document after the migration: release %d, %v", d.ReleaseID, err)
+			}
+		})
+	}
+}
+
+// TestConcurrentMigrations: servers started at the same moment on a new database migrate it once between them,
+// and none fails (PostgreSQL's CREATE TABLE IF NOT EXISTS races itself without the lock).
+func TestConcurrentMigrations(t *testing.T) {
+	ctx := context.Background()
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			url := e.URL(t)
+			var dbs []*store.DB
+			for range 4 {
+				db, err := store.Open(ctx, url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				dbs = append(dbs, db)
+			}
+			var wg sync.WaitGroup
+			for _, db := range dbs {
+				wg.Go(func() {
+					if err := db.Migrate(ctx); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if _, err := dbs[0].LastSerial(ctx); err != nil {
+				t.Errorf("the migrated database: %v", err)
 			}
 		})
 	}
