@@ -135,22 +135,11 @@ func RunAdmin(t *testing.T, open func(testing.TB) *store.DB) {
 				t.Fatal(err)
 			}
 		}
-		org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
-			CreatedAt: t0, ApprovedAt: t0}, "acme", both.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
 		three, err := db.ProjectByName(ctx, "three")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.MoveProject(ctx, three.ID, org.ID, both.ID, t0); err != nil {
-			t.Fatal(err)
-		}
-		team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "core", NormalizedName: "core", CreatedAt: t0})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, team := orgWithTeam(t, db, three.ID, both)
 		if err := db.SetTeamMember(ctx, team.ID, app.ID, true); err != nil {
 			t.Fatal(err)
 		}
@@ -343,4 +332,24 @@ func addTOTP(t *testing.T, db *store.DB, userID int64) {
 	if _, err := db.ActivateTOTP(ctx, userID, sealed, 0, t0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// orgWithTeam makes the organization "acme", owned by owner, moves the project into it and gives it the team
+// "core", with no member and no grant yet.
+func orgWithTeam(t *testing.T, db *store.DB, projectID int64, owner store.User) (store.Organization, store.Team) {
+	t.Helper()
+	ctx := context.Background()
+	org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
+		CreatedAt: t0, ApprovedAt: t0}, "acme", owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MoveProject(ctx, projectID, org.ID, owner.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "core", NormalizedName: "core", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, team
 }

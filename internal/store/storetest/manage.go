@@ -528,18 +528,7 @@ func RunManage(t *testing.T, open func(testing.TB) *store.DB) {
 		alice := MustUser(t, db, "alice")
 		p := project(t, db, "demo", alice)
 		other := project(t, db, "other", alice)
-		org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
-			CreatedAt: t0, ApprovedAt: t0}, "acme", alice.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.MoveProject(ctx, p.ID, org.ID, alice.ID, t0); err != nil {
-			t.Fatal(err)
-		}
-		team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "Core", NormalizedName: "core", CreatedAt: t0})
-		if err != nil {
-			t.Fatal(err)
-		}
+		org, team := orgWithTeam(t, db, p.ID, alice)
 		serial := func() int64 {
 			t.Helper()
 			got, err := db.ProjectByID(ctx, p.ID)

@@ -126,18 +126,7 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	// Held by an organization, the project can be changed by the organization's Owners and its teams' members
 	// too: the documents count each of them once.
 	carol, dave := MustUser(t, db, "carol"), MustUser(t, db, "dave")
-	org, err := db.CreateOrganization(ctx, store.Organization{Name: "acme", NormalizedName: "acme", DisplayName: "Acme",
-		CreatedAt: t0, ApprovedAt: t0}, "acme", carol.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.MoveProject(ctx, p.ID, org.ID, alice.ID, t0); err != nil {
-		t.Fatal(err)
-	}
-	team, err := db.CreateTeam(ctx, store.Team{OrgID: org.ID, Name: "core", NormalizedName: "core", CreatedAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, team := orgWithTeam(t, db, p.ID, carol)
 	for _, u := range []store.User{dave, carol, bob} {
 		if err := db.SetTeamMember(ctx, team.ID, u.ID, true); err != nil {
 			t.Fatal(err)
