@@ -477,7 +477,7 @@ func (db *DB) SetTeamGrant(ctx context.Context, teamID, projectID int64, role st
 				WHERE g.team_id = t.id AND g.project_id = p.id), '')
 			FROM teams t JOIN projects p ON p.org_id = t.org_id WHERE t.id = $1 AND p.id = $2`, teamID, projectID).Scan(&team, &cur)
 		switch {
-		case errors.Is(err, sql.ErrNoRows) || role == "" && cur == "":
+		case errors.Is(err, sql.ErrNoRows), err == nil && role == "" && cur == "":
 			return ErrNotFound
 		case err != nil:
 			return err
