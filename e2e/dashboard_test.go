@@ -83,7 +83,7 @@ func TestAdoptionDashboard(t *testing.T) {
 	}
 	// The operations' own: requests by route, the page cache and the connection pools.
 	for _, name := range []string{"wharf_http_requests_total", "wharf_http_request_duration_seconds",
-		"wharf_page_cache_misses_total", "go_sql_open_connections"} {
+		"wharf_page_file_misses_total", "go_sql_open_connections"} {
 		if families[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -47,8 +47,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	// A cache of one byte: every document is built, none kept.
-	ix := simple.New(db, nil, nil, simple.Options{CacheBytes: 1})
+	// Each document is asked for once; the files the index keeps of them go with this folder.
+	dir, err := os.MkdirTemp("", "apidocs-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ix := simple.New(db, nil, nil, simple.Options{Dir: dir})
 	mux := http.NewServeMux()
 	mux.Handle("GET /pypi/{project}/json", handler(ix.ServeProjectJSON))
 	mux.Handle("GET /pypi/{project}/{version}/json", handler(ix.ServeReleaseJSON))

@@ -48,8 +48,7 @@ func run(ctx context.Context, args []string) error {
 	dsn := fs.String("database-url", os.Getenv("WHARF_DATABASE_URL"), "database to serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
 	debug := fs.String("debug", "127.0.0.1:6060", "address of pprof and /debug/cache")
-	cacheSize := fs.Int64("cache-size", 64<<20, "bytes of cached project pages")
-	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from memory (0: the index's default)")
+	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from its file (0: the index's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,8 +58,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	server.TuneGC(*cacheSize)
-	index := simple.New(db, nil, nil, simple.Options{CacheBytes: *cacheSize, DocumentTTL: *documentTTL, Log: log})
+	server.TuneGC()
+	index := simple.New(db, nil, nil, simple.Options{DocumentTTL: *documentTTL, Log: log})
 	go index.Run(ctx)
 
 	dm := http.NewServeMux()
@@ -69,11 +68,11 @@ func run(ctx context.Context, args []string) error {
 	dm.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	var projectRequests atomic.Int64
 	dm.HandleFunc("/debug/cache", func(w http.ResponseWriter, r *http.Request) {
-		st := index.CacheStats()
+		st := index.FileStats()
 		n := projectRequests.Load()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
-			simple.CacheStats
+			simple.FileStats
 			Requests, Hits int64
 		}{st, n, n - st.Misses})
 	})

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,7 +55,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	server.TuneGC(cfg.CacheSize)
+	server.TuneGC()
 	// The records of the start wait until the greeting is out: on a terminal, the address comes first.
 	stderr := &heldWriter{w: e.stderr, held: &bytes.Buffer{}}
 	defer stderr.release()
@@ -76,12 +77,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	now := time.Now
 	auditLog := audit.New(a.db, now, logger)
 	downloads := critical.NewCounter(a.db, critical.CounterOptions{Now: now, Log: logger})
-	// The index root's files go in the data folder, not in /tmp, which may be memory (tmpfs). What a crash left
-	// there is of no use to this process.
+	// The index's files (the root, the pages served) go in the data folder, not in /tmp, which may be memory
+	// (tmpfs). What an earlier process left there may predate changes made since.
 	rootDir := filepath.Join(cfg.DataDir, "index")
-	if err := errors.Join(os.RemoveAll(rootDir), os.MkdirAll(rootDir, 0o700)); err != nil {
+	leftovers, err := emptyFolder(rootDir)
+	if err != nil {
 		return err
 	}
+	go func() {
+		if err := os.RemoveAll(leftovers); err != nil {
+			logger.Warn("could not remove the index's files of an earlier run", "folder", leftovers, "err", err)
+		}
+	}()
 	// Prometheus's registry, when metrics are served: the file store's failures are counted from the start.
 	var reg *prometheus.Registry
 	blobs := a.blobs
@@ -94,7 +101,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if o, ok := cfg.S3(); ok && o.Redirect {
 		links, _ = a.blobs.(blob.Linker)
 	}
-	index := simple.New(a.db, blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, CacheBytes: cfg.CacheSize, Now: now,
+	index := simple.New(a.db, blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, Now: now,
 		Log: logger, Dir: rootDir, Links: links})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
@@ -149,7 +156,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		server.WithStorage(a.blobs)}
 	if reg != nil {
 		metrics.Register(reg, tracker, now, logger)
-		metrics.Operations(reg, index.CacheStats, a.db.Pools())
+		metrics.Operations(reg, index.FileStats, a.db.Pools())
 		serverOpts = append(serverOpts, server.WithMetrics(reg))
 	}
 	if cfg.AccessLog {
@@ -409,4 +416,20 @@ func newSite(cfg config.Config, a *app, auditLog *audit.Log, tokenService *token
 		Orgs:       organizations,
 	}, web.Options{BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, ReadOnly: cfg.ReadOnly, Now: now, Log: logger,
 		MinPasswordLength: hasher.MinLength, Rules: cfg.RateLimits})
+}
+
+// emptyFolder makes dir a new, empty folder. What was there (up to a file per page of the index, millions at PyPI's
+// size) is moved aside, with what a run stopped while removing such leftovers left, into the folder it returns, for
+// the caller to remove in the background: a restart does not wait for it.
+func emptyFolder(dir string) (leftovers string, err error) {
+	parent, base := filepath.Split(dir)
+	leftovers = filepath.Join(parent, "."+base+".old")
+	if err := os.MkdirAll(leftovers, 0o700); err != nil {
+		return "", err
+	}
+	aside := filepath.Join(leftovers, strconv.FormatInt(time.Now().UnixNano(), 10))
+	if err := os.Rename(dir, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	return leftovers, os.Mkdir(dir, 0o700)
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -293,5 +295,45 @@ func TestHeldWriter(t *testing.T) {
 	h.release()
 	if got := out.String(); got != "greeting\none\ntwo\n" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestEmptyFolder: the index's folder is empty at once when a server starts; what an earlier run left, and what a run
+// stopped in the middle of removing that left, is in the one folder the server removes in the background.
+func TestEmptyFolder(t *testing.T) {
+	data := t.TempDir()
+	dir := filepath.Join(data, "index")
+	for _, name := range []string{"index/pages/ab/demo.html", "index/root-1.html", ".index.old/123/pages/cd/x.json"} {
+		path := filepath.Join(data, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftovers, err := emptyFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("the folder after emptyFolder: %v, %v", entries, err)
+	}
+	var left []string
+	filepath.WalkDir(leftovers, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, strings.TrimPrefix(path, leftovers))
+		}
+		return nil
+	})
+	if len(left) != 3 {
+		t.Errorf("moved aside: %q, want the earlier run's two files and the one left before", left)
+	}
+	// A first start: no folder yet.
+	if _, err := emptyFolder(filepath.Join(data, "new")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "new")); err != nil || !fi.IsDir() {
+		t.Fatalf("a first start: %v", err)
 	}
 }

@@ -36,7 +36,6 @@ type Config struct {
 	SecretKeyFile     string
 	Migrate           bool // apply migrations when the server starts
 
-	CacheSize      int64 // memory for rendered index pages
 	MaxFileSize    int64 // one uploaded file
 	MaxProjectSize int64 // all files of one project
 	// MaxUnpackedSize bounds the real inflated bytes of one uploaded archive (decompression bombs, U7).
@@ -104,7 +103,6 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:8080",
 		DataDir:         "./wharf-data",
 		Migrate:         true,
-		CacheSize:       64 << 20,
 		MaxFileSize:     100 << 20,
 		MaxProjectSize:  10 << 30,
 		MaxUnpackedSize: 512 << 20,
@@ -150,7 +148,6 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_METRICS", boolInto(&c.Metrics))
 	env("WHARF_ACCESS_LOG", boolInto(&c.AccessLog))
 	env("WHARF_SHUTDOWN_TIMEOUT", durationInto(&c.ShutdownTimeout))
-	env("WHARF_CACHE_SIZE", sizeInto(&c.CacheSize))
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
 	env("WHARF_MAX_UNPACKED_SIZE", sizeInto(&c.MaxUnpackedSize))
@@ -191,7 +188,6 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (WHARF_METRICS)")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request to stderr (WHARF_ACCESS_LOG)")
 	fs.Func("shutdown-timeout", "how long requests in flight may finish when the server stops, e.g. 20s (WHARF_SHUTDOWN_TIMEOUT)", durationInto(&c.ShutdownTimeout))
-	fs.Func("cache-size", "memory for the most read index pages, e.g. 64MiB (WHARF_CACHE_SIZE)", sizeInto(&c.CacheSize))
 	fs.Func("max-file-size", "largest accepted upload, e.g. 100MiB (WHARF_MAX_FILE_SIZE)", sizeInto(&c.MaxFileSize))
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://... to share rate limits between instances (WHARF_REDIS_URL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of mail (WHARF_MAIL_FROM)")

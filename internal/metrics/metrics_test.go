@@ -161,13 +161,13 @@ wharf_maintainers %d
 `, n)
 }
 
-// TestRegistry: the registry holds the figures, the Go runtime's and the process's metrics, the page cache's, the
+// TestRegistry: the registry holds the figures, the Go runtime's and the process's metrics, the page files', the
 // connection pools' and the file store's failures, and writes valid text exposition format.
 func TestRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics.Register(reg, &source{figures: figures}, time.Now, quiet)
 	db := storetest.OpenSQLite(t)
-	metrics.Operations(reg, func() simple.CacheStats { return simple.CacheStats{Projects: 3, Bytes: 4096, Misses: 17} }, db.Pools())
+	metrics.Operations(reg, func() simple.FileStats { return simple.FileStats{Misses: 17, Failures: 2} }, db.Pools())
 	dir := t.TempDir()
 	disk, err := blob.NewDisk(dir)
 	if err != nil {
@@ -207,8 +207,8 @@ func TestRegistry(t *testing.T) {
 	if got := parsed["wharf_critical_projects"].GetMetric()[0].GetGauge().GetValue(); got != 4 {
 		t.Errorf("wharf_critical_projects = %v, want 4", got)
 	}
-	if got := parsed["wharf_page_cache_misses_total"].GetMetric()[0].GetCounter().GetValue(); got != 17 {
-		t.Errorf("wharf_page_cache_misses_total = %v, want 17", got)
+	if got := parsed["wharf_page_file_misses_total"].GetMetric()[0].GetCounter().GetValue(); got != 17 {
+		t.Errorf("wharf_page_file_misses_total = %v, want 17", got)
 	}
 	pools := map[string]bool{}
 	for _, m := range parsed["go_sql_max_open_connections"].GetMetric() {

@@ -13,9 +13,9 @@ import (
 )
 
 // Operations registers what an operator watches besides the requests (which internal/server counts) and the file
-// store's failures (CountBlobErrors): the page cache and the database's connection pools, by name.
-func Operations(reg prometheus.Registerer, cache func() simple.CacheStats, pools map[string]*sql.DB) {
-	reg.MustRegister(pageCacheCollector{cache})
+// store's failures (CountBlobErrors): the pages' files and the database's connection pools, by name.
+func Operations(reg prometheus.Registerer, files func() simple.FileStats, pools map[string]*sql.DB) {
+	reg.MustRegister(pageFileCollector{files})
 	for name, db := range pools {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
@@ -32,30 +32,23 @@ func CountBlobErrors(reg prometheus.Registerer, blobs blob.Store) blob.Store {
 }
 
 var (
-	cacheMisses = prometheus.NewDesc("wharf_page_cache_misses_total",
-		"Requests for a project page or JSON API document that the page cache did not hold (hits are the requests of those routes, in wharf_http_requests_total, less these).", nil, nil)
-	cacheEvictions = prometheus.NewDesc("wharf_page_cache_evictions_total",
-		"Projects dropped from the page cache to make room.", nil, nil)
-	cacheBytes = prometheus.NewDesc("wharf_page_cache_bytes",
-		"What the page cache holds, in bytes (bounded by WHARF_CACHE_SIZE).", nil, nil)
-	cacheProjects = prometheus.NewDesc("wharf_page_cache_projects",
-		"Projects with something in the page cache.", nil, nil)
+	fileMisses = prometheus.NewDesc("wharf_page_file_misses_total",
+		"Requests for a project page or JSON API document that no file of this instance answered, so the database did (hits are the requests of those routes, in wharf_http_requests_total, less these).", nil, nil)
+	fileFailures = prometheus.NewDesc("wharf_page_file_failures_total",
+		"Page files that could not be read, written or removed (the database answered instead); the log says why, at most once a minute.", nil, nil)
 )
 
-type pageCacheCollector struct{ stats func() simple.CacheStats }
+type pageFileCollector struct{ stats func() simple.FileStats }
 
-func (c pageCacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheMisses, cacheEvictions, cacheBytes, cacheProjects} {
-		ch <- d
-	}
+func (c pageFileCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- fileMisses
+	ch <- fileFailures
 }
 
-func (c pageCacheCollector) Collect(ch chan<- prometheus.Metric) {
+func (c pageFileCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
-	ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(st.Misses))
-	ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(st.Evictions))
-	ch <- prometheus.MustNewConstMetric(cacheBytes, prometheus.GaugeValue, float64(st.Bytes))
-	ch <- prometheus.MustNewConstMetric(cacheProjects, prometheus.GaugeValue, float64(st.Projects))
+	ch <- prometheus.MustNewConstMetric(fileMisses, prometheus.CounterValue, float64(st.Misses))
+	ch <- prometheus.MustNewConstMetric(fileFailures, prometheus.CounterValue, float64(st.Failures))
 }
 
 // countedBlobs counts the failures of a store's operations.

@@ -24,20 +24,20 @@ const (
 	workingBytes = 96 << 20
 )
 
-// TuneGC paces the collector for a server whose page cache holds up to cacheBytes, once per process.
+// TuneGC paces the collector of a server, once per process.
 //
 // It raises the floor, unless GOGC is set (who sets it has chosen the pacing). And it sets a soft memory limit of
 // the cache, the floor and workingBytes, unless GOMEMLIMIT is set: near the limit the collector runs sooner and the
 // runtime gives idle memory back to the kernel, instead of keeping the high-water mark of every burst (under
 // bench/compare.sh's Zipf and JSON API scenarios, peak RSS went from 340 to 212 MB at the same throughput). The
 // limit is soft: a heap that needs more still grows.
-func TuneGC(cacheBytes int64) {
+func TuneGC() {
 	gcFloor.once.Do(func() {
 		if os.Getenv("GOGC") == "" {
 			gcFloor.b = make([]byte, floorBytes)
 		}
 		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(cacheBytes + floorBytes + workingBytes)
+			debug.SetMemoryLimit(floorBytes + workingBytes)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package simple
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,9 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
-	"slices"
 	"testing"
+	"time"
 
 	"wharf/internal/pages"
 
@@ -111,16 +109,17 @@ func BenchmarkProjectPageHot(b *testing.B) {
 	}
 }
 
-// BenchmarkDocument is PyPI's JSON API for one project over and over: "hit" from the cache, "build" with the
-// document built each time (a cache too small to hold it), which is what a miss costs.
+// BenchmarkDocument is PyPI's JSON API for one project over and over: "hit" from its file, "build" with the
+// document read from the store, built and written to its file each time (a DocumentTTL of a nanosecond), which is
+// what a miss costs.
 func BenchmarkDocument(b *testing.B) {
 	db := storetest.OpenSQLite(b)
 	seedProjects(b, db, 1)
 	for _, tc := range []struct {
-		name  string
-		bytes int64
-	}{{"hit", 64 << 20}, {"build", 1}} {
-		mux := testMux(New(db, &memBlobs{}, nil, Options{CacheBytes: tc.bytes}))
+		name string
+		ttl  time.Duration
+	}{{"hit", time.Hour}, {"build", time.Nanosecond}} {
+		mux := testMux(New(db, &memBlobs{}, nil, Options{DocumentTTL: tc.ttl, Dir: b.TempDir()}))
 		for _, target := range []string{"/pypi/project-0/json", "/pypi/project-0/1.1/json"} {
 			b.Run(tc.name+target, func(b *testing.B) {
 				br := newBenchRequest(target)
@@ -134,8 +133,8 @@ func BenchmarkDocument(b *testing.B) {
 	}
 }
 
-// BenchmarkProjectPageUniform spreads requests evenly over thousands of projects: "cached" once every page is in
-// the cache, "miss" with a cache too small to hold any, which is what a uniform mix over 886k projects mostly is.
+// BenchmarkProjectPageUniform spreads requests evenly over thousands of projects: "files" once every page has its
+// file, "store" with no files kept, which is what the first request for a page costs (less writing its file).
 func BenchmarkProjectPageUniform(b *testing.B) {
 	const n = 5000
 	for _, e := range storetest.Engines(b) {
@@ -146,12 +145,13 @@ func BenchmarkProjectPageUniform(b *testing.B) {
 			for i, name := range names {
 				reqs[i] = newBenchRequest("/simple/" + name + "/")
 			}
-			for _, tc := range []struct {
-				name  string
-				bytes int64
-			}{{"cached", 64 << 20}, {"miss", 1}} {
-				b.Run(tc.name, func(b *testing.B) {
-					mux := testMux(New(db, &memBlobs{}, nil, Options{CacheBytes: tc.bytes}))
+			for _, files := range []bool{true, false} {
+				b.Run(map[bool]string{true: "files", false: "store"}[files], func(b *testing.B) {
+					ix := New(db, &memBlobs{}, nil, Options{Dir: b.TempDir()})
+					if !files {
+						ix.files.dir = ""
+					}
+					mux := testMux(ix)
 					for _, br := range reqs {
 						br.serve(b, mux)
 					}
@@ -205,21 +205,4 @@ func BenchmarkRootBuild(b *testing.B) {
 		removeRoot(root)
 		ix.rootMu.Unlock()
 	}
-}
-
-// BenchmarkCacheGC is one garbage collection with a full cache of bench-sized pages: what every GC cycle of a
-// server holding that many pages pays to mark them, on top of the rest of the heap.
-func BenchmarkCacheGC(b *testing.B) {
-	body := bytes.Repeat([]byte("x"), 1555)
-	c := newPageCache(64 << 20)
-	for i := range 40000 {
-		name := fmt.Sprintf("project-%d", i)
-		c.put(name, pages.HTML, newEntry(makeETag("p", int64(i+1), "h"), int64(i+1), slices.Clone(body)), c.generation(name))
-	}
-	b.Logf("%d pages cached", (&Index{pages: c}).CacheStats().Projects)
-	runtime.GC()
-	for b.Loop() {
-		runtime.GC()
-	}
-	runtime.KeepAlive(c)
 }

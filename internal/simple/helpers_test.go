@@ -24,6 +24,7 @@ import (
 	"wharf/internal/blob"
 	"wharf/internal/critical"
 	"wharf/internal/httperror"
+	"wharf/internal/pages"
 	"wharf/internal/pypkg"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
@@ -314,4 +315,11 @@ func anchors(t testing.TB, page string) []anchor {
 		page = page[close+4:]
 		out = append(out, a)
 	}
+}
+
+// hasFile reports whether the Index keeps a file of name's page in form k.
+func (fx *fixture) hasFile(name string, k pages.Kind) bool {
+	c, _, fresh := fx.ix.files.read(name, pageSlots[k], 0, 0)
+	c.close()
+	return fresh
 }

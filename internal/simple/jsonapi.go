@@ -40,39 +40,47 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	if !oneRelease {
 		version = ""
 	}
+	slot := projectDocSlot
+	if oneRelease {
+		slot = releaseDocSlot(version)
+	}
 	now := ix.now().UnixNano()
-	e := ix.pages.getDoc(name, version, now)
-	if e == nil {
-		gen := ix.pages.generation(name)
-		var err error
-		if e, err = ix.loadDocument(r.Context(), name, version, oneRelease); err != nil {
+	c, found, fresh := ix.files.read(name, slot, now, ix.documentTTL.Nanoseconds())
+	defer c.close()
+	if !fresh {
+		gen := ix.files.generation(name)
+		d, err := ix.loadDocument(r.Context(), name, version, oneRelease)
+		if err != nil {
 			if isNotFound(err) {
 				return notFound(err)
 			}
 			return err
 		}
-		e.expires = now + ix.documentTTL.Nanoseconds()
-		ix.pages.putDoc(name, version, e, gen)
+		if found && d.etag() == c.etag() {
+			// The file holds what the store does: it serves for another DocumentTTL.
+			ix.files.touch(name, slot, gen, now)
+		} else {
+			d.modified = now
+			ix.files.write(name, slot, &d, gen)
+		}
+		c.close()
+		c = d
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonTypeHeader
 	h["Access-Control-Allow-Origin"] = anyOrigin
-	h["Etag"] = e.etag[:]
-	h["X-Pypi-Last-Serial"] = e.serialHdr[:]
-	if noneMatch(r, e.etag[0]) {
+	c.setHeaders(h)
+	if noneMatch(r, c.etag()) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	h["Content-Length"] = e.length[:]
-	if r.Method != http.MethodHead {
-		w.Write(e.body)
-	}
+	c.send(w, r, true)
 	return nil
 }
 
 // loadDocument reads a JSON API document stored with its project and fills it: the project's document, or with
 // oneRelease the document of the release version names.
-func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRelease bool) (*entry, error) {
+func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRelease bool) (cached, error) {
 	var d store.Document
 	var err error
 	if oneRelease {
@@ -86,7 +94,7 @@ func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRele
 		d, err = ix.db.ProjectDocument(ctx, name)
 	}
 	if err != nil {
-		return nil, err
+		return cached{}, err
 	}
 	suffix := "a"
 	if oneRelease {
@@ -102,7 +110,7 @@ func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRele
 		suffix += "p"
 	}
 	body := d.Fill(pages.Values{BaseURL: ix.baseURL, Serial: d.Serial, Critical: critical, FullyProtected: protected})
-	return newEntry(makeETag("j", d.Serial, suffix), d.Serial, body), nil
+	return newCached(d.Serial, makeETag("j", d.Serial, suffix), body), nil
 }
 
 // FindRelease finds the release a URL names: by its exact text, else by PEP 440 equality ("1.0.0" finds "1.0").

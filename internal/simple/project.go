@@ -25,9 +25,10 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	gz := acceptsGzip(r)
 	k := pages.KindOf(f == formatV1JSON, gz)
-	e := ix.pages.get(name, k)
-	if e == nil {
-		gen := ix.pages.generation(name)
+	c, _, fresh := ix.files.read(name, pageSlots[k], 0, 0)
+	defer c.close()
+	if !fresh {
+		gen := ix.files.generation(name)
 		serial, body, err := ix.db.SimplePage(r.Context(), name, f == formatV1JSON)
 		if err != nil {
 			if isNotFound(err) {
@@ -40,10 +41,21 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 				return fmt.Errorf("simple page %q: %w", name, err)
 			}
 		}
-		e = newEntry(makeETag("p", serial, etagSuffixes[k]), serial, body)
-		ix.pages.put(name, k, e, gen)
+		c = newCached(serial, makeETag("p", serial, etagSuffixes[k]), body)
+		ix.files.write(name, pageSlots[k], &c, gen)
 	}
-	writeEntry(w, r, contentTypes[f], e, gz)
+	h := w.Header()
+	h["Content-Type"] = contentTypes[f]
+	h["Vary"] = varyHeader
+	c.setHeaders(h)
+	if noneMatch(r, c.etag()) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if gz {
+		h["Content-Encoding"] = gzipHeader
+	}
+	c.send(w, r, false)
 	return nil
 }
 

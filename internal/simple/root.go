@@ -2,6 +2,7 @@ package simple
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -197,7 +198,6 @@ func (ix *Index) removeRoots() {
 	ix.oldRoot = nil
 	if ix.ownDir {
 		os.RemoveAll(ix.dir)
-		ix.dir, ix.ownDir = "", false
 	}
 }
 
@@ -216,10 +216,7 @@ func (ix *Index) buildRoot(ctx context.Context) (_ *rootIndex, err error) {
 		return nil, fmt.Errorf("build root: %w", err)
 	}
 	if ix.dir == "" {
-		if ix.dir, err = os.MkdirTemp("", "wharf-index-*"); err != nil {
-			return nil, fmt.Errorf("build root: %w", err)
-		}
-		ix.ownDir = true
+		return nil, errors.New("build root: no folder for its files")
 	}
 	b := &rootIndex{serial: serial, serialHdr: [1]string{strconv.FormatInt(serial, 10)}}
 	var dst [pages.NumKinds]io.Writer

@@ -2,9 +2,9 @@
 // PEP 658/714 core-metadata files and PEP 700's additions), PyPI's JSON API, and the distribution files themselves.
 //
 // The simple API is what every pip and uv run reads. A project's pages are rendered when the project changes and
-// stored with it (package pages), so a request reads one row, and the pages read most often are kept in a small
-// cache in memory. The index root is rebuilt in the background when the index changes, into files sent as nginx
-// sends them.
+// stored with it (package pages), so that a page an instance has not served yet is one row away; what it has served
+// it keeps as files and sends as nginx sends a static tree (pageFiles). The index root is rebuilt in the background
+// when the index changes, into files too.
 package simple
 
 import (
@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,14 +49,13 @@ type Options struct {
 	// BaseURL is the public URL of the index, without a trailing slash; the JSON API's links are absolute under
 	// it. Empty makes them absolute paths.
 	BaseURL string
-	// CacheBytes bounds the memory of cached project pages (default 64 MiB).
-	CacheBytes int64
-	// DocumentTTL is how long a JSON API document is served from memory before it is read again (default 10 s).
+	// DocumentTTL is how long a JSON API document is served from its file before it is read again (default 10 s).
 	// A change of the project drops it at once; its critical and fully_protected fields change without the
 	// project's serial (a designation, a maintainer's new factor) and may lag this long.
 	DocumentTTL time.Duration
-	// Dir holds the index root's files (default: a new folder in the system's temporary folder, removed when Run
-	// returns).
+	// Dir holds the index root's files and the pages served (default: a new folder in the system's temporary
+	// folder, removed when Run returns). It must be empty, or hold only what this Index wrote: what an earlier
+	// process left there may predate changes made since.
 	Dir string
 	// PollInterval is how often the database's serial is checked, to drop pages that another instance changed
 	// (default 1 s).
@@ -92,10 +93,10 @@ type Index struct {
 	documentTTL  time.Duration
 	rootInterval time.Duration
 	rootLevel    int
-	dir          string // guarded by rootMu
-	ownDir       bool   // dir was made here, and goes when Run returns
+	dir          string
+	ownDir       bool // dir was made here, and goes when Run returns
 
-	pages  *pageCache
+	files  *pageFiles
 	accept acceptMemo
 
 	root      atomic.Pointer[rootIndex]
@@ -137,11 +138,19 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	if ix.rootLevel == 0 {
 		ix.rootLevel = 5
 	}
-	size := opts.CacheBytes
-	if size <= 0 {
-		size = 64 << 20
+	if ix.dir == "" {
+		var err error
+		if ix.dir, err = os.MkdirTemp("", "wharf-index-*"); err != nil {
+			// Pages are then read from the store each time, and the root's build says why it fails.
+			ix.log.Error("simple index: no folder for the index's files", "err", err)
+		}
+		ix.ownDir = ix.dir != ""
 	}
-	ix.pages = newPageCache(size)
+	pagesDir := ""
+	if ix.dir != "" {
+		pagesDir = filepath.Join(ix.dir, "pages")
+	}
+	ix.files = newPageFiles(pagesDir, ix.log.Warn)
 	return ix
 }
 
@@ -151,18 +160,19 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// Run builds the index root, then keeps the root and the page cache in step with the database until ctx ends.
+// Run builds the index root, then keeps the root and the pages' files in step with the database until ctx ends.
 func (ix *Index) Run(ctx context.Context) {
+	defer ix.files.closeFolders()
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.rootLoop(ctx) })
 	wg.Go(func() { ix.pollLoop(ctx) })
 	wg.Wait()
 }
 
-// Invalidate forgets the cached pages of a project; the upload path calls it after each commit, so that the
-// uploader sees the new file at once. The root is rebuilt too (rootLoop says when).
+// Invalidate removes the files of a project's pages and documents; every write to a project calls it after its
+// commit, so that the writer sees the change at once. The root is rebuilt too (rootLoop says when).
 func (ix *Index) Invalidate(normalized string) {
-	ix.pages.drop(normalized)
+	ix.files.drop(normalized)
 	ix.rootDirty.Store(true)
 	ix.wakeRoot()
 }
@@ -177,7 +187,7 @@ func (ix *Index) Changed() {
 	}
 }
 
-// pollLoop drops cached pages of projects that changed and wakes the root's loop, which is how a change written
+// pollLoop removes the files of projects that changed and wakes the root's loop, which is how a change written
 // through another instance reaches this one: when Changed says so, and at every turn in case a notification was
 // lost.
 func (ix *Index) pollLoop(ctx context.Context) {
@@ -225,8 +235,9 @@ func (ix *Index) poll(ctx context.Context, p *poller) error {
 	now := ix.now()
 	p.seen = append(p.seen, observation{now, serial})
 	// Ask for every change after the newest serial seen at least a window ago: a transaction older than that has
-	// committed by now, so no change is missed for committing out of order, and a change reported twice is
-	// dropped only once (dropOlder compares serials).
+	// committed by now, so no change is missed for committing out of order. A change is reported at every poll of
+	// its window, so its project's files go up to a window's worth of times: a few misses more, for a page that
+	// changed.
 	for len(p.seen) > 1 && !p.seen[1].at.After(now.Add(-ix.pollWindow)) {
 		p.seen = p.seen[1:]
 	}
@@ -234,7 +245,7 @@ func (ix *Index) poll(ctx context.Context, p *poller) error {
 	if after == serial {
 		return nil
 	}
-	return ix.db.ChangedProjects(ctx, after, ix.pages.dropOlder)
+	return ix.db.ChangedProjects(ctx, after, func(name string, _ int64) { ix.files.drop(name) })
 }
 
 // Errors of the handlers.
@@ -254,29 +265,6 @@ var (
 	jsonTypeHeader = []string{"application/json"}
 	anyOrigin      = []string{"*"}
 )
-
-// writeEntry sends a page, or 304 when the client holds it already.
-func writeEntry(w http.ResponseWriter, r *http.Request, contentType []string, e *entry, gz bool) {
-	h := w.Header()
-	h["Content-Type"] = contentType
-	h["Vary"] = varyHeader
-	h["Etag"] = e.etag[:]
-	h["X-Pypi-Last-Serial"] = e.serialHdr[:]
-	if noneMatch(r, e.etag[0]) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	if gz {
-		h["Content-Encoding"] = gzipHeader
-	}
-	if len(e.body) > autoLengthMax || r.Method == http.MethodHead {
-		h["Content-Length"] = e.length[:]
-	}
-	if r.Method == http.MethodHead {
-		return
-	}
-	w.Write(e.body)
-}
 
 // autoLengthMax is the size up to which net/http buffers a response and sends its Content-Length by itself, outside
 // the header map. Most project pages are smaller, and leaving the header out keeps the map of a response at eight

@@ -173,7 +173,7 @@ func newFixtureWith(t *testing.T, e storetest.Engine, opts fixtureOptions) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	index := simple.New(db, blobs, nil, simple.Options{BaseURL: base, Now: c.Now, Log: logger})
+	index := simple.New(db, blobs, nil, simple.Options{BaseURL: base, Now: c.Now, Log: logger, Dir: t.TempDir()})
 	decisions := policy.New(db)
 	if opts.mandate != nil {
 		decisions = policy.New(db, policy.Mandated(*opts.mandate, c.Now))
