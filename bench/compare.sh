@@ -5,8 +5,8 @@
 #
 #   bench/compare.sh [REV]          (default REV: HEAD)
 #
-# Environment: SCENARIOS (default "hot uniform zipf zipf@128"), and DURATION, REPS, CONNS, WARMUP as for the shared
-# simple-load.sh. BENCH_DATABASE_URL serves another seeded database (postgres://..., seeded with bench/seed) instead
+# Environment: SCENARIOS (default "hot uniform zipf zipf@128"), WARM (below), and DURATION, REPS, CONNS, WARMUP as
+# for the shared simple-load.sh. BENCH_DATABASE_URL serves another seeded database (postgres://..., seeded with bench/seed) instead
 # of $BENCH_DATA/wharf/wharf.db. Besides the shared bench's scenarios (hot uniform zipf zipf-gzip root-gzip
 # root-identity, each with an optional @CONNS), three kinds of its own:
 #   json:NAME          the simple API's mix NAME asked for as PEP 691 JSON (nginx, which cannot negotiate, serves
@@ -85,6 +85,16 @@ print(f"| {label} | {name} | {c} | {fmt(st.median(rps))} | {fmt(min(rps))}–{fm
       f"{med('p50_ms'):.2f} | {med('p99_ms'):.2f} | {med('mb_s'):.1f} | {errs} |")
 PY
 }
+
+# WARM: mixes (of the simple API) whose every page each server is asked for once, in order, before anything is
+# measured: the state of servers that have run for a while (wharf writes a page's file when it first serves it).
+[ -z "${WARM:-}" ] || go build -o "$RUN/walk" ./bench/walk
+for mix in ${WARM:-}; do
+  for label in nginx before after; do
+    printf '%s, warmed by %s: ' "$label" "$mix"
+    taskset -c "${CLIENT_CPU:-1}" "$RUN/walk" -base "${URL[$label]}" -paths "$BENCH_DATA/static/paths/$mix.txt"
+  done
+done
 
 rows=$RUN/rows.md
 echo "| server | scenario | conns | rps (median) | rps min–max | p50 ms | p99 ms | MB/s | errors |" | tee "$rows"

@@ -49,22 +49,22 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	defer c.close()
 	if !fresh {
 		gen := ix.files.generation(name)
-		d, err := ix.loadDocument(r.Context(), name, version, oneRelease)
-		if err != nil {
-			if isNotFound(err) {
-				return notFound(err)
-			}
-			return err
-		}
-		if found && d.etag() == c.etag() {
+		if found && ix.documentCurrent(r.Context(), name, version, oneRelease, c.etag()) {
 			// The file holds what the store does: it serves for another DocumentTTL.
 			ix.files.touch(name, slot, gen, now)
 		} else {
+			d, err := ix.loadDocument(r.Context(), name, version, oneRelease)
+			if err != nil {
+				if isNotFound(err) {
+					return notFound(err)
+				}
+				return err
+			}
 			d.modified = now
 			ix.files.write(name, slot, &d, gen)
+			c.close()
+			c = d
 		}
-		c.close()
-		c = d
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonTypeHeader
@@ -84,33 +84,62 @@ func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRele
 	var d store.Document
 	var err error
 	if oneRelease {
-		// PyPI finds "1.0.0" when the release is "1.0": versions equal under PEP 440 share a release key.
-		key := version
-		if v, perr := pypkg.ParseVersion(version); perr == nil {
-			key = v.ReleaseKey()
-		}
-		d, err = ix.db.ReleaseDocument(ctx, name, version, key)
+		d, err = ix.db.ReleaseDocument(ctx, name, version, releaseKey(version))
 	} else {
 		d, err = ix.db.ProjectDocument(ctx, name)
 	}
 	if err != nil {
 		return cached{}, err
 	}
+	critical, protected := protection(d)
+	body := d.Fill(pages.Values{BaseURL: ix.baseURL, Serial: d.Serial, Critical: critical, FullyProtected: protected})
+	return newCached(d.Serial, documentETag(d, oneRelease), body), nil
+}
+
+// documentCurrent reports whether the document whose ETag is etag is still what the store would give, from the
+// document's stamp: the store reads its serial and protection, not the document. An error says no: loadDocument
+// then reads the document, and reports it.
+func (ix *Index) documentCurrent(ctx context.Context, name, version string, oneRelease bool, etag string) bool {
+	var d store.Document
+	var err error
+	if oneRelease {
+		d, err = ix.db.ReleaseDocumentStamp(ctx, name, version, releaseKey(version))
+	} else {
+		d, err = ix.db.ProjectDocumentStamp(ctx, name)
+	}
+	return err == nil && documentETag(d, oneRelease) == etag
+}
+
+// releaseKey is what the store finds a release by: PyPI finds "1.0.0" when the release is "1.0", and versions equal
+// under PEP 440 share a release key.
+func releaseKey(version string) string {
+	if v, err := pypkg.ParseVersion(version); err == nil {
+		return v.ReleaseKey()
+	}
+	return version
+}
+
+// protection is what a document says of its project's protection.
+func protection(d store.Document) (critical, fullyProtected bool) {
+	return d.Critical, policy.FullyProtectedCounts(d.Collaborators, d.TwoFactorCollaborators)
+}
+
+// documentETag is the ETag of a document: its serial, its release (the serial alone would give two releases'
+// documents the same tag), and its protection, which changes without a new serial (a designation, a maintainer's
+// new factor).
+func documentETag(d store.Document, oneRelease bool) string {
 	suffix := "a"
 	if oneRelease {
-		// One ETag per release: the serial alone would give two releases' documents the same tag.
 		suffix = "a" + strconv.FormatInt(d.ReleaseID, 10)
 	}
-	// The protection changes without a new serial (a designation, a maintainer's new factor): the tag carries it.
-	critical, protected := d.Critical, policy.FullyProtectedCounts(d.Collaborators, d.TwoFactorCollaborators)
+	critical, protected := protection(d)
 	if critical {
 		suffix += "c"
 	}
 	if protected {
 		suffix += "p"
 	}
-	body := d.Fill(pages.Values{BaseURL: ix.baseURL, Serial: d.Serial, Critical: critical, FullyProtected: protected})
-	return newCached(d.Serial, makeETag("j", d.Serial, suffix), body), nil
+	return makeETag("j", d.Serial, suffix)
 }
 
 // FindRelease finds the release a URL names: by its exact text, else by PEP 440 equality ("1.0.0" finds "1.0").

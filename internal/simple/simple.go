@@ -33,6 +33,8 @@ type Store interface {
 	SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error)
 	ProjectDocument(ctx context.Context, normalized string) (store.Document, error)
 	ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
+	ProjectDocumentStamp(ctx context.Context, normalized string) (store.Document, error)
+	ReleaseDocumentStamp(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error
 	LastSerial(ctx context.Context) (int64, error)
 	ChangedProjects(ctx context.Context, after int64, fn func(normalized string, serial int64)) error

@@ -52,8 +52,10 @@ type Document struct {
 // documentColumns are what a document query reads besides the document: the project, its serial and its
 // protection. The counts are those of its roles (directUploaders), exact for a project outside organizations,
 // nearly every one; document reads a held project's again with UploaderCounts.
-const documentColumns = `p.id, p.last_serial, p.critical_since, p.org_id IS NOT NULL, ` + directUploaders + `,
-	d.body_gz, d.holes`
+const documentColumns = stampColumns + `, d.body_gz, d.holes`
+
+// stampColumns are what tells whether a copy of a document is current: the document columns but the document.
+const stampColumns = `p.id, p.last_serial, p.critical_since, p.org_id IS NOT NULL, ` + directUploaders
 
 // directUploaders counts the roles of the project p, and those of them with a second factor
 // (Collaborator.TwoFactor in SQL; storetest.RunPages holds the two to agree). Factors are counted with scalar
@@ -84,21 +86,43 @@ func (db *DB) UploaderCounts(ctx context.Context, projectID int64) (uploaders, w
 	return uploaders, withSecondFactor, nil
 }
 
+// The document queries, with the document (documentColumns) or without it (stampColumns), and where they read.
 const (
-	projectDocumentQuery = `SELECT 0, ` + documentColumns + ` FROM projects p
-		JOIN project_documents d ON d.project_id = p.id WHERE p.normalized_name = $1`
-	releaseDocumentQuery = `SELECT r.id, ` + documentColumns + ` FROM projects p
+	projectDocumentFrom = ` FROM projects p JOIN project_documents d ON d.project_id = p.id
+		WHERE p.normalized_name = $1`
+	releaseDocumentFrom = ` FROM projects p
 		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
 		WHERE p.normalized_name = $1 AND r.canonical_version = $2`
-	releaseDocumentByTextQuery = `SELECT r.id, ` + documentColumns + ` FROM projects p
+	releaseDocumentByTextFrom = ` FROM projects p
 		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
 		WHERE p.normalized_name = $1 AND r.version = $2`
+
+	projectDocumentQuery       = `SELECT 0, ` + documentColumns + projectDocumentFrom
+	projectStampQuery          = `SELECT 0, ` + stampColumns + projectDocumentFrom
+	releaseDocumentQuery       = `SELECT r.id, ` + documentColumns + releaseDocumentFrom
+	releaseStampQuery          = `SELECT r.id, ` + stampColumns + releaseDocumentFrom
+	releaseDocumentByTextQuery = `SELECT r.id, ` + documentColumns + releaseDocumentByTextFrom
+	releaseStampByTextQuery    = `SELECT r.id, ` + stampColumns + releaseDocumentByTextFrom
 )
 
 // ProjectDocument returns the JSON API document of the project with the normalised name. A project without
 // releases has none.
 func (db *DB) ProjectDocument(ctx context.Context, normalized string) (Document, error) {
-	d, err := db.document(ctx, projectDocumentQuery, normalized)
+	return db.projectDocument(ctx, normalized, true)
+}
+
+// ProjectDocumentStamp is ProjectDocument without the document (Document.Document is zero): what tells whether a
+// copy of it is still current, at a fraction of the cost.
+func (db *DB) ProjectDocumentStamp(ctx context.Context, normalized string) (Document, error) {
+	return db.projectDocument(ctx, normalized, false)
+}
+
+func (db *DB) projectDocument(ctx context.Context, normalized string, body bool) (Document, error) {
+	query := projectStampQuery
+	if body {
+		query = projectDocumentQuery
+	}
+	d, err := db.document(ctx, query, body, normalized)
 	if err != nil {
 		return Document{}, fmt.Errorf("document of %q: %w", normalized, err)
 	}
@@ -109,9 +133,22 @@ func (db *DB) ProjectDocument(ctx context.Context, normalized string) (Document,
 // (pypkg.Version.ReleaseKey), which versions equal under PEP 440 share and the upload path stores, else by the
 // version's exact text, for rows written with another canonical form (or none that parses).
 func (db *DB) ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (Document, error) {
-	d, err := db.document(ctx, releaseDocumentQuery, normalized, releaseKey)
+	return db.releaseDocument(ctx, normalized, version, releaseKey, true)
+}
+
+// ReleaseDocumentStamp is ReleaseDocument without the document, as ProjectDocumentStamp is ProjectDocument.
+func (db *DB) ReleaseDocumentStamp(ctx context.Context, normalized, version, releaseKey string) (Document, error) {
+	return db.releaseDocument(ctx, normalized, version, releaseKey, false)
+}
+
+func (db *DB) releaseDocument(ctx context.Context, normalized, version, releaseKey string, body bool) (Document, error) {
+	byKey, byText := releaseStampQuery, releaseStampByTextQuery
+	if body {
+		byKey, byText = releaseDocumentQuery, releaseDocumentByTextQuery
+	}
+	d, err := db.document(ctx, byKey, body, normalized, releaseKey)
 	if errors.Is(err, ErrNotFound) {
-		d, err = db.document(ctx, releaseDocumentByTextQuery, normalized, version)
+		d, err = db.document(ctx, byText, body, normalized, version)
 	}
 	if err != nil {
 		return Document{}, fmt.Errorf("document of %q %s: %w", normalized, version, err)
@@ -119,13 +156,18 @@ func (db *DB) ReleaseDocument(ctx context.Context, normalized, version, releaseK
 	return d, nil
 }
 
-func (db *DB) document(ctx context.Context, query string, args ...any) (Document, error) {
+// document runs a document query, whose columns are documentColumns when body is set and stampColumns otherwise.
+func (db *DB) document(ctx context.Context, query string, body bool, args ...any) (Document, error) {
 	var d Document
 	var gz, holes []byte
 	var criticalSince sql.NullInt64
 	var held bool
-	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(&d.ReleaseID, &d.ProjectID, &d.Serial,
-		&criticalSince, &held, &d.Collaborators, &d.TwoFactorCollaborators, &gz, &holes)
+	dest := []any{&d.ReleaseID, &d.ProjectID, &d.Serial, &criticalSince, &held, &d.Collaborators,
+		&d.TwoFactorCollaborators}
+	if body {
+		dest = append(dest, &gz, &holes)
+	}
+	err := db.prepared(ctx, query).QueryRowContext(ctx, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}
@@ -138,11 +180,14 @@ func (db *DB) document(ctx context.Context, query string, args ...any) (Document
 		}
 	}
 	d.Critical = Protection{CriticalSince: fromNullMicros(criticalSince)}.Critical()
-	body, err := pages.Gunzip(gz)
+	if !body {
+		return d, nil
+	}
+	text, err := pages.Gunzip(gz)
 	if err != nil {
 		return Document{}, err
 	}
-	d.Document, err = pages.DecodeDocument(body, holes)
+	d.Document, err = pages.DecodeDocument(text, holes)
 	return d, err
 }
 

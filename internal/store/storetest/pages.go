@@ -162,6 +162,12 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	if _, err := db.ReleaseDocument(ctx, "pkg", "2.0", "2.0"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a deleted project's release document: %v, want ErrNotFound", err)
 	}
+	if _, err := db.ProjectDocumentStamp(ctx, "pkg"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted project's document stamp: %v, want ErrNotFound", err)
+	}
+	if _, err := db.ReleaseDocumentStamp(ctx, "pkg", "2.0", "2.0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted project's release document stamp: %v, want ErrNotFound", err)
+	}
 }
 
 // checkDocuments holds the stored JSON API documents of a project to those rendered from its rows and metadata
@@ -224,8 +230,23 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 			t.Errorf("%s: %s differs from the project's rows (-want +got):\n%s", step, what, diff)
 		}
 	}
+	// A stamp is its document without the document: the same project, release, serial and protection.
+	stamped := func(what string, d store.Document, stamp func() (store.Document, error)) {
+		t.Helper()
+		s, err := stamp()
+		if err != nil {
+			t.Fatalf("%s: %s's stamp: %v", step, what, err)
+		}
+		d.Document = pages.Document{}
+		if diff := cmp.Diff(d, s); diff != "" {
+			t.Errorf("%s: %s's stamp differs from the document (-document +stamp):\n%s", step, what, diff)
+		}
+	}
 	latest, ok := ds.Latest()
 	got, err := db.ProjectDocument(ctx, name)
+	if _, serr := db.ProjectDocumentStamp(ctx, name); errors.Is(err, store.ErrNotFound) != errors.Is(serr, store.ErrNotFound) {
+		t.Errorf("%s: the project's document: %v; its stamp: %v", step, err, serr)
+	}
 	switch {
 	case !ok && !errors.Is(err, store.ErrNotFound):
 		t.Errorf("%s: a project without releases has a document: %v", step, err)
@@ -233,6 +254,7 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 		t.Fatalf("%s: %v", step, err)
 	case ok:
 		compare("the project's document", got, ds.Project(metadata(latest)), 0)
+		stamped("the project's document", got, func() (store.Document, error) { return db.ProjectDocumentStamp(ctx, name) })
 	}
 	for _, r := range pi.Releases {
 		want, _ := ds.Release(r.ID, metadata(r.ID))
@@ -241,6 +263,9 @@ func checkDocuments(t *testing.T, db *store.DB, step string, pi store.ProjectInd
 			t.Fatalf("%s: release %s: %v", step, r.Version, err)
 		}
 		compare("release "+r.Version+"'s document", got, want, r.ID)
+		stamped("release "+r.Version+"'s document", got, func() (store.Document, error) {
+			return db.ReleaseDocumentStamp(ctx, name, r.Version, r.CanonicalVersion)
+		})
 	}
 }
 
