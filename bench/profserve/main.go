@@ -1,5 +1,5 @@
 // Command profserve serves wharf's read path (the same index and middleware as `wharf serve`, without the pages and
-// the upload API) with net/http/pprof and the page cache's counters on a second listener, so that the read path can
+// the upload API) with net/http/pprof and the page files' counters on a second listener, so that the read path can
 // be profiled under the shared bench's wrk load:
 //
 //	go build -o /tmp/profserve ./bench/profserve
@@ -84,8 +84,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	h := server.New(index, noUploads{}, db, log).Handler()
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Hits are the requests for project pages and JSON API documents less the cache's misses: the cache itself
-		// counts none, to keep its hit path free of shared writes. This counter is the bench's, and costs the same
+		// Hits are the requests for project pages and JSON API documents less the files' misses: the index counts
+		// no hits, to keep its hit path free of shared writes. This counter is the bench's, and costs the same
 		// in every run.
 		if strings.HasPrefix(r.URL.Path, "/simple/") && len(r.URL.Path) > len("/simple/") ||
 			strings.HasPrefix(r.URL.Path, "/pypi/") {

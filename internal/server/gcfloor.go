@@ -19,15 +19,15 @@ var gcFloor struct {
 
 const (
 	floorBytes = 32 << 20
-	// workingBytes is what requests in flight and the garbage between collections may take beside the page cache
-	// and the floor.
+	// workingBytes is what requests in flight and the garbage between collections may take beside the floor: page
+	// bodies are not in the heap (the index serves them from files).
 	workingBytes = 96 << 20
 )
 
 // TuneGC paces the collector of a server, once per process.
 //
 // It raises the floor, unless GOGC is set (who sets it has chosen the pacing). And it sets a soft memory limit of
-// the cache, the floor and workingBytes, unless GOMEMLIMIT is set: near the limit the collector runs sooner and the
+// the floor and workingBytes, unless GOMEMLIMIT is set: near the limit the collector runs sooner and the
 // runtime gives idle memory back to the kernel, instead of keeping the high-water mark of every burst (under
 // bench/compare.sh's Zipf and JSON API scenarios, peak RSS went from 340 to 212 MB at the same throughput). The
 // limit is soft: a heap that needs more still grows.
