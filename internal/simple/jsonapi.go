@@ -81,13 +81,7 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 // loadDocument reads a JSON API document stored with its project and fills it: the project's document, or with
 // oneRelease the document of the release version names.
 func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRelease bool) (cached, error) {
-	var d store.Document
-	var err error
-	if oneRelease {
-		d, err = ix.db.ReleaseDocument(ctx, name, version, releaseKey(version))
-	} else {
-		d, err = ix.db.ProjectDocument(ctx, name)
-	}
+	d, err := ix.readDocument(ctx, name, version, oneRelease, true)
 	if err != nil {
 		return cached{}, err
 	}
@@ -100,14 +94,22 @@ func (ix *Index) loadDocument(ctx context.Context, name, version string, oneRele
 // document's stamp: the store reads its serial and protection, not the document. An error says no: loadDocument
 // then reads the document, and reports it.
 func (ix *Index) documentCurrent(ctx context.Context, name, version string, oneRelease bool, etag string) bool {
-	var d store.Document
-	var err error
-	if oneRelease {
-		d, err = ix.db.ReleaseDocumentStamp(ctx, name, version, releaseKey(version))
-	} else {
-		d, err = ix.db.ProjectDocumentStamp(ctx, name)
-	}
+	d, err := ix.readDocument(ctx, name, version, oneRelease, false)
 	return err == nil && documentETag(d, oneRelease) == etag
+}
+
+// readDocument reads the project's document, or with oneRelease the release's: with its body, or only its stamp.
+func (ix *Index) readDocument(ctx context.Context, name, version string, oneRelease, body bool) (store.Document, error) {
+	switch {
+	case oneRelease && body:
+		return ix.db.ReleaseDocument(ctx, name, version, releaseKey(version))
+	case oneRelease:
+		return ix.db.ReleaseDocumentStamp(ctx, name, version, releaseKey(version))
+	case body:
+		return ix.db.ProjectDocument(ctx, name)
+	default:
+		return ix.db.ProjectDocumentStamp(ctx, name)
+	}
 }
 
 // releaseKey is what the store finds a release by: PyPI finds "1.0.0" when the release is "1.0", and versions equal
