@@ -1,5 +1,5 @@
 // Command profserve serves wharf's read path (the same index and middleware as `wharf serve`, without the pages and
-// the upload API) with net/http/pprof and the page files' counters on a second listener, so that the read path can
+// the upload API) with net/http/pprof and the page log's counters on a second listener, so that the read path can
 // be profiled under the shared bench's wrk load:
 //
 //	go build -o /tmp/profserve ./bench/profserve
@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string) error {
 	dsn := fs.String("database-url", os.Getenv("WHARF_DATABASE_URL"), "database to serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
 	debug := fs.String("debug", "127.0.0.1:6060", "address of pprof and /debug/cache")
-	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from its file (0: the index's default)")
+	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from the page log before it is checked (0: the index's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	h := server.New(index, noUploads{}, db, log).Handler()
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Hits are the requests for project pages and JSON API documents less the files' misses: the index counts
+		// Hits are the requests for project pages and JSON API documents less the page log's misses: the index counts
 		// no hits, to keep its hit path free of shared writes. This counter is the bench's, and costs the same
 		// in every run.
 		if strings.HasPrefix(r.URL.Path, "/simple/") && len(r.URL.Path) > len("/simple/") ||

@@ -102,7 +102,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		links, _ = a.blobs.(blob.Linker)
 	}
 	index := simple.New(a.db, blobs, downloads, simple.Options{BaseURL: cfg.BaseURL, Now: now,
-		Log: logger, Dir: rootDir, Links: links})
+		Log: logger, Dir: rootDir, Links: links, PageLogBytes: cfg.PageLogSize})
 	tokenService := tokens.NewService(a.minter, a.db, auditLog, now, tokens.BaseURL(cfg.BaseURL))
 	limiter, closeLimiter, err := newLimiter(cfg, now)
 	if err != nil {

@@ -40,7 +40,9 @@ type Config struct {
 	MaxProjectSize int64 // all files of one project
 	// MaxUnpackedSize bounds the real inflated bytes of one uploaded archive (decompression bombs, U7).
 	MaxUnpackedSize int64
-	ReadOnly        bool
+	// PageLogSize bounds the disk the index's log of pages served takes (simple.Options.PageLogBytes).
+	PageLogSize int64
+	ReadOnly    bool
 	// RateLimits are the limits on logins, second factors, mail and project creation (WHARF_RATE_LIMITS changes
 	// them by name).
 	RateLimits ratelimit.Rules
@@ -106,6 +108,7 @@ func Defaults() Config {
 		MaxFileSize:     100 << 20,
 		MaxProjectSize:  10 << 30,
 		MaxUnpackedSize: 512 << 20,
+		PageLogSize:     4 << 30,
 		RateLimits:      ratelimit.DefaultRules(),
 		CriticalPercent: 1,
 		CriticalWindow:  180 * 24 * time.Hour,
@@ -151,6 +154,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	env("WHARF_MAX_FILE_SIZE", sizeInto(&c.MaxFileSize))
 	env("WHARF_MAX_PROJECT_SIZE", sizeInto(&c.MaxProjectSize))
 	env("WHARF_MAX_UNPACKED_SIZE", sizeInto(&c.MaxUnpackedSize))
+	env("WHARF_PAGE_LOG_SIZE", sizeInto(&c.PageLogSize))
 	env("WHARF_RATE_LIMITS", c.RateLimits.Set)
 	env("WHARF_CRITICAL_PERCENT", floatInto(&c.CriticalPercent))
 	env("WHARF_CRITICAL_WINDOW", daysInto(&c.CriticalWindow))
@@ -195,6 +199,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.StringVar(&c.DisclosureKeysURL, "disclosure-keys-url", c.DisclosureKeysURL, "URL of the secret scanner's public keys; turns on leaked-token reports (WHARF_DISCLOSURE_KEYS_URL)")
 	fs.Func("max-project-size", "largest total size of one project (WHARF_MAX_PROJECT_SIZE)", sizeInto(&c.MaxProjectSize))
 	fs.Func("max-unpacked-size", "largest unpacked size of one uploaded archive, e.g. 512MiB (WHARF_MAX_UNPACKED_SIZE)", sizeInto(&c.MaxUnpackedSize))
+	fs.Func("page-log-size", "most disk the log of pages served takes, e.g. 4GiB (WHARF_PAGE_LOG_SIZE)", sizeInto(&c.PageLogSize))
 	fs.Func("critical-percent", "share of projects, by downloads, designated critical, e.g. 1 (WHARF_CRITICAL_PERCENT)", floatInto(&c.CriticalPercent))
 	fs.Func("critical-window", "the downloads that count for critical projects, e.g. 180d (WHARF_CRITICAL_WINDOW)", daysInto(&c.CriticalWindow))
 	fs.BoolVar(&c.CriticalRequireKeys, "critical-require-keys", c.CriticalRequireKeys, "require security keys or passkeys, not authenticator apps, of critical projects' collaborators (WHARF_CRITICAL_REQUIRE_KEYS)")
@@ -265,6 +270,9 @@ func (c *Config) resolve() error {
 	}
 	if c.MaxUnpackedSize <= 0 {
 		return errors.New("WHARF_MAX_UNPACKED_SIZE: must be positive")
+	}
+	if c.PageLogSize < 1<<20 {
+		return errors.New("WHARF_PAGE_LOG_SIZE: must be at least 1MiB")
 	}
 	if !(c.CriticalPercent > 0 && c.CriticalPercent <= 100) {
 		return fmt.Errorf("WHARF_CRITICAL_PERCENT: %v must be above 0 and at most 100", c.CriticalPercent)

@@ -33,9 +33,9 @@ func CountBlobErrors(reg prometheus.Registerer, blobs blob.Store) blob.Store {
 
 var (
 	fileMisses = prometheus.NewDesc("wharf_page_file_misses_total",
-		"Requests for a project page or JSON API document that no file of this instance answered, so the database did (hits are the requests of those routes, in wharf_http_requests_total, less these).", nil, nil)
+		"Requests for a project page or JSON API document that no record of this instance's page log answered, so the database did (hits are the requests of those routes, in wharf_http_requests_total, less these).", nil, nil)
 	fileFailures = prometheus.NewDesc("wharf_page_file_failures_total",
-		"Page files that could not be read, written or removed (the database answered instead); the log says why, at most once a minute.", nil, nil)
+		"Records of the page log that could not be read or written (the database answered instead); the log says why, at most once a minute.", nil, nil)
 )
 
 type pageFileCollector struct{ stats func() simple.FileStats }

@@ -109,8 +109,8 @@ func BenchmarkProjectPageHot(b *testing.B) {
 	}
 }
 
-// BenchmarkDocument is PyPI's JSON API for one project over and over: "hit" from its file, "build" with the
-// document read from the store, built and written to its file each time (a DocumentTTL of a nanosecond), which is
+// BenchmarkDocument is PyPI's JSON API for one project over and over: "hit" from the page log, "build" with the
+// document read from the store, built and appended to the log each time (a DocumentTTL of a nanosecond), which is
 // what a miss costs.
 func BenchmarkDocument(b *testing.B) {
 	db := storetest.OpenSQLite(b)
@@ -133,8 +133,8 @@ func BenchmarkDocument(b *testing.B) {
 	}
 }
 
-// BenchmarkProjectPageUniform spreads requests evenly over thousands of projects: "files" once every page has its
-// file, "store" with no files kept, which is what the first request for a page costs (less writing its file).
+// BenchmarkProjectPageUniform spreads requests evenly over thousands of projects: "log" once every page has its
+// record, "store" with nothing kept, which is what the first request for a page costs (less appending it).
 func BenchmarkProjectPageUniform(b *testing.B) {
 	const n = 5000
 	for _, e := range storetest.Engines(b) {
@@ -145,11 +145,11 @@ func BenchmarkProjectPageUniform(b *testing.B) {
 			for i, name := range names {
 				reqs[i] = newBenchRequest("/simple/" + name + "/")
 			}
-			for _, files := range []bool{true, false} {
-				b.Run(map[bool]string{true: "files", false: "store"}[files], func(b *testing.B) {
+			for _, kept := range []bool{true, false} {
+				b.Run(map[bool]string{true: "log", false: "store"}[kept], func(b *testing.B) {
 					ix := New(db, &memBlobs{}, nil, Options{Dir: b.TempDir()})
-					if !files {
-						ix.files.dir = ""
+					if !kept {
+						ix.served.dir = ""
 					}
 					mux := testMux(ix)
 					for _, br := range reqs {

@@ -317,9 +317,9 @@ func anchors(t testing.TB, page string) []anchor {
 	}
 }
 
-// hasFile reports whether the Index keeps a file of name's page in form k.
-func (fx *fixture) hasFile(name string, k pages.Kind) bool {
-	c, _, fresh := fx.ix.files.read(name, pageSlots[k], 0, 0)
+// keeps reports whether the Index keeps a record of name's page in form k.
+func (fx *fixture) keeps(name string, k pages.Kind) bool {
+	c, _, fresh := fx.ix.served.read(name, pageSlots[k], 0, 0)
 	c.close()
 	return fresh
 }

@@ -45,13 +45,13 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 		slot = releaseDocSlot(version)
 	}
 	now := ix.now().UnixNano()
-	c, found, fresh := ix.files.read(name, slot, now, ix.documentTTL.Nanoseconds())
+	c, found, fresh := ix.served.read(name, slot, now, ix.documentTTL.Nanoseconds())
 	defer c.close()
 	if !fresh {
-		gen := ix.files.generation(name)
+		gen := ix.served.generation(name)
 		if found && ix.documentCurrent(r.Context(), name, version, oneRelease, c.etag()) {
 			// The file holds what the store does: it serves for another DocumentTTL.
-			ix.files.touch(name, slot, gen, now)
+			ix.served.touch(name, slot, gen, now)
 		} else {
 			d, err := ix.loadDocument(r.Context(), name, version, oneRelease)
 			if err != nil {
@@ -61,7 +61,7 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 				return err
 			}
 			d.modified = now
-			ix.files.write(name, slot, &d, gen)
+			ix.served.write(name, slot, &d, gen)
 			c.close()
 			c = d
 		}

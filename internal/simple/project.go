@@ -25,10 +25,10 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	gz := acceptsGzip(r)
 	k := pages.KindOf(f == formatV1JSON, gz)
-	c, _, fresh := ix.files.read(name, pageSlots[k], 0, 0)
+	c, _, fresh := ix.served.read(name, pageSlots[k], 0, 0)
 	defer c.close()
 	if !fresh {
-		gen := ix.files.generation(name)
+		gen := ix.served.generation(name)
 		serial, body, err := ix.db.SimplePage(r.Context(), name, f == formatV1JSON)
 		if err != nil {
 			if isNotFound(err) {
@@ -42,7 +42,7 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		c = newCached(serial, makeETag("p", serial, etagSuffixes[k]), body)
-		ix.files.write(name, pageSlots[k], &c, gen)
+		ix.served.write(name, pageSlots[k], &c, gen)
 	}
 	h := w.Header()
 	h["Content-Type"] = contentTypes[f]

@@ -3,8 +3,8 @@
 //
 // The simple API is what every pip and uv run reads. A project's pages are rendered when the project changes and
 // stored with it (package pages), so that a page an instance has not served yet is one row away; what it has served
-// it keeps as files and sends as nginx sends a static tree (pageFiles). The index root is rebuilt in the background
-// when the index changes, into files too.
+// it keeps in a log on disk and sends from there (pageLog). The index root is rebuilt in the background when the
+// index changes, into files.
 package simple
 
 import (
@@ -51,14 +51,17 @@ type Options struct {
 	// BaseURL is the public URL of the index, without a trailing slash; the JSON API's links are absolute under
 	// it. Empty makes them absolute paths.
 	BaseURL string
-	// DocumentTTL is how long a JSON API document is served from its file before it is read again (default 10 s).
+	// DocumentTTL is how long a JSON API document is served from the page log before it is checked again (default
+	// 10 s).
 	// A change of the project drops it at once; its critical and fully_protected fields change without the
 	// project's serial (a designation, a maintainer's new factor) and may lag this long.
 	DocumentTTL time.Duration
-	// Dir holds the index root's files and the pages served (default: a new folder in the system's temporary
-	// folder, removed when Run returns). It must be empty, or hold only what this Index wrote: what an earlier
-	// process left there may predate changes made since.
+	// Dir holds the index root's files and the log of the pages served (default: a new folder in the system's
+	// temporary folder, removed when Run returns). It must be empty, or hold only what this Index wrote: what an
+	// earlier process left there may predate changes made since.
 	Dir string
+	// PageLogBytes is the most disk the log of the pages served takes (default DefaultPageLogBytes).
+	PageLogBytes int64
 	// PollInterval is how often the database's serial is checked, to drop pages that another instance changed
 	// (default 1 s).
 	PollInterval time.Duration
@@ -98,7 +101,7 @@ type Index struct {
 	dir          string
 	ownDir       bool // dir was made here, and goes when Run returns
 
-	files  *pageFiles
+	served *pageLog
 	accept acceptMemo
 
 	root      atomic.Pointer[rootIndex]
@@ -152,7 +155,7 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	if ix.dir != "" {
 		pagesDir = filepath.Join(ix.dir, "pages")
 	}
-	ix.files = newPageFiles(pagesDir, ix.log.Warn)
+	ix.served = newPageLog(pagesDir, opts.PageLogBytes, ix.log.Warn)
 	return ix
 }
 
@@ -164,7 +167,7 @@ func setDefault(d *time.Duration, def time.Duration) {
 
 // Run builds the index root, then keeps the root and the pages' files in step with the database until ctx ends.
 func (ix *Index) Run(ctx context.Context) {
-	defer ix.files.closeFolders()
+	defer ix.served.close()
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.rootLoop(ctx) })
 	wg.Go(func() { ix.pollLoop(ctx) })
@@ -174,7 +177,7 @@ func (ix *Index) Run(ctx context.Context) {
 // Invalidate removes the files of a project's pages and documents; every write to a project calls it after its
 // commit, so that the writer sees the change at once. The root is rebuilt too (rootLoop says when).
 func (ix *Index) Invalidate(normalized string) {
-	ix.files.drop(normalized)
+	ix.served.drop(normalized)
 	ix.rootDirty.Store(true)
 	ix.wakeRoot()
 }
@@ -247,7 +250,7 @@ func (ix *Index) poll(ctx context.Context, p *poller) error {
 	if after == serial {
 		return nil
 	}
-	return ix.db.ChangedProjects(ctx, after, func(name string, _ int64) { ix.files.drop(name) })
+	return ix.db.ChangedProjects(ctx, after, func(name string, _ int64) { ix.served.drop(name) })
 }
 
 // Errors of the handlers.

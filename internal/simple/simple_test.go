@@ -601,8 +601,8 @@ func TestSerialPoll(t *testing.T) {
 		if w := fx.get(t, "/simple/late-project/"); w.Code != http.StatusOK {
 			t.Errorf("project created elsewhere: status %d after the poll", w.Code)
 		}
-		if !fx.hasFile("other", pages.HTML) {
-			t.Error("the poll removed the file of a page that did not change")
+		if !fx.keeps("other", pages.HTML) {
+			t.Error("the poll forgot a page that did not change")
 		}
 	})
 }
@@ -912,8 +912,8 @@ func (s *countingStore) EachProjectName(ctx context.Context, fn func(string) err
 	return s.Store.EachProjectName(ctx, fn)
 }
 
-// TestHotPathAllocs guards the path of a page served from its file: four small allocations (the file's path, its
-// C string for open(2), the file's first line, the two header values), and few enough header entries that the
+// TestHotPathAllocs guards the path of a page served from the page log: two small allocations (the record's first
+// line, the two header values), and few enough header entries that the
 // server's own headers still fit the eight of a small Go map (see autoLengthMax).
 func TestHotPathAllocs(t *testing.T) {
 	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
@@ -940,19 +940,19 @@ func TestHotPathAllocs(t *testing.T) {
 		if n := len(w.h); n > tc.maxHeaders {
 			t.Errorf("%s: %d header entries, want at most %d: %v", tc.name, n, tc.maxHeaders, w.h)
 		}
-		if !fx.hasFile("other", pages.KindOf(tc.accept != "", tc.encoding != "")) {
-			t.Fatalf("%s: no file after the first request", tc.name)
+		if !fx.keeps("other", pages.KindOf(tc.accept != "", tc.encoding != "")) {
+			t.Fatalf("%s: no record after the first request", tc.name)
 		}
 		misses := fx.ix.FileStats().Misses
 		allocs := testing.AllocsPerRun(100, func() {
 			clear(w.h)
 			fx.ix.ServeProject(w, r)
 		})
-		if allocs > 4 {
-			t.Errorf("%s: %.0f allocations per page served from its file, want at most 4", tc.name, allocs)
+		if allocs > 2 {
+			t.Errorf("%s: %.0f allocations per page served from the page log, want at most 2", tc.name, allocs)
 		}
 		if n := fx.ix.FileStats().Misses; n != misses {
-			t.Errorf("%s: %d misses while serving from the file", tc.name, n-misses)
+			t.Errorf("%s: %d misses while serving from the page log", tc.name, n-misses)
 		}
 	}
 }

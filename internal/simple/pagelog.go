@@ -1,0 +1,608 @@
+package simple
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pageLog keeps the project pages and JSON API documents this instance has served, and serves them from there as
+// nginx serves a static tree: the operating system's page cache keeps what is read often, outside the Go heap and
+// whatever the index's size. A page this instance does not keep is one key lookup away in the store, already
+// rendered; that miss appends it to the log.
+//
+// The log is a run of segment files in a folder, each segmentSize bytes at most. A record is a line of text,
+// "NAME SLOT SERIAL ETAG", and the body exactly as sent. An index in memory finds a page's record: per shard of
+// projects, a map from a 64-bit hash of (name, slot) to the record's place, with no pointer for the collector to
+// scan. Serving a kept page is one pread from a descriptor held open: no path to walk and no file to open or create,
+// which is what a file per page cost, and a miss appends where a file per page made an inode.
+//
+// When the log reaches its size, the oldest segment goes, with the index's entries for it: the disk holds at most
+// maxBytes, the index at most an entry per record in it, and a page still asked for after that is read from the
+// store again, once. A record is only ever appended, so a reader finds it whole or not at all; a segment's
+// descriptor is closed when its last reader is done (refs). Segment files are removed from the folder as soon as
+// they are made: the log is a copy of what the database holds, lives as long as the process, and leaves nothing
+// behind when the process ends, however it ends.
+//
+// A page's record serves until the project changes; a JSON API document's for DocumentTTL from when it was last
+// found to be what the store holds (touch). A change to a project removes all its entries (drop). A miss that read
+// the store before the change must not put back what it read: a drop moves the generation of the project's shard,
+// and a miss enters its record only when the generation is still the one it saw before reading the store.
+type pageLog struct {
+	dir         string // "" keeps nothing
+	segmentSize int64
+	maxSegments int
+
+	shards [logShards]logShard
+
+	// ring finds a segment by its sequence number: segment n is ring[n%len(ring)] while it lives. It is twice as
+	// long as the log, so a slot is reused long after its segment went.
+	ring []atomic.Pointer[segment]
+
+	mu       sync.Mutex // guards what follows
+	head     *segment   // the segment appended to; nil before the first write, after a failure and after close
+	used     int64      // bytes of head reserved
+	next     int64      // sequence number of the next segment
+	live     []*segment // oldest first, head last
+	closed   bool
+	mkdir    bool // the folder exists
+	retiring sync.WaitGroup
+
+	misses   atomic.Int64
+	failures atomic.Int64
+	warned   atomic.Int64 // Unix nanoseconds of the last failure logged
+	warn     func(msg string, args ...any)
+}
+
+// logShards is how many generations, locks and maps the projects share.
+const logShards = 256
+
+type logShard struct {
+	mu  sync.RWMutex
+	gen uint64
+	// pages holds the entries of pages, by pageKey; docs those of JSON API documents, which a drop finds by project.
+	pages map[uint64]pageEntry
+	docs  map[uint64]docEntry
+	_     [24]byte // keeps shards off each other's cache lines
+}
+
+// pageEntry is where a record lies: off counts from the start of the first segment ever made.
+type pageEntry struct {
+	off  int64
+	size int32
+}
+
+type docEntry struct {
+	pageEntry
+	project uint32 // the low bits of the name's hash, for drop
+	// checked is when the document was last found to be what the store holds (Unix nanoseconds).
+	checked int64
+}
+
+// segment is one file of the log.
+type segment struct {
+	seq  int64
+	base int64 // offset of the segment's first byte in the log
+	fd   int
+	// refs counts the log's own reference, until the segment retires, and each reader and writer using fd.
+	refs atomic.Int64
+	// retired is set before the segment's entries are removed: no entry is made for it after that.
+	retired atomic.Bool
+}
+
+func (s *segment) acquire() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		unix.Close(s.fd)
+	}
+}
+
+// DefaultPageLogBytes is the disk the page log takes at most (Options.PageLogBytes): every page of PyPI's ~886,000
+// projects in one form is about 1.3 GB.
+const DefaultPageLogBytes = 4 << 30
+
+// newPageLog keeps records in dir ("" keeps none), up to maxBytes, and reports failures to warn.
+func newPageLog(dir string, maxBytes int64, warn func(msg string, args ...any)) *pageLog {
+	if maxBytes <= 0 {
+		maxBytes = DefaultPageLogBytes
+	}
+	// 64 MiB segments, and at least four of them, so that a retiring segment is a small share of the log.
+	segmentSize := min(int64(64<<20), maxBytes/4)
+	n := int(max(maxBytes/segmentSize, 1))
+	pl := &pageLog{dir: dir, segmentSize: segmentSize, maxSegments: n, warn: warn,
+		ring: make([]atomic.Pointer[segment], 2*n)}
+	for i := range pl.shards {
+		pl.shards[i].pages = map[uint64]pageEntry{}
+		pl.shards[i].docs = map[uint64]docEntry{}
+	}
+	return pl
+}
+
+// pageSlots are the slots of a page's forms, indexed by pages.Kind.
+var pageSlots = [...]string{"html", "html.gz", "json", "json.gz"}
+
+// projectDocSlot is the slot of a project's JSON API document.
+const projectDocSlot = "api"
+
+// maxKeptVersion bounds the versions whose documents are kept: a longer one is served from the store each time.
+const maxKeptVersion = 200
+
+// releaseDocSlot is the slot of a release's JSON API document, or "" when version's is not kept: only the characters
+// of PEP 440 versions (and their common misspellings) are, so that a slot is one word of a record's first line.
+func releaseDocSlot(version string) string {
+	if version == "" || len(version) > maxKeptVersion {
+		return ""
+	}
+	for i := 0; i < len(version); i++ {
+		c := version[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' ||
+			c == '_' || c == '+' || c == '!') {
+			return ""
+		}
+	}
+	return "v" + version
+}
+
+// isDocSlot tells a document's slot from a page's.
+func isDocSlot(slot string) bool { return slot == projectDocSlot || slot[0] == 'v' }
+
+// cached is a page or document, as read from the log or from the store.
+type cached struct {
+	serial int64
+	// modified is when a document was last found to be what the store holds (Unix nanoseconds).
+	modified int64
+	// headers are the values of ETag (quoted) and X-PyPI-Last-Serial, as a response's header map takes them.
+	headers [2]string
+	body    []byte // the whole body, unless seg is set
+	// seg, for a body larger than a read buffer, is the segment it lies in, from off, size bytes long.
+	seg  *segment
+	off  int64
+	size int64
+	buf  *[]byte // the read buffer body lies in, to give back
+}
+
+// readBufferSize is the largest record read into memory at once; a larger body is sent a buffer at a time. Most
+// pages are a few kilobytes; a popular project's are megabytes.
+const readBufferSize = 32 << 10
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
+
+// close gives back what c holds.
+func (c *cached) close() {
+	if c.seg != nil {
+		c.seg.release()
+		c.seg = nil
+	}
+	if c.buf != nil {
+		readBuffers.Put(c.buf)
+		c.buf = nil
+	}
+}
+
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnv(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// nameHash picks a project's shard; keyOf a record's key from it.
+func nameHash(name string) uint64 { return fnv(fnvOffset, name) }
+
+func keyOf(h uint64, slot string) uint64 { return fnv((h^' ')*fnvPrime, slot) }
+
+func (pl *pageLog) shard(h uint64) *logShard { return &pl.shards[h>>56%logShards] }
+
+// segmentAt returns the live segment holding offset off, or nil.
+func (pl *pageLog) segmentAt(off int64) *segment {
+	seq := off / pl.segmentSize
+	if s := pl.ring[seq%int64(len(pl.ring))].Load(); s != nil && s.seq == seq {
+		return s
+	}
+	return nil
+}
+
+// lookup finds the record of name's slot and holds its segment for the caller to read.
+func (pl *pageLog) lookup(name, slot string) (e docEntry, s *segment) {
+	h := nameHash(name)
+	sh := pl.shard(h)
+	k := keyOf(h, slot)
+	var ok bool
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if isDocSlot(slot) {
+		e, ok = sh.docs[k]
+	} else {
+		e.pageEntry, ok = sh.pages[k]
+	}
+	if !ok {
+		return e, nil
+	}
+	// An entry outlives neither its segment nor the log's reference to it (retire removes entries first), so the
+	// reference this adds is never the first.
+	if s = pl.segmentAt(e.off); s != nil {
+		s.acquire()
+	}
+	return e, s
+}
+
+// read returns the record of name's slot, if there is one, and whether it is fresh: a page always is, a document
+// (ttl > 0) until ttl after it was last checked. Anything but the whole record of that very slot reads as none: the
+// store answers instead.
+func (pl *pageLog) read(name, slot string, now, ttl int64) (c cached, found, fresh bool) {
+	if slot == "" {
+		pl.misses.Add(1)
+		return c, false, false
+	}
+	e, s := pl.lookup(name, slot)
+	if s == nil {
+		pl.misses.Add(1)
+		return c, false, false
+	}
+	if err := c.readRecord(s, e.pageEntry, name, slot); err != nil {
+		c.close()
+		pl.misses.Add(1)
+		pl.failed("read", err)
+		return cached{}, false, false
+	}
+	c.modified = e.checked
+	if ttl > 0 && now-c.modified >= ttl {
+		pl.misses.Add(1)
+		return c, true, false
+	}
+	return c, true, true
+}
+
+var errBadRecord = errors.New("not the record asked for")
+
+// readRecord reads e's record from s, which it keeps (and c.close releases) when the body is larger than a read
+// buffer, and releases otherwise.
+func (c *cached) readRecord(s *segment, e pageEntry, name, slot string) error {
+	c.seg = s
+	c.buf = readBuffers.Get().(*[]byte)
+	buf := (*c.buf)[:min(int(e.size), readBufferSize)]
+	if err := pread(s.fd, buf, e.off-s.base); err != nil {
+		return err
+	}
+	head, ok := parseHead(buf, name, slot, c)
+	if !ok {
+		return errBadRecord
+	}
+	if int(e.size) <= readBufferSize {
+		c.body = buf[head:]
+		c.seg = nil
+		s.release()
+		return nil
+	}
+	readBuffers.Put(c.buf)
+	c.buf = nil
+	c.off = e.off - s.base + int64(head)
+	c.size = int64(e.size) - int64(head)
+	return nil
+}
+
+// pread fills buf from fd at off.
+func pread(fd int, buf []byte, off int64) error {
+	for len(buf) > 0 {
+		n, err := unix.Pread(fd, buf, off)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0:
+			return errBadRecord // past the end: a record is never shorter than its entry says
+		}
+		buf, off = buf[n:], off+int64(n)
+	}
+	return nil
+}
+
+// parseHead reads a record's first line into c, if it is name's slot's, and returns its length with the newline.
+func parseHead(buf []byte, name, slot string, c *cached) (int, bool) {
+	end := bytes.IndexByte(buf, '\n')
+	if end < 0 {
+		return 0, false
+	}
+	line := buf[:end]
+	field := func() []byte {
+		i := bytes.IndexByte(line, ' ')
+		if i < 0 {
+			i = len(line)
+		}
+		f := line[:i]
+		line = line[min(i+1, len(line)):]
+		return f
+	}
+	if string(field()) != name || string(field()) != slot {
+		return 0, false
+	}
+	// One string for the rest: the header values are slices of it.
+	serial, etag, ok := strings.Cut(string(line), " ")
+	var err error
+	c.serial, err = strconv.ParseInt(serial, 10, 64)
+	c.headers = [2]string{etag, serial}
+	return end + 1, ok && err == nil && etag != "" && !strings.Contains(etag, " ")
+}
+
+// newCached is a page or document read from the store.
+func newCached(serial int64, etag string, body []byte) cached {
+	return cached{serial: serial, headers: [2]string{etag, strconv.FormatInt(serial, 10)}, body: body}
+}
+
+// etag returns c's ETag, quoted.
+func (c *cached) etag() string { return c.headers[0] }
+
+// setHeaders sets c's ETag and X-PyPI-Last-Serial in h.
+func (c *cached) setHeaders(h http.Header) {
+	values := c.headers // one allocation for both
+	h["Etag"] = values[0:1:1]
+	h["X-Pypi-Last-Serial"] = values[1:2:2]
+}
+
+// generation returns name's shard's count of drops, to be handed back to write.
+func (pl *pageLog) generation(name string) uint64 {
+	sh := pl.shard(nameHash(name))
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.gen
+}
+
+// write appends c (with a body in memory) as the record of name's slot, unless name's shard saw a drop since gen. A
+// failure keeps nothing: the next request reads the store again.
+func (pl *pageLog) write(name, slot string, c *cached, gen uint64) {
+	if pl.dir == "" || slot == "" {
+		return
+	}
+	record := make([]byte, 0, len(name)+len(slot)+64+len(c.body))
+	record = append(record, name...)
+	record = append(record, ' ')
+	record = append(record, slot...)
+	record = append(record, ' ')
+	record = strconv.AppendInt(record, c.serial, 10)
+	record = append(record, ' ')
+	record = append(record, c.etag()...)
+	record = append(record, '\n')
+	record = append(record, c.body...)
+	if int64(len(record)) > pl.segmentSize/2 {
+		return // a page as large as that is read from the store each time
+	}
+	s, off, err := pl.reserve(int64(len(record)))
+	if err != nil {
+		pl.failed("write", err)
+		return
+	}
+	defer s.release()
+	if err := pwrite(s.fd, record, off-s.base); err != nil {
+		pl.failed("write", err)
+		return
+	}
+	h := nameHash(name)
+	sh := pl.shard(h)
+	k := keyOf(h, slot)
+	e := pageEntry{off: off, size: int32(len(record))}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.gen != gen || s.retired.Load() {
+		return
+	}
+	if isDocSlot(slot) {
+		sh.docs[k] = docEntry{pageEntry: e, project: uint32(h), checked: c.modified}
+	} else {
+		sh.pages[k] = e
+	}
+}
+
+func pwrite(fd int, buf []byte, off int64) error {
+	for len(buf) > 0 {
+		n, err := unix.Pwrite(fd, buf, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		buf, off = buf[n:], off+int64(n)
+	}
+	return nil
+}
+
+// reserve returns where to write n bytes: their offset in the log, in a segment held for the caller to release.
+func (pl *pageLog) reserve(n int64) (*segment, int64, error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return nil, 0, errors.New("page log closed")
+	}
+	if pl.head == nil || pl.used+n > pl.segmentSize {
+		if err := pl.newSegment(); err != nil {
+			return nil, 0, err
+		}
+	}
+	off := pl.head.base + pl.used
+	pl.used += n
+	pl.head.acquire()
+	return pl.head, off, nil
+}
+
+// newSegment starts a segment and retires the oldest when the log is full. pl.mu is held.
+func (pl *pageLog) newSegment() error {
+	pl.head = nil
+	if !pl.mkdir {
+		if err := os.MkdirAll(pl.dir, 0o700); err != nil {
+			return err
+		}
+		pl.mkdir = true
+	}
+	// A file with no name: nothing is left behind, whatever ends the process. The kernel writes its pages out only
+	// when memory is short, like a named file's.
+	fd, err := unix.Open(pl.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		// Some file systems have no O_TMPFILE: make a file and remove its name.
+		path := pl.dir + "/segment-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if fd, err = unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, 0o600); err != nil {
+			return err
+		}
+		if err := unix.Unlink(path); err != nil {
+			unix.Close(fd)
+			return err
+		}
+	}
+	s := &segment{seq: pl.next, base: pl.next * pl.segmentSize, fd: fd}
+	s.refs.Store(1)
+	pl.ring[s.seq%int64(len(pl.ring))].Store(s)
+	pl.next++
+	pl.head, pl.used = s, 0
+	pl.live = append(pl.live, s)
+	if len(pl.live) > pl.maxSegments {
+		old := pl.live[0]
+		pl.live = pl.live[1:]
+		pl.retiring.Go(func() { pl.retire(old) })
+	}
+	return nil
+}
+
+// retire removes s's entries, then the log's reference to s: its descriptor closes when its last reader is done.
+func (pl *pageLog) retire(s *segment) {
+	s.retired.Store(true)
+	end := s.base + pl.segmentSize
+	for i := range pl.shards {
+		sh := &pl.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.pages {
+			if s.base <= e.off && e.off < end {
+				delete(sh.pages, k)
+			}
+		}
+		for k, e := range sh.docs {
+			if s.base <= e.off && e.off < end {
+				delete(sh.docs, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	s.release()
+}
+
+// close forgets every record and closes the segments once their readers are done. Later writes keep nothing.
+func (pl *pageLog) close() {
+	pl.mu.Lock()
+	pl.closed = true
+	live := pl.live
+	pl.live, pl.head = nil, nil
+	pl.mu.Unlock()
+	pl.retiring.Wait()
+	for _, s := range live {
+		s.retired.Store(true)
+	}
+	for i := range pl.shards {
+		sh := &pl.shards[i]
+		sh.mu.Lock()
+		sh.gen++
+		clear(sh.pages)
+		clear(sh.docs)
+		sh.mu.Unlock()
+	}
+	for _, s := range live {
+		s.release()
+	}
+}
+
+// touch marks the record of name's slot as found to be what the store holds at now, unless name's shard saw a drop
+// since gen.
+func (pl *pageLog) touch(name, slot string, gen uint64, now int64) {
+	h := nameHash(name)
+	sh := pl.shard(h)
+	k := keyOf(h, slot)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.docs[k]; ok && sh.gen == gen {
+		e.checked = now
+		sh.docs[k] = e
+	}
+}
+
+// drop forgets every record of name and keeps misses that began before it from entering theirs.
+func (pl *pageLog) drop(name string) {
+	h := nameHash(name)
+	sh := pl.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen++
+	for _, slot := range pageSlots {
+		delete(sh.pages, keyOf(h, slot))
+	}
+	// The documents of a shard's projects are a few hundred at PyPI's size, and a drop follows a write.
+	for k, e := range sh.docs {
+		if e.project == uint32(h) {
+			delete(sh.docs, k)
+		}
+	}
+}
+
+// failed counts a failure of the log and logs it, at most once a minute: a full disk must not flood the log.
+func (pl *pageLog) failed(op string, err error) {
+	pl.failures.Add(1)
+	now := time.Now().UnixNano()
+	last := pl.warned.Load()
+	if now-last >= int64(time.Minute) && pl.warned.CompareAndSwap(last, now) {
+		pl.warn("simple index: page log failed; serving from the database", "op", op, "dir", pl.dir, "err", err)
+	}
+}
+
+// send writes c's body (headers set but Content-Length, which it sets when it must) for a GET, nothing for a HEAD.
+// withLength sends the length even when net/http would (the JSON API always says it).
+func (c *cached) send(w http.ResponseWriter, r *http.Request, withLength bool) {
+	size := c.size
+	if c.seg == nil {
+		size = int64(len(c.body))
+	}
+	if withLength || size > autoLengthMax || r.Method == http.MethodHead {
+		w.Header()["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+	}
+	switch {
+	case r.Method == http.MethodHead:
+	case c.seg != nil:
+		buf := readBuffers.Get().(*[]byte)
+		defer readBuffers.Put(buf)
+		for off, end := c.off, c.off+c.size; off < end; {
+			chunk := (*buf)[:min(int64(len(*buf)), end-off)]
+			if pread(c.seg.fd, chunk, off) != nil {
+				return // the client gets fewer bytes than Content-Length said, and knows
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			off += int64(len(chunk))
+		}
+	default:
+		w.Write(c.body)
+	}
+}
+
+// FileStats counts what the page log did not answer, for benchmarks and metrics.
+type FileStats struct {
+	Misses   int64 // requests for a page or document that no record (or an expired one) answered
+	Failures int64 // records that could not be read or written (the store answered)
+}
+
+// FileStats reports the counts since the Index was made.
+func (ix *Index) FileStats() FileStats {
+	return FileStats{Misses: ix.served.misses.Load(), Failures: ix.served.failures.Load()}
+}
