@@ -87,7 +87,7 @@ PY
 }
 
 # WARM: mixes (of the simple API) whose every page each server is asked for once, in order, before anything is
-# measured: the state of servers that have run for a while (wharf writes a page's file when it first serves it).
+# measured: the state of servers that have run for a while (wharf appends a page to its log when it first serves it).
 [ -z "${WARM:-}" ] || go build -o "$RUN/walk" ./bench/walk
 for mix in ${WARM:-}; do
   for label in nginx before after; do

@@ -48,7 +48,6 @@ func run(ctx context.Context, args []string) error {
 	dsn := fs.String("database-url", os.Getenv("WHARF_DATABASE_URL"), "database to serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the index")
 	debug := fs.String("debug", "127.0.0.1:6060", "address of pprof and /debug/cache")
-	documentTTL := fs.Duration("document-ttl", 0, "how long a JSON API document is served from the page log before it is checked (0: the index's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	server.TuneGC()
-	index := simple.New(db, nil, nil, simple.Options{DocumentTTL: *documentTTL, Log: log})
+	index := simple.New(db, nil, nil, simple.Options{Log: log})
 	go index.Run(ctx)
 
 	dm := http.NewServeMux()

@@ -319,7 +319,7 @@ func anchors(t testing.TB, page string) []anchor {
 
 // keeps reports whether the Index keeps a record of name's page in form k.
 func (fx *fixture) keeps(name string, k pages.Kind) bool {
-	c, _, fresh := fx.ix.served.read(name, pageSlots[k], 0, 0)
+	c, _, fresh := fx.ix.served.read(name, pageSlots[k], 0)
 	c.close()
 	return fresh
 }

@@ -44,14 +44,16 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 	if oneRelease {
 		slot = releaseDocSlot(version)
 	}
-	now := ix.now().UnixNano()
-	c, found, fresh := ix.served.read(name, slot, now, ix.documentTTL.Nanoseconds())
+	// The epoch is read before the store is: a document read before a change the poll hears of later is checked
+	// again then.
+	epoch := ix.protection.Load()
+	c, found, fresh := ix.served.read(name, slot, epoch)
 	defer c.close()
 	if !fresh {
 		gen := ix.served.generation(name)
 		if found && ix.documentCurrent(r.Context(), name, version, oneRelease, c.etag()) {
-			// The file holds what the store does: it serves for another DocumentTTL.
-			ix.served.touch(name, slot, gen, now)
+			// The record holds what the store does: it serves until the epoch moves again.
+			ix.served.touch(name, slot, gen, epoch)
 		} else {
 			d, err := ix.loadDocument(r.Context(), name, version, oneRelease)
 			if err != nil {
@@ -60,7 +62,7 @@ func (ix *Index) serveAPI(w http.ResponseWriter, r *http.Request, oneRelease boo
 				}
 				return err
 			}
-			d.modified = now
+			d.epoch = epoch
 			ix.served.write(name, slot, &d, gen)
 			c.close()
 			c = d

@@ -32,10 +32,12 @@ import (
 // they are made: the log is a copy of what the database holds, lives as long as the process, and leaves nothing
 // behind when the process ends, however it ends.
 //
-// A page's record serves until the project changes; a JSON API document's for DocumentTTL from when it was last
-// found to be what the store holds (touch). A change to a project removes all its entries (drop). A miss that read
-// the store before the change must not put back what it read: a drop moves the generation of the project's shard,
-// and a miss enters its record only when the generation is still the one it saw before reading the store.
+// A page's record serves until the project changes. A JSON API document's serves until then too, or until the
+// store's protection epoch moves (a designation, a second factor, an organization's Owners, which change the
+// document without its serial): then it is checked against the store once and serves on if it is still what the
+// store holds (touch). A change to a project removes all its entries (drop). A miss that read the store before the
+// change must not put back what it read: a drop moves the generation of the project's shard, and a miss enters its
+// record only when the generation is still the one it saw before reading the store.
 type pageLog struct {
 	dir         string // "" keeps nothing
 	segmentSize int64
@@ -83,8 +85,8 @@ type pageEntry struct {
 type docEntry struct {
 	pageEntry
 	project uint32 // the low bits of the name's hash, for drop
-	// checked is when the document was last found to be what the store holds (Unix nanoseconds).
-	checked int64
+	// epoch is the protection epoch at which the document was last found to be what the store holds.
+	epoch int64
 }
 
 // segment is one file of the log.
@@ -158,8 +160,8 @@ func isDocSlot(slot string) bool { return slot == projectDocSlot || slot[0] == '
 // cached is a page or document, as read from the log or from the store.
 type cached struct {
 	serial int64
-	// modified is when a document was last found to be what the store holds (Unix nanoseconds).
-	modified int64
+	// epoch is the protection epoch at which a document was last found to be what the store holds.
+	epoch int64
 	// headers are the values of ETag (quoted) and X-PyPI-Last-Serial, as a response's header map takes them.
 	headers [2]string
 	body    []byte // the whole body, unless seg is set
@@ -243,9 +245,9 @@ func (pl *pageLog) lookup(name, slot string) (e docEntry, s *segment) {
 }
 
 // read returns the record of name's slot, if there is one, and whether it is fresh: a page always is, a document
-// (ttl > 0) until ttl after it was last checked. Anything but the whole record of that very slot reads as none: the
-// store answers instead.
-func (pl *pageLog) read(name, slot string, now, ttl int64) (c cached, found, fresh bool) {
+// while it was last checked at epoch, the protection epoch now. Anything but the whole record of that very slot
+// reads as none: the store answers instead.
+func (pl *pageLog) read(name, slot string, epoch int64) (c cached, found, fresh bool) {
 	if slot == "" {
 		pl.misses.Add(1)
 		return c, false, false
@@ -261,8 +263,8 @@ func (pl *pageLog) read(name, slot string, now, ttl int64) (c cached, found, fre
 		pl.failed("read", err)
 		return cached{}, false, false
 	}
-	c.modified = e.checked
-	if ttl > 0 && now-c.modified >= ttl {
+	c.epoch = e.epoch
+	if isDocSlot(slot) && c.epoch != epoch {
 		pl.misses.Add(1)
 		return c, true, false
 	}
@@ -403,7 +405,7 @@ func (pl *pageLog) write(name, slot string, c *cached, gen uint64) {
 		return
 	}
 	if isDocSlot(slot) {
-		sh.docs[k] = docEntry{pageEntry: e, project: uint32(h), checked: c.modified}
+		sh.docs[k] = docEntry{pageEntry: e, project: uint32(h), epoch: c.epoch}
 	} else {
 		sh.pages[k] = e
 	}
@@ -524,16 +526,16 @@ func (pl *pageLog) close() {
 	}
 }
 
-// touch marks the record of name's slot as found to be what the store holds at now, unless name's shard saw a drop
-// since gen.
-func (pl *pageLog) touch(name, slot string, gen uint64, now int64) {
+// touch marks the record of name's slot as found to be what the store holds at epoch, unless name's shard saw a
+// drop since gen.
+func (pl *pageLog) touch(name, slot string, gen uint64, epoch int64) {
 	h := nameHash(name)
 	sh := pl.shard(h)
 	k := keyOf(h, slot)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e, ok := sh.docs[k]; ok && sh.gen == gen {
-		e.checked = now
+		e.epoch = epoch
 		sh.docs[k] = e
 	}
 }
@@ -598,7 +600,7 @@ func (c *cached) send(w http.ResponseWriter, r *http.Request, withLength bool) {
 
 // FileStats counts what the page log did not answer, for benchmarks and metrics.
 type FileStats struct {
-	Misses   int64 // requests for a page or document that no record (or an expired one) answered
+	Misses   int64 // requests for a page or document that no record (or one to check again) answered
 	Failures int64 // records that could not be read or written (the store answered)
 }
 

@@ -27,36 +27,35 @@ func testPageLog(t *testing.T, maxBytes int64) *pageLog {
 }
 
 // TestPageLogRoundTrip: what is written is read back whole, in memory when small and a buffer at a time when larger
-// than a read buffer, with its serial, ETag and (for a document) when it was checked; a HEAD gets the length and no
-// body.
+// than a read buffer, with its serial, ETag and (for a document) the epoch it was checked at; a HEAD gets the length
+// and no body.
 func TestPageLogRoundTrip(t *testing.T) {
 	pl := testPageLog(t, 0)
 	small := []byte("<html>small page</html>\n")
 	large := bytes.Repeat([]byte("0123456789abcdef"), readBufferSize/16*3+5)
-	modified := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC).UnixNano()
+	const epoch = 7
 	for _, tc := range []struct {
 		name, slot string
 		body       []byte
-		ttl        int64
 	}{
-		{"small", pageSlots[pages.HTML], small, 0},
-		{"under-the-buffer", pageSlots[pages.JSON], large[:readBufferSize-len("under-the-buffer json 42 \"p1-42-h\"\n")], 0},
-		{"just-over", pageSlots[pages.JSON], large[:readBufferSize], 0},
-		{"large", pageSlots[pages.HTMLGzip], large, 0},
-		{"a-document", projectDocSlot, small, int64(time.Minute)},
-		{"a-release", releaseDocSlot("1.0.post1+local"), large, int64(time.Minute)},
+		{"small", pageSlots[pages.HTML], small},
+		{"under-the-buffer", pageSlots[pages.JSON], large[:readBufferSize-len("under-the-buffer json 42 \"p1-42-h\"\n")]},
+		{"just-over", pageSlots[pages.JSON], large[:readBufferSize]},
+		{"large", pageSlots[pages.HTMLGzip], large},
+		{"a-document", projectDocSlot, small},
+		{"a-release", releaseDocSlot("1.0.post1+local"), large},
 	} {
 		c := newCached(42, `"p1-42-h"`, tc.body)
-		if tc.ttl > 0 {
-			c.modified = modified
+		if isDocSlot(tc.slot) {
+			c.epoch = epoch
 		}
 		pl.write(tc.name, tc.slot, &c, pl.generation(tc.name))
-		got, found, fresh := pl.read(tc.name, tc.slot, modified, tc.ttl)
+		got, found, fresh := pl.read(tc.name, tc.slot, epoch)
 		if !found || !fresh {
 			t.Fatalf("%s: not read back (%v, %v)", tc.name, found, fresh)
 		}
-		if got.serial != 42 || got.modified != c.modified || got.etag() != `"p1-42-h"` || got.headers[1] != "42" {
-			t.Errorf("%s: read %d, %d, %v", tc.name, got.serial, got.modified, got.headers)
+		if got.serial != 42 || got.epoch != c.epoch || got.etag() != `"p1-42-h"` || got.headers[1] != "42" {
+			t.Errorf("%s: read %d, %d, %v", tc.name, got.serial, got.epoch, got.headers)
 		}
 		if inMemory := got.seg == nil; inMemory != (len(tc.body) < readBufferSize-30) {
 			t.Errorf("%s: in memory %v for a body of %d bytes", tc.name, inMemory, len(tc.body))
@@ -96,13 +95,12 @@ func TestPageLogDrop(t *testing.T) {
 	}
 	before := pl.generation("demo")
 	pl.drop("demo")
-	now := time.Now().UnixNano()
 	for _, slot := range slots {
-		if c, found, _ := pl.read("demo", slot, now, 0); found {
+		if c, found, _ := pl.read("demo", slot, 0); found {
 			c.close()
 			t.Errorf("demo %s still there after the drop", slot)
 		}
-		c, _, ok := pl.read("demo-two", slot, now, 0)
+		c, _, ok := pl.read("demo-two", slot, 0)
 		if !ok || string(c.body) != "demo-two"+slot {
 			t.Errorf("demo-two %s: %v %q after demo's drop", slot, ok, c.body)
 		}
@@ -111,55 +109,53 @@ func TestPageLogDrop(t *testing.T) {
 	// A miss that read the store before the drop.
 	c := newCached(6, `"old"`, []byte("old"))
 	pl.write("demo", pageSlots[0], &c, before)
-	if c, found, _ := pl.read("demo", pageSlots[0], now, 0); found {
+	if c, found, _ := pl.read("demo", pageSlots[0], 0); found {
 		c.close()
 		t.Error("a page read before the drop was kept after it")
 	}
 	c = newCached(8, `"new"`, []byte("new"))
 	pl.write("demo", pageSlots[0], &c, pl.generation("demo"))
-	if c, _, ok := pl.read("demo", pageSlots[0], now, 0); !ok || string(c.body) != "new" {
+	if c, _, ok := pl.read("demo", pageSlots[0], 0); !ok || string(c.body) != "new" {
 		t.Errorf("a page read after the drop: %v %q", ok, c.body)
 	} else {
 		c.close()
 	}
 }
 
-// TestPageLogExpiry: a document is fresh for its ttl from when it was checked, and a touch makes it fresh again
-// (unless the project was dropped since the document was read); a page is fresh until dropped.
-func TestPageLogExpiry(t *testing.T) {
+// TestPageLogEpoch: a document is fresh while the protection epoch is the one it was checked at, and a touch makes
+// it fresh at the new one (unless the project was dropped since the document was read); a page is fresh until
+// dropped, whatever the epoch.
+func TestPageLogEpoch(t *testing.T) {
 	pl := testPageLog(t, 0)
-	written := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	ttl := int64(10 * time.Second)
 	doc := newCached(1, `"j"`, []byte("{}"))
-	doc.modified = written.UnixNano()
+	doc.epoch = 3
 	pl.write("p", projectDocSlot, &doc, pl.generation("p"))
 	page := newCached(1, `"p"`, []byte("<html>"))
 	pl.write("p", pageSlots[0], &page, pl.generation("p"))
-	check := func(slot string, at time.Time, ttl int64, want bool) {
+	check := func(slot string, epoch int64, want bool) {
 		t.Helper()
-		c, found, fresh := pl.read("p", slot, at.UnixNano(), ttl)
+		c, found, fresh := pl.read("p", slot, epoch)
 		c.close()
 		if !found || fresh != want {
-			t.Errorf("%s at +%v: found %v, fresh %v, want %v", slot, at.Sub(written), found, fresh, want)
+			t.Errorf("%s at epoch %d: found %v, fresh %v, want %v", slot, epoch, found, fresh, want)
 		}
 	}
-	check(projectDocSlot, written.Add(9*time.Second), ttl, true)
-	check(projectDocSlot, written.Add(10*time.Second), ttl, false)
-	check(pageSlots[0], written.Add(100*365*24*time.Hour), 0, true)
+	check(projectDocSlot, 3, true)
+	check(projectDocSlot, 4, false)
+	check(pageSlots[0], 4, true)
 
-	gen := pl.generation("p")
-	pl.touch("p", projectDocSlot, gen, written.Add(15*time.Second).UnixNano())
-	check(projectDocSlot, written.Add(24*time.Second), ttl, true)
-	check(projectDocSlot, written.Add(25*time.Second), ttl, false)
+	pl.touch("p", projectDocSlot, pl.generation("p"), 4)
+	check(projectDocSlot, 4, true)
+	check(projectDocSlot, 3, false)
 
 	// A touch by a request that read the store before a drop does not make the record written since fresh.
-	gen = pl.generation("p")
+	gen := pl.generation("p")
 	pl.drop("p")
 	later := newCached(2, `"j2"`, []byte("{}"))
-	later.modified = written.Add(time.Hour - 20*time.Second).UnixNano()
+	later.epoch = 4
 	pl.write("p", projectDocSlot, &later, pl.generation("p"))
-	pl.touch("p", projectDocSlot, gen, written.Add(time.Hour).UnixNano())
-	check(projectDocSlot, written.Add(time.Hour), ttl, false)
+	pl.touch("p", projectDocSlot, gen, 5)
+	check(projectDocSlot, 5, false)
 }
 
 // TestPageLogWrongRecord: an entry that leads to anything but the whole record of its own slot (another slot's, as
@@ -187,13 +183,13 @@ func TestPageLogWrongRecord(t *testing.T) {
 		tc.corrupt(pl, &e)
 		h := nameHash("p")
 		pl.shard(h).pages[keyOf(h, pageSlots[0])] = e
-		if c, found, _ := pl.read("p", pageSlots[0], 0, 0); found {
+		if c, found, _ := pl.read("p", pageSlots[0], 0); found {
 			c.close()
 			t.Errorf("%s: read %q as the page", tc.name, c.body)
 		}
 		c := newCached(4, `"p"`, []byte("page"))
 		pl.write("p", pageSlots[0], &c, pl.generation("p"))
-		if c, _, ok := pl.read("p", pageSlots[0], 0, 0); !ok || string(c.body) != "page" {
+		if c, _, ok := pl.read("p", pageSlots[0], 0); !ok || string(c.body) != "page" {
 			t.Errorf("%s: the new record read %v %q", tc.name, ok, c.body)
 		} else {
 			c.close()
@@ -241,7 +237,7 @@ func TestPageLogBounded(t *testing.T) {
 	large := bytes.Repeat([]byte("large "), 40<<10/6) // more than a read buffer
 	c := newCached(1, `"l"`, large)
 	pl.write("large", pageSlots[0], &c, pl.generation("large"))
-	held, _, ok := pl.read("large", pageSlots[0], 0, 0)
+	held, _, ok := pl.read("large", pageSlots[0], 0)
 	if !ok {
 		t.Fatal("the large page was not kept")
 	}
@@ -272,7 +268,7 @@ func TestPageLogBounded(t *testing.T) {
 	}
 	kept := 0
 	for i := range pagesWritten {
-		c, found, _ := pl.read("p"+strconv.Itoa(i), pageSlots[0], 0, 0)
+		c, found, _ := pl.read("p"+strconv.Itoa(i), pageSlots[0], 0)
 		if found {
 			kept++
 			if !bytes.Equal(c.body, body(i)) {
@@ -286,7 +282,7 @@ func TestPageLogBounded(t *testing.T) {
 	if kept == 0 || kept == pagesWritten {
 		t.Errorf("%d of %d pages kept", kept, pagesWritten)
 	}
-	if c, found, _ := pl.read("large", pageSlots[0], 0, 0); found {
+	if c, found, _ := pl.read("large", pageSlots[0], 0); found {
 		c.close()
 		t.Error("the first page written is still kept")
 	}
@@ -323,7 +319,7 @@ func TestPageLogConcurrent(t *testing.T) {
 					c := newCached(int64(i), `"e"`, body(name, slot, int64(i)))
 					pl.write(name, slot, &c, pl.generation(name))
 				default:
-					c, found, _ := pl.read(name, slot, 0, 0)
+					c, found, _ := pl.read(name, slot, 0)
 					if found && !bytes.Equal(c.body, body(name, slot, c.serial)) {
 						t.Errorf("%s %s: read %.40q", name, slot, c.body)
 					}
@@ -434,10 +430,12 @@ func TestNeverStaleAfterCommit(t *testing.T) {
 	})
 }
 
-// TestDocumentTouched: a JSON API document found unchanged once its DocumentTTL has passed keeps its record, made
-// fresh for another DocumentTTL; one that changed gets a new record.
+// TestDocumentTouched: once the protection epoch moves, a JSON API document is checked against its stamp: found
+// unchanged, it keeps its record, fresh at the new epoch; changed (a designation, which does not move the serial),
+// it gets a new record. Until the poll sees the epoch move, the kept document is served.
 func TestDocumentTouched(t *testing.T) {
 	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
+	ctx := context.Background()
 	record := func() int64 {
 		t.Helper()
 		h := nameHash("demo-pkg")
@@ -447,27 +445,43 @@ func TestDocumentTouched(t *testing.T) {
 		}
 		return e.off
 	}
+	var p poller
+	poll := func() {
+		t.Helper()
+		if err := fx.ix.poll(ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	wantStatus(t, fx.get(t, "/pypi/demo-pkg/json"), http.StatusOK)
 	first := record()
 	misses := fx.ix.FileStats().Misses
-	fx.clock.advance(11 * time.Second)
+	poll() // the epoch moves from none to the store's
 	wantStatus(t, fx.get(t, "/pypi/demo-pkg/json"), http.StatusOK)
 	if got := fx.ix.FileStats().Misses - misses; got != 1 {
-		t.Errorf("%d misses past the TTL, want 1", got)
+		t.Errorf("%d misses after the epoch moved, want 1", got)
 	}
 	if record() != first {
 		t.Error("an unchanged document was written again")
 	}
-	fx.clock.advance(5 * time.Second)
+	poll()
 	wantStatus(t, fx.get(t, "/pypi/demo-pkg/json"), http.StatusOK)
 	if got := fx.ix.FileStats().Misses - misses; got != 1 {
-		t.Errorf("%d misses within the TTL after a touch, want 1", got)
+		t.Errorf("%d misses at an epoch that did not move, want 1", got)
 	}
-	// A document that changed (an upload this instance was not told of) gets a new record past the TTL.
-	fx.upload(t, demoFile{"Demo_Pkg", "9.0", "demo_pkg-9.0-py3-none-any.whl", "", "{}", true}, t0.Add(3*time.Hour))
-	fx.clock.advance(11 * time.Second)
-	if w := fx.get(t, "/pypi/demo-pkg/json"); !strings.Contains(w.Body.String(), "demo_pkg-9.0-py3-none-any.whl") {
-		t.Fatal("the changed document is not served past the TTL")
+
+	proj, err := fx.db.ProjectByName(ctx, "demo-pkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.db.MarkCritical(ctx, []int64{proj.ID}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if w := fx.get(t, "/pypi/demo-pkg/json"); strings.Contains(w.Body.String(), `"critical":true`) {
+		t.Error("the designation was served before the poll saw the epoch move")
+	}
+	poll()
+	if w := fx.get(t, "/pypi/demo-pkg/json"); !strings.Contains(w.Body.String(), `"critical":true`) {
+		t.Fatalf("the designation is not served after the poll: %.300s", w.Body.String())
 	}
 	if record() == first {
 		t.Error("a changed document kept its record")

@@ -25,7 +25,7 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	gz := acceptsGzip(r)
 	k := pages.KindOf(f == formatV1JSON, gz)
-	c, _, fresh := ix.served.read(name, pageSlots[k], 0, 0)
+	c, _, fresh := ix.served.read(name, pageSlots[k], 0)
 	defer c.close()
 	if !fresh {
 		gen := ix.served.generation(name)

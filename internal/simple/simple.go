@@ -34,6 +34,7 @@ type Store interface {
 	ProjectDocument(ctx context.Context, normalized string) (store.Document, error)
 	ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	ProjectDocumentStamp(ctx context.Context, normalized string) (store.Document, error)
+	ProtectionEpoch(ctx context.Context) (int64, error)
 	ReleaseDocumentStamp(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	EachProjectName(ctx context.Context, fn func(normalized string) error) error
 	LastSerial(ctx context.Context) (int64, error)
@@ -51,11 +52,6 @@ type Options struct {
 	// BaseURL is the public URL of the index, without a trailing slash; the JSON API's links are absolute under
 	// it. Empty makes them absolute paths.
 	BaseURL string
-	// DocumentTTL is how long a JSON API document is served from the page log before it is checked again (default
-	// 10 s).
-	// A change of the project drops it at once; its critical and fully_protected fields change without the
-	// project's serial (a designation, a maintainer's new factor) and may lag this long.
-	DocumentTTL time.Duration
 	// Dir holds the index root's files and the log of the pages served (default: a new folder in the system's
 	// temporary folder, removed when Run returns). It must be empty, or hold only what this Index wrote: what an
 	// earlier process left there may predate changes made since.
@@ -95,14 +91,16 @@ type Index struct {
 
 	pollInterval time.Duration
 	pollWindow   time.Duration
-	documentTTL  time.Duration
 	rootInterval time.Duration
 	rootLevel    int
 	dir          string
 	ownDir       bool // dir was made here, and goes when Run returns
 
 	served *pageLog
-	accept acceptMemo
+	// protection is the store's protection epoch as the poll last read it: the JSON API documents checked at
+	// another epoch are checked again before they are served.
+	protection atomic.Int64
+	accept     acceptMemo
 
 	root      atomic.Pointer[rootIndex]
 	rootMu    sync.Mutex  // one root build at a time
@@ -126,7 +124,6 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 		changed:      make(chan struct{}, 1),
 		rootWake:     make(chan struct{}, 1),
 		pollWindow:   opts.PollWindow,
-		documentTTL:  opts.DocumentTTL,
 		rootInterval: opts.RootInterval,
 		rootLevel:    opts.RootGzipLevel,
 	}
@@ -138,7 +135,6 @@ func New(db Store, blobs Blobs, downloads *critical.Counter, opts Options) *Inde
 	}
 	setDefault(&ix.pollInterval, time.Second)
 	setDefault(&ix.pollWindow, 10*time.Second)
-	setDefault(&ix.documentTTL, 10*time.Second)
 	setDefault(&ix.rootInterval, 5*time.Second)
 	if ix.rootLevel == 0 {
 		ix.rootLevel = 5
@@ -192,8 +188,8 @@ func (ix *Index) Changed() {
 	}
 }
 
-// pollLoop removes the files of projects that changed and wakes the root's loop, which is how a change written
-// through another instance reaches this one: when Changed says so, and at every turn in case a notification was
+// pollLoop forgets the pages of projects that changed, notes the protection epoch and wakes the root's loop, which
+// is how a change written through another instance reaches this one: when Changed says so, and at every turn in case a notification was
 // lost.
 func (ix *Index) pollLoop(ctx context.Context) {
 	t := time.NewTicker(ix.pollInterval)
@@ -229,6 +225,13 @@ type observation struct {
 }
 
 func (ix *Index) poll(ctx context.Context, p *poller) error {
+	// The epoch moves in the transaction of the change it counts, so the epoch read here is that of changes all
+	// committed: no window is needed, unlike for serials.
+	epoch, err := ix.db.ProtectionEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	ix.protection.Store(epoch)
 	serial, err := ix.db.LastSerial(ctx)
 	if err != nil {
 		return err

@@ -86,6 +86,17 @@ func (db *DB) UploaderCounts(ctx context.Context, projectID int64) (uploaders, w
 	return uploaders, withSecondFactor, nil
 }
 
+// ProtectionEpoch counts the changes to what the documents' protection fields are read from (designations, roles,
+// organizations' Owners, teams, second factors; migration 0026), each counted in its own transaction. A document's
+// protection read when the epoch was N is current while the epoch is still N, unless the project's serial moved.
+func (db *DB) ProtectionEpoch(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.sql.QueryRowContext(ctx, `SELECT n FROM protection_epoch`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("protection epoch: %w", err)
+	}
+	return n, nil
+}
+
 // The document queries, with the document (documentColumns) or without it (stampColumns), and where they read.
 const (
 	projectDocumentFrom = ` FROM projects p JOIN project_documents d ON d.project_id = p.id

@@ -20,8 +20,35 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
 	alice := MustUser(t, db, "alice")
+	// What each project's document says of its protection, and the epoch it was read at: a change to the one
+	// that does not move the project's serial must move the epoch, or instances would keep the old document.
+	type protectionSeen struct {
+		serial, epoch int64
+		protection    string
+	}
+	seen := map[string]protectionSeen{}
+	checkEpoch := func(step, name string) {
+		t.Helper()
+		epoch, err := db.ProtectionEpoch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamp, err := db.ProjectDocumentStamp(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := protectionSeen{stamp.Serial, epoch,
+			fmt.Sprint(stamp.Critical, stamp.Collaborators, stamp.TwoFactorCollaborators)}
+		if before, ok := seen[name]; ok && now.protection != before.protection && now.serial == before.serial &&
+			now.epoch == before.epoch {
+			t.Errorf("%s: the document's protection went from %s to %s and neither the serial nor the protection "+
+				"epoch (%d) moved", step, before.protection, now.protection, epoch)
+		}
+		seen[name] = now
+	}
 	check := func(step, name string) {
 		t.Helper()
+		defer checkEpoch(step, name)
 		pi, err := db.ProjectIndex(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
@@ -147,6 +174,22 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	addTOTP(t, db, carol.ID)
 	addTOTP(t, db, dave.ID)
 	uploaders("every one of them with a second factor", 4, 4)
+	if err := db.SetTeamMember(ctx, team.ID, dave.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	uploaders("a team member left", 3, 3)
+	factors, err := db.Factors(ctx, bob.ID)
+	if err != nil || len(factors) != 1 {
+		t.Fatalf("bob's factors: %v %v", factors, err)
+	}
+	if _, err := db.RemoveFactor(ctx, bob.ID, factors[0].Kind, factors[0].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	uploaders("a maintainer removed his security key", 3, 2)
+	if released, err := db.ReleaseCritical(ctx, p.ID); err != nil || !released {
+		t.Fatalf("release critical: %v %v", released, err)
+	}
+	check("no longer critical", "pkg")
 
 	if _, _, err := db.DeleteProject(ctx, p.ID, alice.ID, t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
