@@ -55,7 +55,6 @@ type pageLog struct {
 	next     int64      // sequence number of the next segment
 	live     []*segment // oldest first, head last
 	closed   bool
-	mkdir    bool // the folder exists
 	retiring sync.WaitGroup
 
 	misses   atomic.Int64
@@ -70,10 +69,10 @@ const logShards = 256
 type logShard struct {
 	mu  sync.RWMutex
 	gen uint64
-	// pages holds the entries of pages, by pageKey; docs those of JSON API documents, which a drop finds by project.
+	// pages holds the entries of pages, by keyOf; docs those of JSON API documents, which a drop finds by project.
 	pages map[uint64]pageEntry
 	docs  map[uint64]docEntry
-	_     [24]byte // keeps shards off each other's cache lines
+	_     [80]byte // 128 bytes a shard: no two shards share a cache line
 }
 
 // pageEntry is where a record lies: off counts from the start of the first segment ever made.
@@ -109,7 +108,7 @@ func (s *segment) release() {
 }
 
 // DefaultPageLogBytes is the disk the page log takes at most (Options.PageLogBytes): every page of PyPI's ~886,000
-// projects in one form is about 1.3 GB.
+// projects in one form is about 1.5 GB.
 const DefaultPageLogBytes = 4 << 30
 
 // newPageLog keeps records in dir ("" keeps none), up to maxBytes, and reports failures to warn.
@@ -154,7 +153,7 @@ func releaseDocSlot(version string) string {
 	return "v" + version
 }
 
-// isDocSlot tells a document's slot from a page's.
+// isDocSlot tells a document's slot from a page's: no page slot starts with "v".
 func isDocSlot(slot string) bool { return slot == projectDocSlot || slot[0] == 'v' }
 
 // cached is a page or document, as read from the log or from the store.
@@ -446,14 +445,11 @@ func (pl *pageLog) reserve(n int64) (*segment, int64, error) {
 // newSegment starts a segment and retires the oldest when the log is full. pl.mu is held.
 func (pl *pageLog) newSegment() error {
 	pl.head = nil
-	if !pl.mkdir {
-		if err := os.MkdirAll(pl.dir, 0o700); err != nil {
-			return err
-		}
-		pl.mkdir = true
+	// Made again if it went while the server ran: a segment is made once per segmentSize bytes written.
+	if err := os.MkdirAll(pl.dir, 0o700); err != nil {
+		return err
 	}
-	// A file with no name: nothing is left behind, whatever ends the process. The kernel writes its pages out only
-	// when memory is short, like a named file's.
+	// A file with no name: nothing is left behind, whatever ends the process.
 	fd, err := unix.Open(pl.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		// Some file systems have no O_TMPFILE: make a file and remove its name.

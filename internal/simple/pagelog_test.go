@@ -299,6 +299,33 @@ func TestPageLogBounded(t *testing.T) {
 	}
 }
 
+// TestPageLogFolderRemoved: a log whose folder is removed while it runs keeps serving what it holds (its segments
+// are open), and makes the folder again for its next segment.
+func TestPageLogFolderRemoved(t *testing.T) {
+	pl := testPageLog(t, 64<<10) // segments of 16 KiB
+	first := newCached(1, `"e"`, []byte("first"))
+	pl.write("first", pageSlots[0], &first, pl.generation("first"))
+	if err := os.RemoveAll(pl.dir); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 4<<10)
+	for i := range 8 { // two segments' worth
+		name := "p" + strconv.Itoa(i)
+		c := newCached(1, `"e"`, body)
+		pl.write(name, pageSlots[0], &c, pl.generation(name))
+	}
+	for _, name := range []string{"first", "p7"} {
+		c, found, _ := pl.read(name, pageSlots[0], 0)
+		if !found {
+			t.Errorf("%s is not kept after the folder was removed", name)
+		}
+		c.close()
+	}
+	if n := pl.failures.Load(); n != 0 {
+		t.Errorf("%d failures", n)
+	}
+}
+
 // TestPageLogConcurrent: readers, writers and drops at once over a log small enough to retire segments all along
 // (run with -race); every page read is the one written for its name and slot.
 func TestPageLogConcurrent(t *testing.T) {
