@@ -54,6 +54,13 @@ URL[nginx]=$(sed -n 's/^URL=//p' <<<"$out"); PID[nginx]=$(sed -n 's/^PID=//p' <<
 start_wharf before
 start_wharf after
 sleep 3 # the roots are built in the background at start
+# A build that fills its page log at start is measured after the fill, and after its writes reached the disk: the
+# state of a server that has run for a while, as nginx's files are.
+for label in before after; do
+  grep -q "page log filled" "$RUN/wharf-$label" || continue
+  for _ in $(seq 600); do grep -q '"msg":"simple index: page log filled"' "$RUN/$label.log" && break; sleep 1; done
+done
+sync
 
 if [[ " $SCENARIOS " == *" api"* ]] && [ ! -s "$BENCH_DATA/static/paths-api/zipf.txt" ]; then
   go run ./bench/apidocs -database-url "$DATABASE_URL" -static "$BENCH_DATA/static"

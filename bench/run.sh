@@ -34,6 +34,10 @@ start_wharf() { # data-dir -> sets WHARF_URL and WHARF_PID
   for _ in $(seq 100); do grep -q '"msg":"listening"' "$log" && break; sleep 0.2; done
   WHARF_URL=http://$(grep -o '"addr":"[0-9.:]*"' "$log" | head -1 | cut -d'"' -f4)/simple/
   sleep 3 # the root is built in the background at start
+  # The page log is filled at start; measured after the fill, and after its writes reached the disk, the server is
+  # in the state of one that has run for a while, as nginx's files are.
+  for _ in $(seq 600); do grep -q '"msg":"simple index: page log filled"' "$log" && break; sleep 1; done
+  sync
 }
 
 start_nginx() { # docroot -> sets NGINX_URL and NGINX_PID

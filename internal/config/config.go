@@ -271,8 +271,9 @@ func (c *Config) resolve() error {
 	if c.MaxUnpackedSize <= 0 {
 		return errors.New("WHARF_MAX_UNPACKED_SIZE: must be positive")
 	}
-	if c.PageLogSize < 1<<20 {
-		return errors.New("WHARF_PAGE_LOG_SIZE: must be at least 1MiB")
+	// The most is simple.MaxPageLogBytes: the ring of the log's segments is numbered in 12 bits.
+	if c.PageLogSize < 1<<20 || c.PageLogSize > 128<<30 {
+		return errors.New("WHARF_PAGE_LOG_SIZE: must be at least 1MiB and at most 128GiB")
 	}
 	if !(c.CriticalPercent > 0 && c.CriticalPercent <= 100) {
 		return fmt.Errorf("WHARF_CRITICAL_PERCENT: %v must be above 0 and at most 100", c.CriticalPercent)

@@ -105,6 +105,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"WHARF_RATE_LIMITS": "project-create=5/1h"}, nil, "WHARF_RATE_LIMITS"},
 		{map[string]string{"WHARF_MAX_UNPACKED_SIZE": "0"}, nil, "WHARF_MAX_UNPACKED_SIZE"},
 		{map[string]string{"WHARF_PAGE_LOG_SIZE": "64KiB"}, nil, "WHARF_PAGE_LOG_SIZE"},
+		{map[string]string{"WHARF_PAGE_LOG_SIZE": "129GiB"}, nil, "WHARF_PAGE_LOG_SIZE"},
 		{nil, []string{"--rate-limits", "login-ip=many/5m"}, "rate-limits"},
 		{map[string]string{"WHARF_CRITICAL_PERCENT": "0"}, nil, "WHARF_CRITICAL_PERCENT"},
 		{map[string]string{"WHARF_CRITICAL_PERCENT": "lots"}, nil, "WHARF_CRITICAL_PERCENT"},

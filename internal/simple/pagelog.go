@@ -21,9 +21,10 @@ import (
 //
 // The log is a run of segment files in a folder, each segmentSize bytes at most. A record is a line of text,
 // "NAME SLOT SERIAL ETAG", and the body exactly as sent. An index in memory finds a page's record: per shard of
-// projects, a map from a 64-bit hash of (name, slot) to the record's place, with no pointer for the collector to
-// scan. Serving a kept page is one pread from a descriptor held open: no path to walk and no file to open or create,
-// which is what a file per page cost, and a miss appends where a file per page made an inode.
+// projects, a hash table from a 64-bit hash of (name, slot) to the record's place, out of the Go heap (entryTable;
+// the few JSON API documents' entries are a map). Serving a kept page is one pread from a descriptor held open: no
+// path to walk and no file to open or create, which is what a file per page cost, and a miss appends where a file
+// per page made an inode.
 //
 // When the log reaches its size, the oldest segment goes, with the index's entries for it: the disk holds at most
 // maxBytes, the index at most an entry per record in it, and a page still asked for after that is read from the
@@ -45,8 +46,8 @@ type pageLog struct {
 
 	shards [logShards]logShard
 
-	// ring finds a segment by its sequence number: segment n is ring[n%len(ring)] while it lives. It is twice as
-	// long as the log, so a slot is reused long after its segment went.
+	// ring finds an entry's segment: segment n is ring[n%len(ring)] while it lives. It is twice as long as the log,
+	// so a place is reused long after its segment went.
 	ring []atomic.Pointer[segment]
 
 	mu       sync.Mutex // guards what follows
@@ -69,17 +70,36 @@ const logShards = 256
 type logShard struct {
 	mu  sync.RWMutex
 	gen uint64
-	// pages holds the entries of pages, by keyOf; docs those of JSON API documents, which a drop finds by project.
-	pages map[uint64]pageEntry
+	// pages holds the entries of pages, by keyOf; docs those of JSON API documents, which a drop finds by project
+	// (a few hundred a shard at PyPI's size, where pages are millions).
+	pages entryTable
 	docs  map[uint64]docEntry
-	_     [80]byte // 128 bytes a shard: no two shards share a cache line
+	_     [24]byte // 128 bytes a shard: no two shards share a cache line
 }
 
-// pageEntry is where a record lies: off counts from the start of the first segment ever made.
-type pageEntry struct {
-	off  int64
-	size int32
+// pageEntry is where a record lies: its segment's place in the ring, its offset in the segment and its length, in
+// 64 bits, which make a slot of 16 bytes with its key (entryTable). An index of every form of PyPI's 886,000
+// projects has millions of entries.
+type pageEntry uint64
+
+const (
+	entryOffsetBits = 26 // segments are at most 64 MiB
+	entrySizeBits   = 26 // and records at most half of one
+	entryRingBits   = 64 - entryOffsetBits - entrySizeBits
+
+	// MaxPageLogBytes is the most disk the page log can be given: the ring of its segments must be numbered in
+	// entryRingBits, and 128 GiB is eighty times every page of PyPI's projects in one form.
+	MaxPageLogBytes = 1 << (entryRingBits - 1 + entryOffsetBits)
+)
+
+func makeEntry(ring int, off, size int64) pageEntry {
+	return pageEntry(uint64(ring)<<(entryOffsetBits+entrySizeBits) | uint64(off)<<entrySizeBits | uint64(size))
 }
+
+// ring is the index in pageLog.ring of the entry's segment.
+func (e pageEntry) ring() int   { return int(e >> (entryOffsetBits + entrySizeBits)) }
+func (e pageEntry) off() int64  { return int64(e>>entrySizeBits) & (1<<entryOffsetBits - 1) }
+func (e pageEntry) size() int64 { return int64(e) & (1<<entrySizeBits - 1) }
 
 type docEntry struct {
 	pageEntry
@@ -90,13 +110,13 @@ type docEntry struct {
 
 // segment is one file of the log.
 type segment struct {
-	seq  int64
-	base int64 // offset of the segment's first byte in the log
+	ring int // its index in pageLog.ring
 	fd   int
 	// refs counts the log's own reference, until the segment retires, and each reader and writer using fd.
 	refs atomic.Int64
-	// retired is set before the segment's entries are removed: no entry is made for it after that.
-	retired atomic.Bool
+	// retired is set before the segment's entries are removed: no entry is made for it after that. cleared is set
+	// once they are: its place in the ring can be given to another segment.
+	retired, cleared atomic.Bool
 }
 
 func (s *segment) acquire() { s.refs.Add(1) }
@@ -116,13 +136,13 @@ func newPageLog(dir string, maxBytes int64, warn func(msg string, args ...any)) 
 	if maxBytes <= 0 {
 		maxBytes = DefaultPageLogBytes
 	}
+	maxBytes = min(maxBytes, MaxPageLogBytes)
 	// 64 MiB segments, and at least four of them, so that a retiring segment is a small share of the log.
 	segmentSize := min(int64(64<<20), maxBytes/4)
 	n := int(max(maxBytes/segmentSize, 1))
 	pl := &pageLog{dir: dir, segmentSize: segmentSize, maxSegments: n, warn: warn,
 		ring: make([]atomic.Pointer[segment], 2*n)}
 	for i := range pl.shards {
-		pl.shards[i].pages = map[uint64]pageEntry{}
 		pl.shards[i].docs = map[uint64]docEntry{}
 	}
 	return pl
@@ -208,16 +228,9 @@ func nameHash(name string) uint64 { return fnv(fnvOffset, name) }
 
 func keyOf(h uint64, slot string) uint64 { return fnv((h^' ')*fnvPrime, slot) }
 
-func (pl *pageLog) shard(h uint64) *logShard { return &pl.shards[h>>56%logShards] }
+func (pl *pageLog) shard(h uint64) *logShard { return &pl.shards[shardIndex(h)] }
 
-// segmentAt returns the live segment holding offset off, or nil.
-func (pl *pageLog) segmentAt(off int64) *segment {
-	seq := off / pl.segmentSize
-	if s := pl.ring[seq%int64(len(pl.ring))].Load(); s != nil && s.seq == seq {
-		return s
-	}
-	return nil
-}
+func shardIndex(h uint64) int { return int(h >> 56 % logShards) }
 
 // lookup finds the record of name's slot and holds its segment for the caller to read.
 func (pl *pageLog) lookup(name, slot string) (e docEntry, s *segment) {
@@ -230,14 +243,14 @@ func (pl *pageLog) lookup(name, slot string) (e docEntry, s *segment) {
 	if isDocSlot(slot) {
 		e, ok = sh.docs[k]
 	} else {
-		e.pageEntry, ok = sh.pages[k]
+		e.pageEntry, ok = sh.pages.get(k)
 	}
 	if !ok {
 		return e, nil
 	}
-	// An entry outlives neither its segment nor the log's reference to it (retire removes entries first), so the
-	// reference this adds is never the first.
-	if s = pl.segmentAt(e.off); s != nil {
+	// An entry outlives neither its segment nor the log's reference to it (retire removes entries first, and the
+	// segment's place in the ring is not given to another before), so the reference this adds is never the first.
+	if s = pl.ring[e.ring()].Load(); s != nil {
 		s.acquire()
 	}
 	return e, s
@@ -247,45 +260,50 @@ func (pl *pageLog) lookup(name, slot string) (e docEntry, s *segment) {
 // while it was last checked at epoch, the protection epoch now. Anything but the whole record of that very slot
 // reads as none: the store answers instead.
 func (pl *pageLog) read(name, slot string, epoch int64) (c cached, found, fresh bool) {
-	if slot == "" {
+	c, found, fresh = pl.find(name, slot, epoch)
+	if !fresh {
 		pl.misses.Add(1)
+	}
+	return c, found, fresh
+}
+
+// find is read, without counting a miss: for a form made from another.
+func (pl *pageLog) find(name, slot string, epoch int64) (c cached, found, fresh bool) {
+	if slot == "" {
 		return c, false, false
 	}
 	e, s := pl.lookup(name, slot)
 	if s == nil {
-		pl.misses.Add(1)
 		return c, false, false
 	}
 	if err := c.readRecord(s, e.pageEntry, name, slot); err != nil {
 		c.close()
-		pl.misses.Add(1)
 		pl.failed("read", err)
 		return cached{}, false, false
 	}
 	c.epoch = e.epoch
-	if isDocSlot(slot) && c.epoch != epoch {
-		pl.misses.Add(1)
-		return c, true, false
-	}
-	return c, true, true
+	return c, true, !isDocSlot(slot) || c.epoch == epoch
 }
 
-var errBadRecord = errors.New("not the record asked for")
+var (
+	errBadRecord = errors.New("not the record asked for")
+	errIndexFull = errors.New("no memory for the index's entry")
+)
 
 // readRecord reads e's record from s, which it keeps (and c.close releases) when the body is larger than a read
 // buffer, and releases otherwise.
 func (c *cached) readRecord(s *segment, e pageEntry, name, slot string) error {
 	c.seg = s
 	c.buf = readBuffers.Get().(*[]byte)
-	buf := (*c.buf)[:min(int(e.size), readBufferSize)]
-	if err := pread(s.fd, buf, e.off-s.base); err != nil {
+	buf := (*c.buf)[:min(int(e.size()), readBufferSize)]
+	if err := pread(s.fd, buf, e.off()); err != nil {
 		return err
 	}
 	head, ok := parseHead(buf, name, slot, c)
 	if !ok {
 		return errBadRecord
 	}
-	if int(e.size) <= readBufferSize {
+	if int(e.size()) <= readBufferSize {
 		c.body = buf[head:]
 		c.seg = nil
 		s.release()
@@ -293,8 +311,8 @@ func (c *cached) readRecord(s *segment, e pageEntry, name, slot string) error {
 	}
 	readBuffers.Put(c.buf)
 	c.buf = nil
-	c.off = e.off - s.base + int64(head)
-	c.size = int64(e.size) - int64(head)
+	c.off = e.off() + int64(head)
+	c.size = e.size() - int64(head)
 	return nil
 }
 
@@ -347,6 +365,15 @@ func newCached(serial int64, etag string, body []byte) cached {
 	return cached{serial: serial, headers: [2]string{etag, strconv.FormatInt(serial, 10)}, body: body}
 }
 
+// bytes returns c's whole body, read from its segment when it is not in memory.
+func (c *cached) bytes() ([]byte, error) {
+	if c.seg == nil {
+		return c.body, nil
+	}
+	body := make([]byte, c.size)
+	return body, pread(c.seg.fd, body, c.off)
+}
+
 // etag returns c's ETag, quoted.
 func (c *cached) etag() string { return c.headers[0] }
 
@@ -365,11 +392,24 @@ func (pl *pageLog) generation(name string) uint64 {
 	return sh.gen
 }
 
-// write appends c (with a body in memory) as the record of name's slot, unless name's shard saw a drop since gen. A
-// failure keeps nothing: the next request reads the store again.
-func (pl *pageLog) write(name, slot string, c *cached, gen uint64) {
+// generations is generation for every project at once: gens[shardIndex(nameHash(name))] is name's.
+func (pl *pageLog) generations(gens *[logShards]uint64) {
+	for i := range pl.shards {
+		sh := &pl.shards[i]
+		sh.mu.RLock()
+		gens[i] = sh.gen
+		sh.mu.RUnlock()
+	}
+}
+
+// capacity is the most the log's records take.
+func (pl *pageLog) capacity() int64 { return int64(pl.maxSegments) * pl.segmentSize }
+
+// write appends c (with a body in memory) as the record of name's slot, unless name's shard saw a drop since gen, and
+// returns the bytes it kept. A failure keeps nothing: the next request reads the store again.
+func (pl *pageLog) write(name, slot string, c *cached, gen uint64) int64 {
 	if pl.dir == "" || slot == "" {
-		return
+		return 0
 	}
 	record := make([]byte, 0, len(name)+len(slot)+64+len(c.body))
 	record = append(record, name...)
@@ -382,32 +422,34 @@ func (pl *pageLog) write(name, slot string, c *cached, gen uint64) {
 	record = append(record, '\n')
 	record = append(record, c.body...)
 	if int64(len(record)) > pl.segmentSize/2 {
-		return // a page as large as that is read from the store each time
+		return 0 // a page as large as that is read from the store each time
 	}
 	s, off, err := pl.reserve(int64(len(record)))
 	if err != nil {
 		pl.failed("write", err)
-		return
+		return 0
 	}
 	defer s.release()
-	if err := pwrite(s.fd, record, off-s.base); err != nil {
+	if err := pwrite(s.fd, record, off); err != nil {
 		pl.failed("write", err)
-		return
+		return 0
 	}
 	h := nameHash(name)
 	sh := pl.shard(h)
 	k := keyOf(h, slot)
-	e := pageEntry{off: off, size: int32(len(record))}
+	e := makeEntry(s.ring, off, int64(len(record)))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen || s.retired.Load() {
-		return
+		return 0
 	}
 	if isDocSlot(slot) {
 		sh.docs[k] = docEntry{pageEntry: e, project: uint32(h), epoch: c.epoch}
-	} else {
-		sh.pages[k] = e
+	} else if !sh.pages.put(k, e) {
+		pl.failed("write", errIndexFull)
+		return 0
 	}
+	return int64(len(record))
 }
 
 func pwrite(fd int, buf []byte, off int64) error {
@@ -424,7 +466,7 @@ func pwrite(fd int, buf []byte, off int64) error {
 	return nil
 }
 
-// reserve returns where to write n bytes: their offset in the log, in a segment held for the caller to release.
+// reserve returns where to write n bytes: a segment held for the caller to release, and their offset in it.
 func (pl *pageLog) reserve(n int64) (*segment, int64, error) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
@@ -436,7 +478,7 @@ func (pl *pageLog) reserve(n int64) (*segment, int64, error) {
 			return nil, 0, err
 		}
 	}
-	off := pl.head.base + pl.used
+	off := pl.used
 	pl.used += n
 	pl.head.acquire()
 	return pl.head, off, nil
@@ -462,9 +504,14 @@ func (pl *pageLog) newSegment() error {
 			return err
 		}
 	}
-	s := &segment{seq: pl.next, base: pl.next * pl.segmentSize, fd: fd}
+	s := &segment{ring: int(pl.next % int64(len(pl.ring))), fd: fd}
 	s.refs.Store(1)
-	pl.ring[s.seq%int64(len(pl.ring))].Store(s)
+	if old := pl.ring[s.ring].Load(); old != nil && !old.cleared.Load() {
+		// Entries name a segment by its place: the one that had it must have none left. It retired a log's length
+		// of segments ago, so this waits only for a retire that stalled that long.
+		pl.retiring.Wait()
+	}
+	pl.ring[s.ring].Store(s)
 	pl.next++
 	pl.head, pl.used = s, 0
 	pl.live = append(pl.live, s)
@@ -479,22 +526,18 @@ func (pl *pageLog) newSegment() error {
 // retire removes s's entries, then the log's reference to s: its descriptor closes when its last reader is done.
 func (pl *pageLog) retire(s *segment) {
 	s.retired.Store(true)
-	end := s.base + pl.segmentSize
 	for i := range pl.shards {
 		sh := &pl.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.pages {
-			if s.base <= e.off && e.off < end {
-				delete(sh.pages, k)
-			}
-		}
+		sh.pages.deleteIf(func(e pageEntry) bool { return e.ring() == s.ring })
 		for k, e := range sh.docs {
-			if s.base <= e.off && e.off < end {
+			if e.ring() == s.ring {
 				delete(sh.docs, k)
 			}
 		}
 		sh.mu.Unlock()
 	}
+	s.cleared.Store(true)
 	s.release()
 }
 
@@ -513,7 +556,7 @@ func (pl *pageLog) close() {
 		sh := &pl.shards[i]
 		sh.mu.Lock()
 		sh.gen++
-		clear(sh.pages)
+		sh.pages.clear()
 		clear(sh.docs)
 		sh.mu.Unlock()
 	}
@@ -544,7 +587,7 @@ func (pl *pageLog) drop(name string) {
 	defer sh.mu.Unlock()
 	sh.gen++
 	for _, slot := range pageSlots {
-		delete(sh.pages, keyOf(h, slot))
+		sh.pages.delete(keyOf(h, slot))
 	}
 	// The documents of a shard's projects are a few hundred at PyPI's size, and a drop follows a write.
 	for k, e := range sh.docs {

@@ -3,6 +3,7 @@ package simple
 import (
 	"bytes"
 	"context"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"wharf/internal/config"
 	"wharf/internal/pages"
 	"wharf/internal/store"
 	"wharf/internal/store/storetest"
@@ -168,9 +170,10 @@ func TestPageLogWrongRecord(t *testing.T) {
 	}{
 		{"another project's", func(pl *pageLog, e *pageEntry) { *e = pl.entry(t, "q", pageSlots[0]) }},
 		{"another slot's", func(pl *pageLog, e *pageEntry) { *e = pl.entry(t, "p", pageSlots[1]) }},
-		{"cut short", func(pl *pageLog, e *pageEntry) { e.size = 3 }},
-		{"past the end", func(pl *pageLog, e *pageEntry) { e.size += 100 }},
-		{"off by one", func(pl *pageLog, e *pageEntry) { e.off++ }},
+		{"cut short", func(pl *pageLog, e *pageEntry) { *e = makeEntry(e.ring(), e.off(), 3) }},
+		{"past the end", func(pl *pageLog, e *pageEntry) { *e = makeEntry(e.ring(), e.off(), e.size()+100) }},
+		{"off by one", func(pl *pageLog, e *pageEntry) { *e = makeEntry(e.ring(), e.off()+1, e.size()) }},
+		{"another segment", func(pl *pageLog, e *pageEntry) { *e = makeEntry(e.ring()+1, e.off(), e.size()) }},
 	} {
 		pl := testPageLog(t, 0)
 		for _, name := range []string{"q", "p"} {
@@ -182,7 +185,7 @@ func TestPageLogWrongRecord(t *testing.T) {
 		e := pl.entry(t, "p", pageSlots[0])
 		tc.corrupt(pl, &e)
 		h := nameHash("p")
-		pl.shard(h).pages[keyOf(h, pageSlots[0])] = e
+		pl.shard(h).pages.put(keyOf(h, pageSlots[0]), e)
 		if c, found, _ := pl.read("p", pageSlots[0], 0); found {
 			c.close()
 			t.Errorf("%s: read %q as the page", tc.name, c.body)
@@ -197,10 +200,34 @@ func TestPageLogWrongRecord(t *testing.T) {
 	}
 }
 
+// TestPageEntryBounds: the largest log numbers its ring, and every offset and length a segment can hold, in an
+// entry's bits, and config refuses a larger log.
+func TestPageEntryBounds(t *testing.T) {
+	for _, maxBytes := range []int64{1 << 20, DefaultPageLogBytes, MaxPageLogBytes, 2 * MaxPageLogBytes} {
+		pl := newPageLog("", maxBytes, t.Logf)
+		if len(pl.ring) > 1<<entryRingBits || pl.segmentSize > 1<<entryOffsetBits ||
+			pl.segmentSize/2 >= 1<<entrySizeBits {
+			t.Errorf("%d bytes: %d segments of %d bytes do not fit an entry", maxBytes, len(pl.ring), pl.segmentSize)
+		}
+		ring, off, size := len(pl.ring)-1, pl.segmentSize-1, pl.segmentSize/2
+		if e := makeEntry(ring, off, size); e.ring() != ring || e.off() != off || e.size() != size {
+			t.Errorf("%d bytes: entry (%d, %d, %d) reads back (%d, %d, %d)", maxBytes, ring, off, size, e.ring(),
+				e.off(), e.size())
+		}
+	}
+	for size, ok := range map[string]bool{"128GiB": true, "129GiB": false} {
+		env := map[string]string{"WHARF_PAGE_LOG_SIZE": size}
+		_, _, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), nil, func(k string) string { return env[k] })
+		if (err == nil) != ok {
+			t.Errorf("WHARF_PAGE_LOG_SIZE=%s: %v", size, err)
+		}
+	}
+}
+
 // entry returns the entry of name's page slot.
 func (pl *pageLog) entry(t *testing.T, name, slot string) pageEntry {
 	h := nameHash(name)
-	e, ok := pl.shard(h).pages[keyOf(h, slot)]
+	e, ok := pl.shard(h).pages.get(keyOf(h, slot))
 	if !ok {
 		t.Fatalf("no entry for %s %s", name, slot)
 	}
@@ -463,14 +490,14 @@ func TestNeverStaleAfterCommit(t *testing.T) {
 func TestDocumentTouched(t *testing.T) {
 	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
 	ctx := context.Background()
-	record := func() int64 {
+	record := func() pageEntry {
 		t.Helper()
 		h := nameHash("demo-pkg")
 		e, ok := fx.ix.served.shard(h).docs[keyOf(h, projectDocSlot)]
 		if !ok {
 			t.Fatal("no record of the document")
 		}
-		return e.off
+		return e.pageEntry
 	}
 	var p poller
 	poll := func() {

@@ -31,6 +31,7 @@ import (
 // Store is what the index reads; *store.DB satisfies it.
 type Store interface {
 	SimplePage(ctx context.Context, normalized string, json bool) (serial int64, gz []byte, err error)
+	SimplePages(ctx context.Context, after string, limit int, fn func(normalized string, serial int64, htmlGz, jsonGz []byte) error) error
 	ProjectDocument(ctx context.Context, normalized string) (store.Document, error)
 	ReleaseDocument(ctx context.Context, normalized, version, releaseKey string) (store.Document, error)
 	ProjectDocumentStamp(ctx context.Context, normalized string) (store.Document, error)
@@ -161,12 +162,12 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// Run builds the index root, then keeps the root and the pages' files in step with the database until ctx ends.
+// Run builds the index root and fills the page log, then keeps both in step with the database until ctx ends.
 func (ix *Index) Run(ctx context.Context) {
 	defer ix.served.close()
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.rootLoop(ctx) })
-	wg.Go(func() { ix.pollLoop(ctx) })
+	wg.Go(func() { ix.pollLoop(ctx, func() { wg.Go(func() { ix.fill(ctx) }) }) })
 	wg.Wait()
 }
 
@@ -191,14 +192,19 @@ func (ix *Index) Changed() {
 // pollLoop forgets the pages of projects that changed, notes the protection epoch and wakes the root's loop, which
 // is how a change written through another instance reaches this one: when Changed says so, and at every turn in case a notification was
 // lost.
-func (ix *Index) pollLoop(ctx context.Context) {
+func (ix *Index) pollLoop(ctx context.Context, polled func()) {
 	t := time.NewTicker(ix.pollInterval)
 	defer t.Stop()
 	var p poller
 	// The first poll only notes the serial that later ones start from: at once, so that no page is cached from
-	// before it (a change committed between such a read and a later first poll would never be dropped).
-	if err := ix.poll(ctx, &p); err != nil && ctx.Err() == nil {
-		ix.log.Warn("simple index: serial poll failed", "err", err)
+	// before it (a change committed between such a read and a later first poll would never be dropped). The log is
+	// filled after it, not when it failed.
+	if err := ix.poll(ctx, &p); err != nil {
+		if ctx.Err() == nil {
+			ix.log.Warn("simple index: serial poll failed; the page log is not filled", "err", err)
+		}
+	} else {
+		polled()
 	}
 	for {
 		select {

@@ -36,6 +36,37 @@ func (db *DB) SimplePage(ctx context.Context, normalized string, json bool) (ser
 	return serial, gz, nil
 }
 
+// SimplePages calls fn with the stored pages (the gzip forms, HTML and PEP 691 JSON) of at most limit projects
+// whose names sort after after, in the order of their names, and the serial they were rendered at: a scan of every
+// page a chunk at a time, each chunk one short read. The bodies are fn's until it returns.
+func (db *DB) SimplePages(ctx context.Context, after string, limit int,
+	fn func(normalized string, serial int64, htmlGz, jsonGz []byte) error) error {
+	rows, err := db.prepared(ctx, `SELECT p.normalized_name, s.serial, s.html_gz, s.json_gz
+		FROM projects p JOIN simple_pages s ON s.project_id = p.id
+		WHERE p.normalized_name > $1 ORDER BY p.normalized_name LIMIT $2`).QueryContext(ctx, after, limit)
+	if err != nil {
+		return fmt.Errorf("simple pages after %q: %w", after, err)
+	}
+	defer rows.Close()
+	var (
+		name         string
+		serial       int64
+		htmlGz, json sql.RawBytes // not copied: a scan of every page reads a gigabyte at PyPI's size
+	)
+	for rows.Next() {
+		if err := rows.Scan(&name, &serial, &htmlGz, &json); err != nil {
+			return fmt.Errorf("simple pages after %q: %w", after, err)
+		}
+		if err := fn(name, serial, htmlGz, json); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("simple pages after %q: %w", after, err)
+	}
+	return nil
+}
+
 // Document is a stored JSON API document, with what the database knows of what fills its holes. The protection
 // is read with it, so that a document not in memory costs one query.
 type Document struct {

@@ -132,6 +132,7 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 		t.Fatal(err)
 	}
 	check("seeded", "seeded")
+	checkScan(t, db, "seeded")
 	if _, err := db.MarkCritical(ctx, []int64{p.ID}, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +200,7 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 			t.Errorf("a deleted project's page (JSON %v): %v, want ErrNotFound", json, err)
 		}
 	}
+	checkScan(t, db, "project deleted")
 	if _, err := db.ProjectDocument(ctx, "pkg"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a deleted project's document: %v, want ErrNotFound", err)
 	}
@@ -210,6 +212,57 @@ func RunPages(t *testing.T, open func(testing.TB) *store.DB) {
 	}
 	if _, err := db.ReleaseDocumentStamp(ctx, "pkg", "2.0", "2.0"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a deleted project's release document stamp: %v, want ErrNotFound", err)
+	}
+}
+
+// checkScan holds SimplePages, chunk by chunk of every size, to every project's pages as SimplePage reads them, in
+// the order of their names.
+func checkScan(t *testing.T, db *store.DB, step string) {
+	t.Helper()
+	ctx := context.Background()
+	var names []string
+	if err := db.EachProjectName(ctx, func(name string) error { names = append(names, name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatalf("%s: no project to scan", step)
+	}
+	for limit := 1; limit <= len(names)+1; limit++ {
+		var scanned []string
+		for after := ""; ; {
+			n := 0
+			err := db.SimplePages(ctx, after, limit, func(name string, serial int64, htmlGz, jsonGz []byte) error {
+				n++
+				scanned = append(scanned, name)
+				after = name
+				for _, form := range []struct {
+					json bool
+					gz   []byte
+				}{{false, htmlGz}, {true, jsonGz}} {
+					wantSerial, want, err := db.SimplePage(ctx, name, form.json)
+					if err != nil {
+						return err
+					}
+					if serial != wantSerial || !bytes.Equal(form.gz, want) {
+						t.Errorf("%s: chunks of %d: %s (JSON %v) scanned at serial %d, %d bytes; SimplePage reads serial %d, %d bytes",
+							step, limit, name, form.json, serial, len(form.gz), wantSerial, len(want))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: chunks of %d after %q: %v", step, limit, after, err)
+			}
+			if n > limit {
+				t.Fatalf("%s: a chunk of %d gave %d pages", step, limit, n)
+			}
+			if n < limit {
+				break
+			}
+		}
+		if diff := cmp.Diff(names, scanned); diff != "" {
+			t.Errorf("%s: chunks of %d scanned other projects than there are (-projects +scanned):\n%s", step, limit, diff)
+		}
 	}
 }
 
