@@ -21,6 +21,7 @@ trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q '"msg":"listening"' "$RUN/log" && break; sleep 0.2; done
 URL=http://$(grep -o '"addr":"[0-9.:]*"' "$RUN/log" | head -1 | cut -d'"' -f4)
 sleep 3 # the root is built in the background at start
+for _ in $(seq 600); do grep -q '"msg":"simple index: page log filled"' "$RUN/log" && break; sleep 1; done
 echo "| minute | mix | rps | VmRSS MB | VmHWM MB |"
 echo "|---:|---|---:|---:|---:|"
 for i in $(seq "${MINUTES:-30}"); do

@@ -19,6 +19,7 @@ type scanStore struct {
 	Store
 	lookups atomic.Int64
 	during  func(name string)
+	scanned chan struct{} // when set, told of each chunk read and handed to the fill
 }
 
 func (s *scanStore) SimplePage(ctx context.Context, name string, json bool) (int64, []byte, error) {
@@ -28,13 +29,17 @@ func (s *scanStore) SimplePage(ctx context.Context, name string, json bool) (int
 
 func (s *scanStore) SimplePages(ctx context.Context, after string, limit int,
 	fn func(name string, serial int64, htmlGz, jsonGz []byte) error) error {
-	return s.Store.SimplePages(ctx, after, limit, func(name string, serial int64, htmlGz, jsonGz []byte) error {
+	err := s.Store.SimplePages(ctx, after, limit, func(name string, serial int64, htmlGz, jsonGz []byte) error {
 		if s.during != nil {
 			s.during(name)
 			s.during = nil
 		}
 		return fn(name, serial, htmlGz, jsonGz)
 	})
+	if s.scanned != nil {
+		s.scanned <- struct{}{}
+	}
+	return err
 }
 
 // filled returns an Index over s whose log the fill has filled, after the first poll as Run does.
@@ -95,6 +100,27 @@ func TestFill(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	})
+}
+
+// TestRunFills: Run fills the log after its first poll, so that the first request for a page is not a query.
+func TestRunFills(t *testing.T) {
+	fx := newFixture(t, storetest.Engine{Name: "sqlite", Open: storetest.OpenSQLite})
+	s := &scanStore{Store: fx.db, scanned: make(chan struct{})}
+	ix := New(s, fx.blobs, nil, Options{Dir: t.TempDir(), Now: fx.clock.now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ix.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select { // the fixture's projects are one chunk
+	case <-s.scanned:
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not fill the page log")
+	}
+	w := serve(testMux(ix), http.MethodGet, "/simple/demo-pkg/", "Accept-Encoding: gzip")
+	wantStatus(t, w, http.StatusOK)
+	if n := s.lookups.Load(); n != 0 {
+		t.Errorf("%d pages read from the store after Run filled the log, want none", n)
+	}
 }
 
 // TestFillBounded: the fill takes at most half the log, so that it never pushes out its own records, and the
