@@ -51,6 +51,9 @@ func KindOf(json, gzip bool) Kind {
 // Gzip reports whether k is a compressed form.
 func (k Kind) Gzip() bool { return k == HTMLGzip || k == JSONGzip }
 
+// JSON reports whether k is a form of the PEP 691 JSON page.
+func (k Kind) JSON() bool { return k == JSON || k == JSONGzip }
+
 // Set holds a page in every form, indexed by Kind.
 type Set [NumKinds][]byte
 

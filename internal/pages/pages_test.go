@@ -197,3 +197,17 @@ func gunzip(t *testing.T, b []byte) []byte {
 	}
 	return out
 }
+
+// TestKindOf: a form's kind tells back what the client asked for.
+func TestKindOf(t *testing.T) {
+	seen := map[Kind]bool{}
+	for _, json := range []bool{false, true} {
+		for _, gzip := range []bool{false, true} {
+			k := KindOf(json, gzip)
+			if k.JSON() != json || k.Gzip() != gzip || k >= NumKinds || seen[k] {
+				t.Errorf("KindOf(%v, %v) = %d: JSON %v, gzip %v", json, gzip, k, k.JSON(), k.Gzip())
+			}
+			seen[k] = true
+		}
+	}
+}

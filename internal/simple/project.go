@@ -55,7 +55,7 @@ func (ix *Index) ServeProject(w http.ResponseWriter, r *http.Request) error {
 // readPage reads the form k of a page the log does not hold, and appends it to the log. A plain form is made from the
 // gzip form's record when the log holds it (a decompression, not a query); otherwise the store has the gzip form.
 func (ix *Index) readPage(ctx context.Context, name string, k pages.Kind) (cached, error) {
-	json := k == pages.JSON || k == pages.JSONGzip
+	json := k.JSON()
 	gen := ix.served.generation(name)
 	var (
 		serial int64
