@@ -212,6 +212,7 @@ type conn struct {
 	// deadline is the read deadline last set: it is moved only when it would end noticeably early, which saves
 	// a timer update on most requests of a busy connection.
 	deadline time.Time
+	request  requestBuffers
 	res      response
 }
 

@@ -21,18 +21,24 @@ func FuzzParse(f *testing.F) {
 		"GET /simple/?format=text/html HTTP/1.1\r\nhost: a\r\npragma: no-cache\r\nX:\r\n\r\n",
 		"GET /a%2Fb/./c HTTP/1.1\r\nHost: a\r\nConnection: close, TE\r\nAccept:\ttext/html \r\n\r\n",
 		"GET //x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a??b HTTP/1.1\r\nHost: a\r\nAccept: a\r\nAccept: b\r\n\r\n",
+		"GET /simple/a!b(c)/ HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
 		"GET /x HTTP/1.1\r\nHost: a\r\n b\r\n\r\n",
 		"GET /x HTTP/1.1\nHost: a\n\n",
 	} {
 		f.Add([]byte(seed))
 	}
+	// One set of buffers for every head, as a connection reuses them: what a head leaves there must not show in the
+	// next one's request.
+	var buffers requestBuffers
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		n, ok := headEnd(raw)
 		if n == 0 || !ok {
 			return
 		}
-		got := parseHead(string(raw[:n-2]))
+		got := buffers.parseHead(string(raw[:n-2]))
 		if got == nil {
 			return
 		}
@@ -101,6 +107,26 @@ type errCheck string
 func (e errCheck) Error() string { return string(e) }
 
 const errLeftOver = errCheck("bytes left after the head")
+
+// TestParseAllocs holds the reading of an installer's request head to no allocation once a connection's buffers
+// have grown: the head's string is then the one allocation of the loop per request.
+func TestParseAllocs(t *testing.T) {
+	const head = "GET /simple/pip/ HTTP/1.1\r\nHost: index.example\r\nUser-Agent: pip/24.0\r\n" +
+		"Accept: application/vnd.pypi.simple.v1+json, text/html;q=0.1\r\nAccept-Encoding: gzip, deflate\r\n" +
+		"Connection: keep-alive\r\n"
+	var b requestBuffers
+	if b.parseHead(head) == nil {
+		t.Fatal("the loop does not take pip's request")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if r := b.parseHead(head); r == nil || r.URL.Path != "/simple/pip/" || r.Header.Get("Accept-Encoding") == "" {
+			t.Fatal("pip's request read wrong")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("reading a request head allocates %v times; want 0", allocs)
+	}
+}
 
 func TestHeadEnd(t *testing.T) {
 	for raw, want := range map[string]struct {
