@@ -39,7 +39,9 @@ func headEnd(buf []byte) (n int, ok bool) {
 // and the slice its header values lie in. The loop serves the read API, whose handlers answer and return and keep
 // nothing of a request, so a request needs none of them anew. Made anew, they were 900 bytes a request: at 130,000
 // requests a second on one core the collector ran three times a second, and each cycle added a millisecond or two
-// to the requests in flight, which set the p99 of a hot page (bench/README.md).
+// to the requests in flight, which set the p99 of a hot page (bench/README.md). Each is emptied or written whole
+// before it is used again: behind a proxy, the next request of a connection may be another user's
+// (docs/security.md, F7).
 type requestBuffers struct {
 	req    http.Request
 	url    url.URL

@@ -264,7 +264,8 @@ func (s *Server) routes() {
 }
 
 // ReadPath reports the paths of the read API (the simple pages, the JSON API, the files), whose plain GET and HEAD
-// requests internal/front serves on its own loop: their handlers use nothing of a ResponseWriter but writing.
+// requests internal/front serves on its own loop: their handlers use nothing of a ResponseWriter but writing, and
+// keep nothing of a request once they return (the loop reuses it for the connection's next request).
 func ReadPath(p string) bool {
 	return strings.HasPrefix(p, "/simple/") || strings.HasPrefix(p, "/pypi/") || strings.HasPrefix(p, "/packages/")
 }
