@@ -93,13 +93,18 @@ print(f"| {label} | {name} | {c} | {fmt(st.median(rps))} | {fmt(min(rps))}–{fm
 PY
 }
 
-# WARM: mixes (of the simple API) whose every page each server is asked for once, in order, before anything is
-# measured: the state of servers that have run for a while (wharf appends a page to its log when it first serves it).
+# WARM: mixes whose every page each server is asked for once, in order, before anything is measured: the state of
+# servers that have run for a while (wharf appends a page or a JSON API document to its log when it first serves it;
+# nginx's files are then in the page cache). A mix of the simple API by its name; of the JSON API as api:NAME or
+# api-release:NAME, as in SCENARIOS.
 [ -z "${WARM:-}" ] || go build -o "$RUN/walk" ./bench/walk
 for mix in ${WARM:-}; do
+  paths=paths prefix=simple/ name=$mix
+  case $mix in api:* | api-release:*) paths=paths-${mix%%:*} prefix=pypi/ name=${mix#*:} ;; esac
   for label in nginx before after; do
     printf '%s, warmed by %s: ' "$label" "$mix"
-    taskset -c "${CLIENT_CPU:-1}" "$RUN/walk" -base "${URL[$label]}" -paths "$BENCH_DATA/static/paths/$mix.txt"
+    taskset -c "${CLIENT_CPU:-1}" "$RUN/walk" -base "${URL[$label]%simple/}$prefix" \
+      -paths "$BENCH_DATA/static/$paths/$name.txt"
   done
 done
 
