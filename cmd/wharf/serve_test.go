@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -335,5 +337,72 @@ func TestEmptyFolder(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(data, "new")); err != nil || !fi.IsDir() {
 		t.Fatalf("a first start: %v", err)
+	}
+}
+
+// TestServePageLogSize: --page-log-size (WHARF_PAGE_LOG_SIZE) reaches the index. The fill at start keeps pages up to
+// half the log: with the smallest log it keeps some of these projects' pages, not all; with the default, all.
+func TestServePageLogSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const projects = 1500 // their pages, two forms each, are about twice the smallest log's half
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var files []store.NewFile
+	for i := range projects {
+		name := fmt.Sprintf("log-size-%d", i)
+		digest := fmt.Sprintf("%064x", i)
+		files = append(files, store.NewFile{ProjectName: name, NormalizedName: name, UltraName: name,
+			Version: "1.0", CanonicalVersion: "1.0", ReleaseMetadata: []byte(`{}`),
+			Filename: strings.ReplaceAll(name, "-", "_") + "-1.0-py3-none-any.whl", PackageType: "bdist_wheel",
+			PythonVersion: "py3", Size: 1000, SHA256: digest, MD5: digest[:32], Blake2b256: digest, Now: time.Unix(0, 0)})
+	}
+	if err := db.SeedFiles(context.Background(), files); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	filled := regexp.MustCompile(`"msg":"simple index: page log filled","projects":(\d+),"bytes":(\d+)`)
+	fill := func(size string) (projects, bytes int) {
+		stderr := &stream{o: &ordered{}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int)
+		go func() {
+			e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(k string) string {
+				return map[string]string{"WHARF_DATA_DIR": dir, "WHARF_LISTEN": "127.0.0.1:0", "WHARF_METRICS": "false",
+					"WHARF_PAGE_LOG_SIZE": size}[k]
+			}}
+			done <- run(ctx, e, []string{"serve"})
+		}()
+		defer func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited with %d: %s", code, stderr.String())
+			}
+		}()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if m := filled.FindStringSubmatch(stderr.String()); m != nil {
+				projects, _ = strconv.Atoi(m[1])
+				bytes, _ = strconv.Atoi(m[2])
+				return projects, bytes
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("WHARF_PAGE_LOG_SIZE=%q: the page log was not filled: %s", size, stderr.String())
+			}
+		}
+	}
+	// The fill stops at the first project that takes it to half the log: past it by less than a project's pages.
+	if p, b := fill("1MiB"); p == 0 || p >= projects || b < 1<<19 || b > 1<<19+4096 {
+		t.Errorf("with a 1 MiB log the fill kept %d projects' pages in %d bytes; want some of %d, in 512 KiB",
+			p, b, projects)
+	}
+	if p, b := fill(""); p != projects || b <= 1<<19 {
+		t.Errorf("with the default log the fill kept %d projects' pages in %d bytes; want all %d, in more than 512 KiB",
+			p, b, projects)
 	}
 }

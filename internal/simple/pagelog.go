@@ -3,6 +3,7 @@ package simple
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -412,33 +413,35 @@ func (pl *pageLog) write(name, slot string, c *cached, gen uint64) int64 {
 	if pl.dir == "" || slot == "" {
 		return 0
 	}
-	record := make([]byte, 0, len(name)+len(slot)+64+len(c.body))
-	record = append(record, name...)
-	record = append(record, ' ')
-	record = append(record, slot...)
-	record = append(record, ' ')
-	record = strconv.AppendInt(record, c.serial, 10)
-	record = append(record, ' ')
-	record = append(record, c.etag()...)
-	record = append(record, '\n')
-	record = append(record, c.body...)
-	if int64(len(record)) > pl.segmentSize/2 {
+	// The head line is written with the body, not copied before it: a miss's body is a document of kilobytes, and
+	// the copy was a second allocation of its size.
+	head := make([]byte, 0, len(name)+len(slot)+64)
+	head = append(head, name...)
+	head = append(head, ' ')
+	head = append(head, slot...)
+	head = append(head, ' ')
+	head = strconv.AppendInt(head, c.serial, 10)
+	head = append(head, ' ')
+	head = append(head, c.etag()...)
+	head = append(head, '\n')
+	size := int64(len(head) + len(c.body))
+	if size > pl.segmentSize/2 {
 		return 0 // a page as large as that is read from the store each time
 	}
-	s, off, err := pl.reserve(int64(len(record)))
+	s, off, err := pl.reserve(size)
 	if err != nil {
 		pl.failed("write", err)
 		return 0
 	}
 	defer s.release()
-	if err := pwrite(s.fd, record, off); err != nil {
+	if err := pwritev(s.fd, [][]byte{head, c.body}, off); err != nil {
 		pl.failed("write", err)
 		return 0
 	}
 	h := nameHash(name)
 	sh := pl.shard(h)
 	k := keyOf(h, slot)
-	e := makeEntry(s.ring, off, int64(len(record)))
+	e := makeEntry(s.ring, off, size)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen || s.retired.Load() {
@@ -450,19 +453,30 @@ func (pl *pageLog) write(name, slot string, c *cached, gen uint64) int64 {
 		pl.failed("write", errIndexFull)
 		return 0
 	}
-	return int64(len(record))
+	return size
 }
 
-func pwrite(fd int, buf []byte, off int64) error {
-	for len(buf) > 0 {
-		n, err := unix.Pwrite(fd, buf, off)
+// pwritev writes bufs, one after the other, to fd at off.
+func pwritev(fd int, bufs [][]byte, off int64) error {
+	for len(bufs) > 0 {
+		n, err := unix.Pwritev(fd, bufs, off)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		buf, off = buf[n:], off+int64(n)
+		if n == 0 && len(bufs[0]) > 0 {
+			return io.ErrShortWrite
+		}
+		off += int64(n)
+		for len(bufs) > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if len(bufs) > 0 {
+			bufs[0] = bufs[0][n:]
+		}
 	}
 	return nil
 }

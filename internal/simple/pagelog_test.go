@@ -541,3 +541,27 @@ func TestDocumentTouched(t *testing.T) {
 		t.Error("a changed document kept its record")
 	}
 }
+
+// TestPwritev: a record's head and body land one after the other at the offset given, an empty part included, and
+// what was there before the offset stays.
+func TestPwritev(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("kept|"); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("body "), 20000)
+	if err := pwritev(int(f.Fd()), [][]byte{[]byte("name slot 1 \"e\"\n"), nil, body}, 5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "kept|name slot 1 \"e\"\n" + string(body); string(got) != want {
+		t.Errorf("file holds %d bytes starting %q, want %d starting %q", len(got), got[:30], len(want), want[:30])
+	}
+}
