@@ -345,7 +345,7 @@ func TestEmptyFolder(t *testing.T) {
 func TestServePageLogSize(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	const projects = 1500 // their pages, two forms each, are about twice the smallest log's half
+	const projects = 1500 // their pages, in two forms each, take 850 KB: more than the smallest log's half
 	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "wharf.db"))
 	if err != nil {
 		t.Fatal(err)
