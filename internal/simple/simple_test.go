@@ -714,8 +714,9 @@ func TestOtherInstanceSeesChanges(t *testing.T) {
 		done := make(chan struct{})
 		go func() { other.Run(ctx); close(done) }()
 		defer func() { cancel(); <-done }()
-		// The poll takes the serial it starts from as soon as it runs, before the pages below are cached.
-		waitFor(t, "the first poll", func() bool { return counting.serials.Load() >= 1 })
+		// The poll takes the epoch and the serial it starts from as soon as it runs, before the pages below are cached;
+		// the fill starts once it has.
+		waitFor(t, "the first poll", func() bool { return counting.fills.Load() >= 1 })
 
 		if w := serve(mux, "GET", "/simple/doomed/"); w.Code != http.StatusOK {
 			t.Fatalf("doomed: %d", w.Code)
@@ -896,15 +897,17 @@ func TestFiles(t *testing.T) {
 	})
 }
 
-// countingStore counts root builds.
+// countingStore counts root builds, and the fill's reads: Run starts the fill once its first poll has read the
+// protection epoch and the serial (counting calls of LastSerial would not tell: the root's loop reads it too).
 type countingStore struct {
 	Store
-	names, serials atomic.Int64
+	names, fills atomic.Int64
 }
 
-func (s *countingStore) LastSerial(ctx context.Context) (int64, error) {
-	s.serials.Add(1)
-	return s.Store.LastSerial(ctx)
+func (s *countingStore) SimplePages(ctx context.Context, after string, limit int,
+	fn func(normalized string, serial int64, htmlGz, jsonGz []byte) error) error {
+	s.fills.Add(1)
+	return s.Store.SimplePages(ctx, after, limit, fn)
 }
 
 func (s *countingStore) EachProjectName(ctx context.Context, fn func(string) error) error {
