@@ -51,6 +51,8 @@ type DB struct {
 	// reads serves the read API's hot queries (prepared): a pool of its own, as small as the CPUs allow.
 	reads *sql.DB
 	stmts sync.Map // query -> *sql.Stmt on reads, for the statements of the read hot path
+	// documents are the JSON API's document queries, written for the engine.
+	documents documentQueries
 }
 
 type stmtQuerier interface {
@@ -105,9 +107,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		q := url.Values{}
 		// No mmap: each connection of the pool maps the file on its own, so a large database's pages counted in the
 		// server's RSS once per connection (5 GB of a 7 GB peak with the bench's 2.3 GB database), for a tenth of
-		// the CPU of a page-cache miss. The page cache is per connection too; 8 MiB holds the interior pages of
-		// the simple pages' table and the project names' index at PyPI's size, so that reading a page reads
-		// little more than its leaf.
+		// the CPU of a page-cache miss. 8 MiB of page cache a connection holds the interior pages of the simple
+		// pages' table and the project names' index at PyPI's size, so that reading a page reads little more than
+		// its leaf. The driver's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, so the connections' caches
+		// are one least-recently-used list as long as their sizes together: a connection that reads past its
+		// share (the fill's scan) takes the idle ones' pages, and one left with none may then keep none until the
+		// other is closed (bench/README.md, "SQLite's page caches are one").
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)",
 			"mmap_size(0)", "cache_size(-8192)"} {
 			q.Add("_pragma", p)
@@ -132,7 +137,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			conn.Close()
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		db = &DB{sql: conn, reads: reads, engine: SQLite}
+		db = &DB{sql: conn, reads: reads, engine: SQLite, documents: newDocumentQueries(SQLite)}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		conn, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -150,7 +155,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		reads.SetConnMaxIdleTime(5 * time.Minute)
-		db = &DB{sql: conn, reads: reads, engine: Postgres}
+		db = &DB{sql: conn, reads: reads, engine: Postgres, documents: newDocumentQueries(Postgres)}
 	default:
 		return nil, fmt.Errorf("open store: unsupported database URL %q", dsn)
 	}

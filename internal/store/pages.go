@@ -128,24 +128,36 @@ func (db *DB) ProtectionEpoch(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// The document queries, with the document (documentColumns) or without it (stampColumns), and where they read.
-const (
-	projectDocumentFrom = ` FROM projects p JOIN project_documents d ON d.project_id = p.id
-		WHERE p.normalized_name = $1`
-	releaseDocumentFrom = ` FROM projects p
-		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
-		WHERE p.normalized_name = $1 AND r.canonical_version = $2`
-	releaseDocumentByTextFrom = ` FROM projects p
-		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
-		WHERE p.normalized_name = $1 AND r.version = $2`
+// documentQueries are the document queries of an engine, with the document (documentColumns) or without it
+// (stampColumns): a project's, a release's by its release key and by its version's text.
+type documentQueries struct {
+	project, projectStamp             string
+	release, releaseStamp             string
+	releaseByText, releaseStampByText string
+}
 
-	projectDocumentQuery       = `SELECT 0, ` + documentColumns + projectDocumentFrom
-	projectStampQuery          = `SELECT 0, ` + stampColumns + projectDocumentFrom
-	releaseDocumentQuery       = `SELECT r.id, ` + documentColumns + releaseDocumentFrom
-	releaseStampQuery          = `SELECT r.id, ` + stampColumns + releaseDocumentFrom
-	releaseDocumentByTextQuery = `SELECT r.id, ` + documentColumns + releaseDocumentByTextFrom
-	releaseStampByTextQuery    = `SELECT r.id, ` + stampColumns + releaseDocumentByTextFrom
-)
+// newDocumentQueries writes the document queries for engine. On SQLite they read the project through
+// projects_document_stamp (migration 0027), which holds every column they read of it.
+func newDocumentQueries(engine Engine) documentQueries {
+	projects := `projects p`
+	if engine == SQLite {
+		projects = `projects p INDEXED BY projects_document_stamp`
+	}
+	projectFrom := ` FROM ` + projects + ` JOIN project_documents d ON d.project_id = p.id
+		WHERE p.normalized_name = $1`
+	releaseFrom := ` FROM ` + projects + `
+		JOIN releases r ON r.project_id = p.id JOIN release_documents d ON d.release_id = r.id
+		WHERE p.normalized_name = $1 AND `
+	byKey, byText := releaseFrom+`r.canonical_version = $2`, releaseFrom+`r.version = $2`
+	return documentQueries{
+		project:            `SELECT 0, ` + documentColumns + projectFrom,
+		projectStamp:       `SELECT 0, ` + stampColumns + projectFrom,
+		release:            `SELECT r.id, ` + documentColumns + byKey,
+		releaseStamp:       `SELECT r.id, ` + stampColumns + byKey,
+		releaseByText:      `SELECT r.id, ` + documentColumns + byText,
+		releaseStampByText: `SELECT r.id, ` + stampColumns + byText,
+	}
+}
 
 // ProjectDocument returns the JSON API document of the project with the normalised name. A project without
 // releases has none.
@@ -160,9 +172,9 @@ func (db *DB) ProjectDocumentStamp(ctx context.Context, normalized string) (Docu
 }
 
 func (db *DB) projectDocument(ctx context.Context, normalized string, body bool) (Document, error) {
-	query := projectStampQuery
+	query := db.documents.projectStamp
 	if body {
-		query = projectDocumentQuery
+		query = db.documents.project
 	}
 	d, err := db.document(ctx, query, body, normalized)
 	if err != nil {
@@ -184,9 +196,9 @@ func (db *DB) ReleaseDocumentStamp(ctx context.Context, normalized, version, rel
 }
 
 func (db *DB) releaseDocument(ctx context.Context, normalized, version, releaseKey string, body bool) (Document, error) {
-	byKey, byText := releaseStampQuery, releaseStampByTextQuery
+	byKey, byText := db.documents.releaseStamp, db.documents.releaseStampByText
 	if body {
-		byKey, byText = releaseDocumentQuery, releaseDocumentByTextQuery
+		byKey, byText = db.documents.release, db.documents.releaseByText
 	}
 	d, err := db.document(ctx, byKey, body, normalized, releaseKey)
 	if errors.Is(err, ErrNotFound) {
